@@ -1,0 +1,74 @@
+// Test runner: every uvu file under test/ runs in its own `bun` process (a crash or a
+// hang is then one failed file, not a dead runner); unit files two at a time, end-to-end
+// files (test/e2e/, real namespaces) one at a time, after the units. Ends with the line
+// `N passed, N failed` that CI reads.
+//   bun scripts/test.ts [filter...]   run only files whose path contains a filter
+import { readdirSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+
+const ROOT = join(import.meta.dir, "..");
+const TEST_DIR = join(ROOT, "test");
+const SKIP_DIRS = new Set(["fixtures", "golden", "helpers"]);
+const UNIT_TIMEOUT_MS = 120_000;
+const E2E_TIMEOUT_MS = 300_000;
+
+function collect(dir: string, out: string[]): string[] {
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) {
+      if (!SKIP_DIRS.has(name)) collect(p, out);
+    } else if (name.endsWith(".ts") && !name.startsWith("_")) out.push(p);
+  }
+  return out;
+}
+
+interface FileResult { file: string; passed: number; failed: number; skipped: number; ms: number; output: string }
+
+// uvu's summary lines, after ANSI colours are removed.
+const strip = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "");
+
+async function runFile(file: string, timeoutMs: number): Promise<FileResult> {
+  const t0 = performance.now();
+  const proc = Bun.spawn([process.execPath, file], {
+    cwd: ROOT, stdout: "pipe", stderr: "pipe", env: { ...process.env, FORCE_COLOR: "0" },
+  });
+  const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
+  const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
+  const code = await proc.exited;
+  clearTimeout(timer);
+  const text = strip(out + err);
+  const total = Number(/Total:\s+(\d+)/.exec(text)?.[1] ?? NaN);
+  const passed = Number(/Passed:\s+(\d+)/.exec(text)?.[1] ?? NaN);
+  const skipped = Number(/Skipped:\s+(\d+)/.exec(text)?.[1] ?? 0);
+  let failed = Number.isNaN(total) ? 1 : total - passed - skipped;
+  if (failed === 0 && code !== 0) failed = 1; // crashed after its summary, or killed
+  return { file: relative(ROOT, file), passed: Number.isNaN(passed) ? 0 : passed, failed, skipped, ms: performance.now() - t0, output: text };
+}
+
+async function runPool(files: string[], width: number, timeoutMs: number, results: FileResult[]) {
+  let next = 0;
+  async function lane() {
+    while (next < files.length) {
+      const f = files[next++];
+      const r = await runFile(f, timeoutMs);
+      results.push(r);
+      const tag = r.failed ? "FAIL" : "ok  ";
+      console.log(`${tag} ${r.file}  ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ""}  (${(r.ms / 1000).toFixed(1)} s)`);
+      if (r.failed) console.log(r.output.split("\n").map((l) => "     | " + l).join("\n"));
+    }
+  }
+  await Promise.all(Array.from({ length: width }, lane));
+}
+
+const filters = process.argv.slice(2);
+const all = collect(TEST_DIR, []).filter((f) => filters.length === 0 || filters.some((x) => f.includes(x)));
+const e2e = all.filter((f) => f.includes(`${join("test", "e2e")}/`));
+const units = all.filter((f) => !e2e.includes(f));
+const results: FileResult[] = [];
+await runPool(units, 2, UNIT_TIMEOUT_MS, results);
+await runPool(e2e, 1, E2E_TIMEOUT_MS, results);
+const passed = results.reduce((a, r) => a + r.passed, 0);
+const failed = results.reduce((a, r) => a + r.failed, 0);
+const skipped = results.reduce((a, r) => a + r.skipped, 0);
+console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
+process.exit(failed ? 1 : 0);

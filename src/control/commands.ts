@@ -1,0 +1,40 @@
+// Commands are data. argv, -R input and the state file all become Command[] and go
+// through applyAll(); the CLI never touches the daemon's state any other way.
+import type { Dest, ServiceKey, ServiceSpec, Timeouts } from "./model.ts";
+
+export type Command =
+  | { kind: "add-service"; svc: ServiceSpec }
+  | { kind: "edit-service"; svc: ServiceSpec }
+  | { kind: "delete-service"; key: ServiceKey }
+  | { kind: "clear" }
+  | { kind: "add-dest"; key: ServiceKey; dest: Dest }
+  | { kind: "edit-dest"; key: ServiceKey; dest: Dest }
+  | { kind: "delete-dest"; key: ServiceKey; addr: string; port: number }
+  | { kind: "set-timeouts"; timeouts: Timeouts };
+
+/** What a -L/-l invocation asks to see (the options of ipvsadm's list command). */
+export interface ListOptions {
+  numeric: boolean;
+  connections: boolean;
+  timeout: boolean;
+  daemon: boolean;
+  stats: boolean;
+  rate: boolean;
+  thresholds: boolean;
+  persistentConn: boolean;
+  tunInfo: boolean;
+  exact: boolean;
+  nosort: boolean;
+  /** -L -t/-u/-f <service>: list one service only (no version header). */
+  key?: ServiceKey;
+}
+
+/** Everything one command line can ask for, after ipvsadm's parsing rules. */
+export type Invocation =
+  | { kind: "apply"; cmds: Command[] }
+  | { kind: "list"; opts: ListOptions }
+  | { kind: "save"; numeric: boolean }
+  | { kind: "zero"; key?: ServiceKey }
+  | { kind: "restore" }
+  | { kind: "help" }
+  | { kind: "version" };

@@ -1,0 +1,92 @@
+// The rule table as the control plane sees it: plain, JSON-safe objects (strings allowed).
+// A RuleSet is a value: applyAll() builds a new one and never mutates its input, so a
+// failed command batch (-R) leaves the running rules untouched. Ids for the data plane
+// are assigned elsewhere (control/ids.ts) so that two equal RuleSets deep-equal.
+
+/** Transport protocol of an address service; "fwm" marks a firewall-mark service. */
+export type SvcKind = "tcp" | "udp" | "sctp" | "fwm";
+/** Forwarding method: -m (Masq), -g (Route, ipvsadm's default), -i (Tunnel). */
+export type Fwd = "masq" | "route" | "tunnel";
+export type TunType = "ipip" | "gue" | "gre";
+export type TunCsum = "nocsum" | "csum" | "remcsum";
+export type Af = 4 | 6;
+
+/** Identifies a virtual service. Addresses are canonical text (see wire/addr.ts). */
+export interface ServiceKey {
+  kind: SvcKind;
+  af: Af;
+  /** VIP in canonical text; "" for fwmark services. */
+  addr: string;
+  /** 0..65535; 0 = any port (persistent services only) or fwmark. */
+  port: number;
+  /** 1..2^32-1 for fwmark services, else 0. */
+  fwmark: number;
+}
+
+/** Service settings (what -A/-E send; -E replaces all of them, as ipvsadm does). */
+export interface ServiceSpec {
+  key: ServiceKey;
+  sched: string;
+  /** Scheduler flag bits: 1 = flag-1 (sh-fallback/mh-fallback), 2 = flag-2 (sh-port/mh-port), 4 = flag-3. */
+  schedFlags: number;
+  persistent: boolean;
+  /** Persistence timeout in seconds (360 when -p has no value); 0 when not persistent. */
+  timeoutSec: number;
+  /** IPv4: dotted mask ("255.255.255.255" default); IPv6: prefix length as text ("128" default). */
+  netmask: string;
+  /** Persistence engine name ("" = none). */
+  pe: string;
+  /** -o one-packet scheduling. */
+  ops: boolean;
+}
+
+/** A real server of one service. */
+export interface Dest {
+  af: Af;
+  addr: string;
+  port: number;
+  fwd: Fwd;
+  weight: number;
+  uThreshold: number;
+  lThreshold: number;
+  tunType: TunType;
+  tunPort: number;
+  tunCsum: TunCsum;
+}
+
+export interface Service extends ServiceSpec {
+  /** Kernel list order: the newest destination first (IPVS inserts at the head). */
+  dests: Dest[];
+}
+
+export interface Timeouts {
+  tcp: number;
+  tcpfin: number;
+  udp: number;
+}
+
+export interface RuleSet {
+  /** In creation order (the "kernel order" that --nosort shows). */
+  services: Service[];
+  timeouts: Timeouts;
+}
+
+export const DEFAULT_TIMEOUTS: Timeouts = { tcp: 900, tcpfin: 120, udp: 300 };
+export const DEFAULT_PERSISTENT_TIMEOUT = 360;
+
+export function emptyRuleSet(): RuleSet {
+  return { services: [], timeouts: { ...DEFAULT_TIMEOUTS } };
+}
+
+/** Stable text key of a service, for maps on the control plane (never on the data path). */
+export function serviceKeyText(k: ServiceKey): string {
+  return k.kind === "fwm" ? `fwm/${k.af}/${k.fwmark}` : `${k.kind}/${k.addr}/${k.port}`;
+}
+
+export function sameServiceKey(a: ServiceKey, b: ServiceKey): boolean {
+  return a.kind === b.kind && a.af === b.af && a.addr === b.addr && a.port === b.port && a.fwmark === b.fwmark;
+}
+
+export function destKeyText(d: { addr: string; port: number }): string {
+  return `${d.addr}/${d.port}`;
+}

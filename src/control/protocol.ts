@@ -1,0 +1,64 @@
+// The control socket protocol: one JSON request per line, one JSON reply per line.
+// The CLI formats every listing itself from a ListReply, so the byte-exact ipvsadm
+// formats live in one place (cli/format_list.ts) and are testable without a daemon.
+import type { Command } from "./commands.ts";
+import type { Dest, RuleSet, Service, ServiceKey, Timeouts } from "./model.ts";
+
+export type Request =
+  | { op: "apply"; cmds: Command[] }
+  | { op: "zero"; key?: ServiceKey }
+  | { op: "list" }
+  | { op: "conns" }
+  | { op: "rules" }
+  | { op: "drops" }
+  | { op: "ping" }
+  | { op: "shutdown" };
+
+export type Reply =
+  | { ok: true; data?: unknown }
+  | { ok: false; code: string; message: string; exit: number };
+
+/** The five IPVS counters (ip_vs_stats): connections, packets and bytes each way. */
+export interface Stats {
+  conns: number;
+  inpkts: number;
+  outpkts: number;
+  inbytes: number;
+  outbytes: number;
+}
+
+export interface DestView extends Dest {
+  activeConns: number;
+  inactConns: number;
+  persistConns: number;
+  stats: Stats;
+  /** Rates from the 2-second estimator: cps, inpps, outpps, inbps, outbps in the same fields. */
+  rate: Stats;
+}
+
+export interface ServiceView extends Omit<Service, "dests"> {
+  stats: Stats;
+  rate: Stats;
+  /** Kernel order (newest first); the formatter sorts unless --nosort. */
+  dests: DestView[];
+}
+
+export interface ListReply {
+  /** Connection hash size shown in the "IP Virtual Server version 1.2.1 (size=N)" header. */
+  size: number;
+  services: ServiceView[];
+  timeouts: Timeouts;
+}
+
+/** One connection entry as -c shows it. */
+export interface ConnView {
+  proto: string;            // "TCP" | "UDP" | "IP" (fwmark template)
+  expireSec: number;        // remaining seconds
+  state: string;            // "ESTABLISHED", "UDP", "NONE", ...
+  caddr: string; cport: number;
+  vaddr: string; vport: number;
+  daddr: string; dport: number;
+  af: 4 | 6;
+}
+
+export type RulesReply = RuleSet;

@@ -29,6 +29,20 @@ export interface ListOptions {
   key?: ServiceKey;
 }
 
+/** --start-daemon / --stop-daemon settings (connection sync; parsed, not implemented by
+ *  the data plane). 0 / "" mean "kernel default", as in ipvsadm's zeroed struct. */
+export interface SyncDaemonSpec {
+  state: "master" | "backup";
+  /** --mcast-interface, "eth0" by default for --start-daemon, "" for --stop-daemon. */
+  mcastIfn: string;
+  syncId: number;
+  /** --mcast-group in canonical text, "" = default. */
+  mcastGroup: string;
+  mcastPort: number;
+  mcastTtl: number;
+  syncMaxlen: number;
+}
+
 /** Everything one command line can ask for, after ipvsadm's parsing rules. */
 export type Invocation =
   | { kind: "apply"; cmds: Command[] }
@@ -36,5 +50,7 @@ export type Invocation =
   | { kind: "save"; numeric: boolean }
   | { kind: "zero"; key?: ServiceKey }
   | { kind: "restore" }
+  | { kind: "start-daemon"; daemon: SyncDaemonSpec }
+  | { kind: "stop-daemon"; daemon: SyncDaemonSpec }
   | { kind: "help" }
   | { kind: "version" };

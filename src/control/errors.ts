@@ -3,6 +3,9 @@
 // operation, popt errors and the "Try ..." path, 1: listing errors).
 
 export class IpvsError extends Error {
+  /** 1-based line of -R input that raised the error (set by parseRestore). */
+  line?: number;
+
   constructor(
     /** errno-like name of the condition, e.g. "EEXIST", "ESRCH", "USAGE". */
     readonly code: string,
@@ -38,3 +41,8 @@ export const MSG = {
   EAFNOSUPPORT: "Operation not supported with specified address family",
   EPERM: "Permission denied (you must be root)",
 } as const;
+
+/** Out of ids or table space: IPVS reports ENOMEM. */
+export function ENOMEM_ERROR(): IpvsError {
+  return opError("ENOMEM", MSG.ENOMEM);
+}

@@ -59,6 +59,9 @@ export interface ConnView {
   vaddr: string; vport: number;
   daddr: string; dport: number;
   af: 4 | 6;
+  /** Persistence-engine name and data, shown by -c --persistent-conn when both are set. */
+  peName?: string;
+  peData?: string;
 }
 
 export type RulesReply = RuleSet;

@@ -1,0 +1,86 @@
+// The CLI role: argv → Invocation (ipvsadm's grammar) → request to the daemon → output
+// in ipvsadm's formats. Errors print ipvsadm's text on stderr and exit with its status.
+// Read-only commands with no daemon behave as ipvsadm does on an empty table.
+import { call } from "../control/client.ts";
+import type { Invocation } from "../control/commands.ts";
+import { IpvsError } from "../control/errors.ts";
+import { DEFAULT_TIMEOUTS, emptyRuleSet, type RuleSet } from "../control/model.ts";
+import type { GlobalOptions } from "../control/options.ts";
+import type { ConnView, ListReply, Reply } from "../control/protocol.ts";
+import { parseRestore, formatSave } from "../control/rules_text.ts";
+import { formatConns, formatList, formatTimeouts, helpText, versionText } from "./format_list.ts";
+import { parseArgs } from "./getopt.ts";
+import { NO_NAMES, systemNames } from "./names.ts";
+
+const EMPTY_LIST: ListReply = { size: 4096, services: [], timeouts: { ...DEFAULT_TIMEOUTS } };
+
+function fail(e: unknown): number {
+  if (e instanceof IpvsError) {
+    process.stderr.write(e.message + "\n");
+    return e.exit;
+  }
+  process.stderr.write(`tslb: ${(e as Error).message ?? e}\n`);
+  return 1;
+}
+
+function replyData<T>(r: Reply | null, empty: T): T {
+  if (r === null) return empty;
+  if (!r.ok) throw new IpvsError(r.code, r.message, r.exit);
+  return r.data as T;
+}
+
+async function readStdin(): Promise<string> {
+  return await new Response(Bun.stdin.stream()).text();
+}
+
+/** Runs one CLI invocation; returns the exit status. */
+export async function runCli(argv: string[], o: GlobalOptions, prog: string): Promise<number> {
+  let inv: Invocation;
+  try {
+    inv = argv.length === 0 ? parseArgs(["-L"], systemNames(), prog) : parseArgs(argv, systemNames(), prog);
+  } catch (e) {
+    return fail(e);
+  }
+  try {
+    switch (inv.kind) {
+      case "help": process.stdout.write(helpText(prog)); return 0;
+      case "version": process.stdout.write(versionText()); return 0;
+      case "apply": replyData(await call(o, { op: "apply", cmds: inv.cmds }, true), null); return 0;
+      case "restore": {
+        // All-or-nothing: every line is parsed before anything is sent, and the daemon
+        // applies the whole batch or none of it.
+        const cmds = parseRestore(await readStdin(), prog, systemNames());
+        if (cmds.length > 0) replyData(await call(o, { op: "apply", cmds }, true), null);
+        return 0;
+      }
+      case "zero": {
+        const r = await call(o, { op: "zero", key: inv.key }, false);
+        if (r === null && inv.key) throw new IpvsError("ESRCH", "No such service", 255);
+        replyData(r, null);
+        return 0;
+      }
+      case "save": {
+        const rules = replyData<RuleSet>(await call(o, { op: "rules" }, false), emptyRuleSet());
+        process.stdout.write(formatSave(rules, inv.numeric, inv.numeric ? NO_NAMES : systemNames()));
+        return 0;
+      }
+      case "list": {
+        const names = inv.opts.numeric ? NO_NAMES : systemNames();
+        if (inv.opts.connections) {
+          const conns = replyData<ConnView[]>(await call(o, { op: "conns" }, false), []);
+          process.stdout.write(formatConns(conns, inv.opts, names));
+          return 0;
+        }
+        const list = replyData<ListReply>(await call(o, { op: "list" }, false), EMPTY_LIST);
+        if (inv.opts.timeout) process.stdout.write(formatTimeouts(list.timeouts));
+        else if (inv.opts.daemon) process.stdout.write(""); // tslb runs no sync daemon
+        else process.stdout.write(formatList(list, inv.opts, names));
+        return 0;
+      }
+    }
+  } catch (e) {
+    const code = fail(e);
+    if (e instanceof IpvsError && e.line !== undefined) process.stderr.write(`tslb: restore stopped at line ${e.line}; nothing was changed\n`);
+    return code;
+  }
+}

@@ -1,0 +1,315 @@
+// The connection table: fixed capacity, open addressing, all typed arrays over ONE
+// SharedArrayBuffer (so the control thread can list it and several workers can share it
+// later). Each entry has an original key (client → VIP) and, for NAT, a reply key
+// (real server → client), both in one linear-probing index pointing at the same entry
+// (DPVS's two tuple-hash nodes, gVisor's conntrack). Deletion is backward-shift: no
+// tombstones, so probe lengths stay short under churn. Expiry has no timers: a budgeted
+// sweep plus a check on every hit. ActiveConn/InActConn are kept exactly as IPVS counts
+// them (reference §4.5) in a shared Int32Array indexed by destination id.
+//
+// Contract: one writer thread at a time; the hot methods never allocate or throw.
+import { flowHash } from "./hash.ts";
+import { S_ESTABLISHED } from "./tcp_state.ts";
+import type { Pkt } from "../wire/pkt.ts";
+
+// Entry layout, int32 words per entry.
+const E_CADDR = 0; // 4 words: client address
+const E_VADDR = 4; // 4 words: virtual address
+const E_DADDR = 8; // 4 words: real server address
+const E_PORTS = 12; // cport << 16 | vport
+const E_DPORT = 13; // dport | proto << 16 | af << 24
+const E_STATE = 14; // state | flags << 8
+const E_SVC = 15;
+const E_DEST = 16;
+const E_EXPIRES = 17; // seconds on the table clock
+const E_HASH0 = 18; // hash of the original key
+const E_HASH1 = 19; // hash of the reply key (valid when F_REPLY)
+const STRIDE = 20;
+
+export const F_USED = 1;
+/** Counted in InActConn (IPVS IP_VS_CONN_F_INACTIVE); otherwise in ActiveConn. */
+export const F_INACTIVE = 2;
+/** DR/tunnel: replies bypass us, use the INPUT-ONLY state table (IP_VS_CONN_F_NOOUTPUT). */
+export const F_NOOUTPUT = 4;
+/** A reply key is in the index. */
+export const F_REPLY = 8;
+
+// Header words.
+const H_COUNT = 0;
+const H_CAPACITY = 1;
+const H_NOW = 2;
+const H_SEED = 3;
+const H_WORDS = 16;
+
+export interface ConnTableShared {
+  sab: SharedArrayBuffer;
+  destConns: SharedArrayBuffer;
+}
+
+function nextPow2(n: number): number {
+  let p = 1;
+  while (p < n) p *= 2;
+  return p;
+}
+
+/** Bytes of shared memory for a table of `capacity` entries (used to size --conn-max). */
+export function connTableBytes(capacity: number): number {
+  const slots = nextPow2(capacity * 4);
+  return 4 * (H_WORDS + capacity * STRIDE + slots * 2 + capacity);
+}
+
+export class ConnTable {
+  readonly capacity: number;
+  readonly header: Int32Array;
+  readonly e: Int32Array;
+  /** Index slot: 0 empty, else (id << 1 | dir) + 1. */
+  readonly slot: Int32Array;
+  /** Hash of the key in each index slot (saves reading the entry on a miss). */
+  readonly slotHash: Int32Array;
+  readonly free: Int32Array;
+  readonly mask: number;
+  /** [id*2] = ActiveConn, [id*2+1] = InActConn of destination id. */
+  readonly destConns: Int32Array;
+  private freeTop: number;
+  private sweepCursor = 0;
+  private readonly seed: number;
+
+  private constructor(shared: ConnTableShared, init: boolean, capacity: number) {
+    const sab = shared.sab;
+    this.header = new Int32Array(sab, 0, H_WORDS);
+    if (!init) capacity = this.header[H_CAPACITY];
+    const slots = nextPow2(capacity * 4);
+    this.capacity = capacity;
+    this.mask = slots - 1;
+    let off = H_WORDS * 4;
+    this.e = new Int32Array(sab, off, capacity * STRIDE);
+    off += capacity * STRIDE * 4;
+    this.slot = new Int32Array(sab, off, slots);
+    off += slots * 4;
+    this.slotHash = new Int32Array(sab, off, slots);
+    off += slots * 4;
+    this.free = new Int32Array(sab, off, capacity);
+    this.destConns = new Int32Array(shared.destConns);
+    if (init) {
+      this.header[H_CAPACITY] = capacity;
+      this.header[H_SEED] = (Math.random() * 0x7fffffff) | 0;
+      // Free stack holds ids in ascending order from the top.
+      for (let i = 0; i < capacity; i++) this.free[i] = capacity - 1 - i;
+    }
+    this.freeTop = capacity - this.header[H_COUNT];
+    this.seed = this.header[H_SEED];
+  }
+
+  static create(capacity: number, maxDests: number): ConnTable {
+    const shared = { sab: new SharedArrayBuffer(connTableBytes(capacity)), destConns: new SharedArrayBuffer(maxDests * 8) };
+    return new ConnTable(shared, true, capacity);
+  }
+  /** A second view of an existing table (another thread). Read-only use unless it becomes the writer. */
+  static attach(shared: ConnTableShared): ConnTable {
+    return new ConnTable(shared, false, 0);
+  }
+  get shared(): ConnTableShared {
+    return { sab: this.header.buffer as SharedArrayBuffer, destConns: this.destConns.buffer as SharedArrayBuffer };
+  }
+  get count(): number {
+    return this.header[H_COUNT];
+  }
+  /** The table clock (seconds), advanced by the writer once per batch. */
+  get now(): number {
+    return this.header[H_NOW];
+  }
+  setNow(sec: number): void {
+    this.header[H_NOW] = sec;
+  }
+
+  /** Sets p.hash for the packet's key; call once per packet before lookup/insert. */
+  hashPkt(p: Pkt): number {
+    p.hash = flowHash(this.seed, p.proto, p.src0, p.src1, p.src2, p.src3, p.sport, p.dst0, p.dst1, p.dst2, p.dst3, p.dport);
+    return p.hash;
+  }
+
+  /**
+   * The live entry for `p` in either direction (sets p.dir), or -1. Expired entries met
+   * on the way are removed (gVisor reaps while walking a bucket). Needs p.hash (hashPkt).
+   */
+  lookup(p: Pkt, now: number): number {
+    const e = this.e;
+    const mask = this.mask;
+    let i = p.hash & mask;
+    for (;;) {
+      const v = this.slot[i];
+      if (v === 0) return -1;
+      if (this.slotHash[i] === p.hash) {
+        const id = (v - 1) >> 1;
+        const dir = (v - 1) & 1;
+        const b = id * STRIDE;
+        const ports = e[b + E_PORTS];
+        const dw = e[b + E_DPORT];
+        if (((dw >> 16) & 0xff) === p.proto) {
+          if (dir === 0) {
+            if (e[b + E_CADDR] === p.src0 && e[b + E_VADDR] === p.dst0 && ports === ((p.sport << 16) | p.dport) &&
+                e[b + E_CADDR + 1] === p.src1 && e[b + E_CADDR + 2] === p.src2 && e[b + E_CADDR + 3] === p.src3 &&
+                e[b + E_VADDR + 1] === p.dst1 && e[b + E_VADDR + 2] === p.dst2 && e[b + E_VADDR + 3] === p.dst3) {
+              // Expired: reap it; backward-shift may have pulled a later key into slot i.
+              if (e[b + E_EXPIRES] <= now) { this.remove(id); continue; }
+              p.dir = 0;
+              return id;
+            }
+          } else if (e[b + E_DADDR] === p.src0 && e[b + E_CADDR] === p.dst0 && (dw & 0xffff) === p.sport &&
+                     (ports >>> 16) === p.dport &&
+                     e[b + E_DADDR + 1] === p.src1 && e[b + E_DADDR + 2] === p.src2 && e[b + E_DADDR + 3] === p.src3 &&
+                     e[b + E_CADDR + 1] === p.dst1 && e[b + E_CADDR + 2] === p.dst2 && e[b + E_CADDR + 3] === p.dst3) {
+            if (e[b + E_EXPIRES] <= now) { this.remove(id); continue; }
+            p.dir = 1;
+            return id;
+          }
+        }
+      }
+      i = (i + 1) & mask;
+    }
+  }
+
+  /**
+   * New entry for the packet `p` (original direction) bound to destination `dest` at
+   * d0..d3:dport. Counted as inactive, as IPVS counts every new entry. With `reply`
+   * the reply key is indexed too (NAT). Returns the id, or -1 when the table is full.
+   */
+  insert(p: Pkt, svc: number, dest: number, d0: number, d1: number, d2: number, d3: number, dport: number,
+         flags: number, reply: boolean, state: number, now: number, timeoutSec: number): number {
+    if (this.freeTop === 0) return -1;
+    const id = this.free[--this.freeTop];
+    const e = this.e;
+    const b = id * STRIDE;
+    e[b + E_CADDR] = p.src0; e[b + E_CADDR + 1] = p.src1; e[b + E_CADDR + 2] = p.src2; e[b + E_CADDR + 3] = p.src3;
+    e[b + E_VADDR] = p.dst0; e[b + E_VADDR + 1] = p.dst1; e[b + E_VADDR + 2] = p.dst2; e[b + E_VADDR + 3] = p.dst3;
+    e[b + E_DADDR] = d0; e[b + E_DADDR + 1] = d1; e[b + E_DADDR + 2] = d2; e[b + E_DADDR + 3] = d3;
+    e[b + E_PORTS] = (p.sport << 16) | p.dport;
+    e[b + E_DPORT] = dport | (p.proto << 16) | (p.ipv << 24);
+    e[b + E_SVC] = svc;
+    e[b + E_DEST] = dest;
+    e[b + E_EXPIRES] = now + timeoutSec;
+    e[b + E_HASH0] = p.hash;
+    let f = flags | F_USED | F_INACTIVE;
+    this.insertKey(p.hash, (id << 1) + 1);
+    if (reply) {
+      const h1 = flowHash(this.seed, p.proto, d0, d1, d2, d3, dport, p.src0, p.src1, p.src2, p.src3, p.sport);
+      e[b + E_HASH1] = h1;
+      this.insertKey(h1, (id << 1) + 2);
+      f |= F_REPLY;
+    }
+    e[b + E_STATE] = state | (f << 8);
+    this.destConns[dest * 2 + 1]++;
+    this.header[H_COUNT]++;
+    return id;
+  }
+
+  /** Frees an entry: both index keys, its ActiveConn/InActConn count, its id. */
+  remove(id: number): void {
+    const e = this.e;
+    const b = id * STRIDE;
+    const f = e[b + E_STATE] >> 8;
+    if ((f & F_USED) === 0) return;
+    this.removeKey(e[b + E_HASH0], (id << 1) + 1);
+    if (f & F_REPLY) this.removeKey(e[b + E_HASH1], (id << 1) + 2);
+    const dest = e[b + E_DEST];
+    if (f & F_INACTIVE) this.destConns[dest * 2 + 1]--;
+    else this.destConns[dest * 2]--;
+    e[b + E_STATE] = 0;
+    this.free[this.freeTop++] = id;
+    this.header[H_COUNT]--;
+  }
+
+  /**
+   * Moves an entry to `state` with `timeoutSec` from `now`, moving it between ActiveConn
+   * and InActConn when it enters or leaves ESTABLISHED (IPVS set_tcp_state).
+   */
+  setState(id: number, state: number, now: number, timeoutSec: number): void {
+    const e = this.e;
+    const b = id * STRIDE;
+    let f = e[b + E_STATE] >> 8;
+    const dest = e[b + E_DEST];
+    if ((f & F_INACTIVE) === 0 && state !== S_ESTABLISHED) {
+      this.destConns[dest * 2]--; this.destConns[dest * 2 + 1]++; f |= F_INACTIVE;
+    } else if ((f & F_INACTIVE) !== 0 && state === S_ESTABLISHED) {
+      this.destConns[dest * 2]++; this.destConns[dest * 2 + 1]--; f &= ~F_INACTIVE;
+    }
+    e[b + E_STATE] = state | (f << 8);
+    e[b + E_EXPIRES] = now + timeoutSec;
+  }
+
+  /** Re-arms the timer without a state change (UDP, every packet). */
+  touch(id: number, now: number, timeoutSec: number): void {
+    this.e[id * STRIDE + E_EXPIRES] = now + timeoutSec;
+  }
+
+  /** Clears flag bits (e.g. F_NOOUTPUT once an OUTPUT packet is seen). */
+  clearFlags(id: number, bits: number): void {
+    const b = id * STRIDE + E_STATE;
+    this.e[b] &= ~(bits << 8);
+  }
+
+  /** Expires at most `budget` entries' worth of slots from where the last sweep stopped. Returns how many it freed. */
+  sweep(now: number, budget: number): number {
+    const e = this.e;
+    const cap = this.capacity;
+    let c = this.sweepCursor;
+    let freed = 0;
+    for (let n = 0; n < budget; n++) {
+      const b = c * STRIDE;
+      if ((e[b + E_STATE] & (F_USED << 8)) !== 0 && e[b + E_EXPIRES] <= now) { this.remove(c); freed++; }
+      c++;
+      if (c === cap) c = 0;
+    }
+    this.sweepCursor = c;
+    return freed;
+  }
+
+  // Per-entry accessors (control plane listing, tests, and the pipeline's cold paths).
+  state(id: number): number { return this.e[id * STRIDE + E_STATE] & 0xff; }
+  flags(id: number): number { return this.e[id * STRIDE + E_STATE] >> 8; }
+  svc(id: number): number { return this.e[id * STRIDE + E_SVC]; }
+  dest(id: number): number { return this.e[id * STRIDE + E_DEST]; }
+  expires(id: number): number { return this.e[id * STRIDE + E_EXPIRES]; }
+  proto(id: number): number { return (this.e[id * STRIDE + E_DPORT] >> 16) & 0xff; }
+  af(id: number): number { return (this.e[id * STRIDE + E_DPORT] >> 24) & 0xff; }
+  cport(id: number): number { return this.e[id * STRIDE + E_PORTS] >>> 16; }
+  vport(id: number): number { return this.e[id * STRIDE + E_PORTS] & 0xffff; }
+  dport(id: number): number { return this.e[id * STRIDE + E_DPORT] & 0xffff; }
+  /** Word w (0–3) of the client (0), virtual (1) or destination (2) address. */
+  addrWord(id: number, which: number, w: number): number { return this.e[id * STRIDE + which * 4 + w]; }
+  inUse(id: number): boolean { return (this.e[id * STRIDE + E_STATE] & (F_USED << 8)) !== 0; }
+
+  private insertKey(hash: number, v: number): void {
+    const mask = this.mask;
+    let i = hash & mask;
+    while (this.slot[i] !== 0) i = (i + 1) & mask;
+    this.slot[i] = v;
+    this.slotHash[i] = hash;
+  }
+
+  private removeKey(hash: number, v: number): void {
+    const mask = this.mask;
+    const slot = this.slot;
+    let i = hash & mask;
+    while (slot[i] !== v) {
+      if (slot[i] === 0) return; // not indexed: nothing to undo
+      i = (i + 1) & mask;
+    }
+    // Backward-shift: pull later members of the cluster into the hole when their home
+    // slot does not lie cyclically in (hole, j].
+    let j = i;
+    for (;;) {
+      j = (j + 1) & mask;
+      const w = slot[j];
+      if (w === 0) break;
+      const home = this.slotHash[j] & mask;
+      const between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+      if (!between) {
+        slot[i] = w;
+        this.slotHash[i] = this.slotHash[j];
+        i = j;
+      }
+    }
+    slot[i] = 0;
+  }
+}

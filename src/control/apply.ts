@@ -1,0 +1,99 @@
+// applyAll: the IPVS "kernel" side of a command batch, as a pure function. It returns a
+// new RuleSet or throws the IpvsError ipvsadm would print for the first command the
+// kernel refuses (reference §1.7, exit 255); the input RuleSet is never modified, so a
+// failed batch leaves the running rules untouched (tslb's -R is all-or-nothing).
+// Checks run in the kernel's order: service lookup, family, ranges, then the dest itself.
+import type { Command } from "./commands.ts";
+import { MSG, opError } from "./errors.ts";
+import { type Dest, type RuleSet, type Service, type ServiceKey, sameServiceKey } from "./model.ts";
+import { parseIPv4, parseIPv6 } from "../wire/addr.ts";
+
+export function applyAll(rules: RuleSet, cmds: readonly Command[], schedulers: readonly string[]): RuleSet {
+  const next = structuredClone(rules);
+  for (const cmd of cmds) applyOne(next, cmd, schedulers);
+  return next;
+}
+
+function findService(rules: RuleSet, key: ServiceKey): Service | undefined {
+  return rules.services.find((s) => sameServiceKey(s.key, key));
+}
+
+function findDestIndex(svc: Service, d: { addr: string; port: number }): number {
+  return svc.dests.findIndex((x) => x.addr === d.addr && x.port === d.port);
+}
+
+/** IPVS takes only unicast real servers: not 0/8, multicast or broadcast for IPv4; not
+ *  ::, multicast or link-local for IPv6 (the kernel answers EINVAL). */
+function unicastDest(d: Dest): boolean {
+  if (d.af === 4) {
+    const a = parseIPv4(d.addr) ?? 0;
+    return (a >>> 24) !== 0 && (a >>> 28) !== 0xe && a !== -1;
+  }
+  const w = parseIPv6(d.addr) ?? [0, 0, 0, 0];
+  const top = w[0] >>> 16;
+  const unspecified = w.every((x) => x === 0);
+  return !unspecified && (top >>> 8) !== 0xff && (top & 0xffc0) !== 0xfe80;
+}
+
+function applyOne(rules: RuleSet, cmd: Command, schedulers: readonly string[]) {
+  switch (cmd.kind) {
+    case "clear":
+      rules.services = [];
+      return;
+    case "set-timeouts": {
+      const t = cmd.timeouts;
+      if (t.tcp) rules.timeouts.tcp = t.tcp;
+      if (t.tcpfin) rules.timeouts.tcpfin = t.tcpfin;
+      if (t.udp) rules.timeouts.udp = t.udp;
+      return;
+    }
+    case "add-service":
+    case "edit-service": {
+      const old = findService(rules, cmd.svc.key);
+      if (cmd.kind === "add-service" && old) throw opError("EEXIST", MSG.SVC_EXISTS);
+      if (cmd.kind === "edit-service" && !old) throw opError("ESRCH", MSG.NO_SUCH_SERVICE);
+      // No persistence engine is implemented yet, so any --pe name is unknown.
+      if (!schedulers.includes(cmd.svc.sched) || cmd.svc.pe !== "") throw opError("ENOENT", MSG.SCHED_NOT_FOUND);
+      const spec = structuredClone(cmd.svc);
+      if (old) Object.assign(old, spec); // edit replaces every setting, keeps the dests
+      else rules.services.push({ ...spec, dests: [] });
+      return;
+    }
+    case "delete-service": {
+      const i = rules.services.findIndex((s) => sameServiceKey(s.key, cmd.key));
+      if (i < 0) throw opError("ESRCH", MSG.NO_SUCH_SERVICE);
+      rules.services.splice(i, 1);
+      return;
+    }
+    case "add-dest":
+    case "edit-dest": {
+      const svc = findService(rules, cmd.key);
+      if (!svc) throw opError("ESRCH", MSG.SVC_NOT_DEFINED);
+      const d = cmd.dest;
+      if (d.af !== svc.key.af && d.fwd !== "tunnel") throw opError("EINVAL", MSG.EINVAL);
+      if (d.weight < 0 || d.lThreshold > d.uThreshold) throw opError("ERANGE", MSG.ERANGE);
+      const i = findDestIndex(svc, d);
+      if (cmd.kind === "add-dest") {
+        if (i >= 0) throw opError("EEXIST", MSG.DEST_EXISTS);
+        if (!unicastDest(d)) throw opError("EINVAL", MSG.EINVAL);
+        svc.dests.unshift(structuredClone(d)); // IPVS lists the newest destination first
+      } else {
+        if (i < 0) throw opError("ENOENT", MSG.NO_SUCH_DEST);
+        svc.dests[i] = structuredClone(d); // edit keeps the list position
+      }
+      return;
+    }
+    case "delete-dest": {
+      const svc = findService(rules, cmd.key);
+      if (!svc) throw opError("ESRCH", MSG.SVC_NOT_DEFINED);
+      const i = findDestIndex(svc, cmd);
+      if (i < 0) throw opError("ENOENT", MSG.NO_SUCH_DEST);
+      svc.dests.splice(i, 1);
+      return;
+    }
+    default: {
+      const never: never = cmd;
+      throw new Error(`applyAll: unknown command ${JSON.stringify(never)}`);
+    }
+  }
+}

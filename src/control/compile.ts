@@ -1,0 +1,62 @@
+// RuleSet → Snapshot: the only place where rule text becomes numbers for the data plane.
+import { DEFAULT_STATE_TIMEOUTS, S_ESTABLISHED, S_FIN_WAIT, S_UDP } from "../conntrack/tcp_state.ts";
+import type { CompiledService, Snapshot } from "../dataplane/snapshot.ts";
+import { FWD_MASQ, FWD_ROUTE, FWD_TUNNEL } from "../forward/fwd.ts";
+import { parseIPv4, parseIPv6 } from "../wire/addr.ts";
+import type { Af, Fwd, RuleSet, Timeouts } from "./model.ts";
+import { RuleIds } from "./ids.ts";
+import { serviceKeyText } from "./model.ts";
+
+const PROTO: Record<string, number> = { tcp: 6, udp: 17, sctp: 132, fwm: 0 };
+const FWD: Record<Fwd, number> = { masq: FWD_MASQ, route: FWD_ROUTE, tunnel: FWD_TUNNEL };
+
+/** Four int32 words of an address in canonical text (IPv4 in word 0). */
+export function addrWords(af: Af, text: string): number[] {
+  if (text === "") return [0, 0, 0, 0];
+  if (af === 4) {
+    const v = parseIPv4(text);
+    if (v === null) throw new Error(`compile: bad IPv4 address ${text}`);
+    return [v, 0, 0, 0];
+  }
+  const w = parseIPv6(text);
+  if (w === null) throw new Error(`compile: bad IPv6 address ${text}`);
+  return w;
+}
+
+/** IPVS per-state timeouts with the three that --set controls applied. */
+export function stateTimeouts(t: Timeouts): number[] {
+  const out = [...DEFAULT_STATE_TIMEOUTS];
+  out[S_ESTABLISHED] = t.tcp;
+  out[S_FIN_WAIT] = t.tcpfin;
+  out[S_UDP] = t.udp;
+  return out;
+}
+
+export function compile(rules: RuleSet, ids: RuleIds, gen: number): Snapshot {
+  const services: CompiledService[] = rules.services.map((s) => {
+    const sk = serviceKeyText(s.key);
+    return {
+      id: ids.svc.peek(sk) ?? 0,
+      proto: PROTO[s.key.kind],
+      af: s.key.af,
+      addr: addrWords(s.key.af, s.key.addr),
+      port: s.key.port,
+      fwmark: s.key.fwmark,
+      sched: s.sched,
+      schedFlags: s.schedFlags,
+      persistent: s.persistent,
+      timeoutSec: s.timeoutSec,
+      ops: s.ops,
+      dests: s.dests.map((d) => ({
+        id: ids.dest.peek(RuleIds.destKey(sk, d)) ?? 0,
+        addr: addrWords(d.af, d.addr),
+        port: d.port,
+        weight: d.weight,
+        fwd: FWD[d.fwd],
+        uThreshold: d.uThreshold,
+        lThreshold: d.lThreshold,
+      })),
+    };
+  });
+  return { gen, services, stateTimeouts: stateTimeouts(rules.timeouts) };
+}

@@ -1,0 +1,217 @@
+// The daemon role: tslb's "kernel module". Owns the TUN device, the routes and rules
+// (through NetworkState), the rule table, the data-plane worker and its counters; serves
+// the control socket. Every state change goes applyAll → network → compile → worker, and
+// the reply is sent once the worker runs on the new rules. SIGTERM, SIGINT and the
+// shutdown request remove every device, route and rule the daemon made.
+import { existsSync, mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { DataplaneHost } from "../dataplane/host.ts";
+import { SysError } from "../io/libc.ts";
+import { RtNetlink } from "../io/rtnetlink.ts";
+import { sysctlRead, sysctlWrite } from "../io/sysctl.ts";
+import { openTun, type TunDevice } from "../io/tun.ts";
+import { SCHEDULER_NAMES } from "../sched/index.ts";
+import {
+  COUNTER_WORDS, DROP_BASE, K_CONNS, K_INBYTES, K_INPKTS, K_OUTBYTES, K_OUTPKTS, MISC_BASE, STATS_WIDTH, destBase, sumCounter, svcBase,
+} from "../stats/counters.ts";
+import { STATE_NAMES } from "../conntrack/tcp_state.ts";
+import { formatIPv4, formatIPv6 } from "../wire/addr.ts";
+import { DROP_NAMES } from "../wire/drop.ts";
+import { applyAll } from "./apply.ts";
+import { compile } from "./compile.ts";
+import { IpvsError, MSG, opError } from "./errors.ts";
+import { RuleIds } from "./ids.ts";
+import type { Command } from "./commands.ts";
+import { emptyRuleSet, type RuleSet, sameServiceKey, type ServiceKey, serviceKeyText } from "./model.ts";
+import { NetworkState, planNetwork } from "./network.ts";
+import type { GlobalOptions } from "./options.ts";
+import type { ConnView, ListReply, Reply, Request, Stats } from "./protocol.ts";
+import { serveControl } from "./socket.ts";
+
+const PROTO_NAME: Record<number, string> = { 6: "TCP", 17: "UDP", 132: "SCTP", 0: "IP" };
+
+export class Daemon {
+  private rules: RuleSet = emptyRuleSet();
+  private gen = 1;
+  private readonly host: DataplaneHost;
+  private readonly ids: RuleIds;
+  /** Counter values that read as zero (set by -Z and when an id is (re)assigned). */
+  private readonly zero = new Float64Array(COUNTER_WORDS);
+  private tun: TunDevice | null = null;
+  private nl: RtNetlink | null = null;
+  private net: NetworkState | null = null;
+  private stopServer: (() => void) | null = null;
+  private stopping = false;
+
+  constructor(private readonly opts: GlobalOptions, private readonly log: (m: string) => void) {
+    this.host = new DataplaneHost(opts.connMax);
+    const conns = this.host.table.destConns;
+    this.ids = new RuleIds((id) => conns[id * 2] !== 0 || conns[id * 2 + 1] !== 0);
+  }
+
+  async start(): Promise<void> {
+    const o = this.opts;
+    this.tun = openTun(o.tun);
+    this.nl = RtNetlink.open();
+    const idx = this.nl.linkIndex(this.tun.name);
+    this.nl.linkSetUp(idx);
+    // Packets tslb writes carry the client's address as source, which is routed out of
+    // another interface: loose reverse-path filtering (2) accepts them whatever conf/all says.
+    sysctlWrite(`net/ipv4/conf/${this.tun.name}/rp_filter`, "2");
+    if (sysctlRead("net/ipv4/ip_forward").trim() !== "1") {
+      sysctlWrite("net/ipv4/ip_forward", "1");
+      this.log("enabled net.ipv4.ip_forward (the kernel forwards what tslb writes into the TUN)");
+    }
+    this.net = new NetworkState(this.nl, { tunName: this.tun.name, tunIndex: idx, vipDev: o.vipDev, log: this.log });
+    this.net.installBase();
+    await this.host.start(this.tun.fd, this.tun.name, compile(this.rules, this.ids, this.gen));
+    this.stopServer = serveControl(o.socket, (req) => this.handle(req), this.log);
+  }
+
+  /** Requests run one at a time, in arrival order: apply is async (it waits for the worker). */
+  private queue: Promise<unknown> = Promise.resolve();
+  handle(req: Request): Promise<Reply> {
+    const run = this.queue.then(() => this.handleOne(req));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async handleOne(req: Request): Promise<Reply> {
+    try {
+      switch (req.op) {
+        case "ping": return { ok: true, data: { pid: process.pid } };
+        case "apply": await this.apply(req.cmds); return { ok: true };
+        case "zero": this.zeroCounters(req.key); return { ok: true };
+        case "list": return { ok: true, data: this.listReply() };
+        case "rules": return { ok: true, data: this.rules };
+        case "conns": return { ok: true, data: this.connViews() };
+        case "drops": return { ok: true, data: this.dropCounts() };
+        case "shutdown": setTimeout(() => void this.shutdown(0), 10); return { ok: true };
+        default: return { ok: false, code: "EINVAL", message: "unknown request", exit: 255 };
+      }
+    } catch (e) {
+      if (e instanceof IpvsError) return { ok: false, code: e.code, message: e.message, exit: e.exit };
+      this.log(`request ${req.op} failed: ${(e as Error).stack ?? e}`);
+      const msg = e instanceof SysError ? e.message : String((e as Error).message ?? e);
+      return { ok: false, code: "EIO", message: msg, exit: 255 };
+    }
+  }
+
+  /** All-or-nothing: applyAll is pure, and the kernel side is rolled back if it fails half-way. */
+  private async apply(cmds: Command[]): Promise<void> {
+    const next = applyAll(this.rules, cmds, SCHEDULER_NAMES);
+    const net = this.net!;
+    try {
+      net.apply(planNetwork(next));
+    } catch (e) {
+      net.apply(planNetwork(this.rules));
+      throw e;
+    }
+    this.ids.sync(next, (kind, id) => this.resetZero(kind === "svc" ? svcBase(id) : destBase(id)));
+    this.rules = next;
+    this.gen++;
+    await this.host.post(compile(next, this.ids, this.gen));
+  }
+
+  private resetZero(base: number): void {
+    for (let k = 0; k < STATS_WIDTH; k++) this.zero[base + k] = sumCounter(this.host.counterBlocks, base + k);
+  }
+
+  private zeroCounters(key?: ServiceKey): void {
+    const svcs = key ? this.rules.services.filter((s) => sameServiceKey(s.key, key)) : this.rules.services;
+    if (key && svcs.length === 0) throw opError("ESRCH", MSG.NO_SUCH_SERVICE);
+    for (const s of svcs) {
+      const sk = serviceKeyText(s.key);
+      this.resetZero(svcBase(this.ids.svc.peek(sk)!));
+      for (const d of s.dests) this.resetZero(destBase(this.ids.dest.peek(RuleIds.destKey(sk, d))!));
+    }
+  }
+
+  private stats(base: number): Stats {
+    const b = this.host.counterBlocks;
+    const v = (k: number) => sumCounter(b, base + k) - this.zero[base + k];
+    return { conns: v(K_CONNS), inpkts: v(K_INPKTS), outpkts: v(K_OUTPKTS), inbytes: v(K_INBYTES), outbytes: v(K_OUTBYTES) };
+  }
+
+  private listReply(): ListReply {
+    const conns = this.host.table.destConns;
+    const noRate: Stats = { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 };
+    return {
+      size: 4096,
+      timeouts: this.rules.timeouts,
+      services: this.rules.services.map((s) => {
+        const sk = serviceKeyText(s.key);
+        return {
+          ...s,
+          stats: this.stats(svcBase(this.ids.svc.peek(sk)!)),
+          rate: noRate,
+          dests: s.dests.map((d) => {
+            const id = this.ids.dest.peek(RuleIds.destKey(sk, d))!;
+            return { ...d, activeConns: conns[id * 2], inactConns: conns[id * 2 + 1], persistConns: 0, stats: this.stats(destBase(id)), rate: noRate };
+          }),
+        };
+      }),
+    };
+  }
+
+  private connViews(): ConnView[] {
+    const t = this.host.table;
+    const now = t.now;
+    const out: ConnView[] = [];
+    const addr = (id: number, which: number) => {
+      if (t.af(id) === 4) return formatIPv4(t.addrWord(id, which, 0));
+      return formatIPv6([0, 1, 2, 3].map((w) => t.addrWord(id, which, w)));
+    };
+    for (let id = 0; id < t.capacity && out.length < t.count; id++) {
+      if (!t.inUse(id) || t.expires(id) <= now) continue;
+      out.push({
+        proto: PROTO_NAME[t.proto(id)] ?? `IP_${t.proto(id)}`,
+        expireSec: t.expires(id) - now,
+        state: STATE_NAMES[t.state(id)],
+        af: t.af(id) === 6 ? 6 : 4,
+        caddr: addr(id, 0), cport: t.cport(id),
+        vaddr: addr(id, 1), vport: t.vport(id),
+        daddr: addr(id, 2), dport: t.dport(id),
+      });
+    }
+    return out;
+  }
+
+  private dropCounts(): Record<string, number> {
+    const b = this.host.counterBlocks;
+    const out: Record<string, number> = {};
+    DROP_NAMES.forEach((n, i) => { if (i > 0) out[n] = sumCounter(b, DROP_BASE + i); });
+    ["rx", "tx", "pass"].forEach((n, i) => { out[n] = sumCounter(b, MISC_BASE + i); });
+    out.connections = this.host.table.count;
+    return out;
+  }
+
+  async shutdown(code: number): Promise<never> {
+    if (!this.stopping) {
+      this.stopping = true;
+      this.stopServer?.();
+      await this.host.stop().catch(() => undefined);
+      this.net?.teardown();
+      this.nl?.close();
+      this.tun?.close();
+      this.log("stopped; devices, routes and rules removed");
+    }
+    process.exit(code);
+  }
+}
+
+/** Runs the daemon in this process until it is told to stop. */
+export async function runDaemon(opts: GlobalOptions): Promise<void> {
+  const log = (m: string) => console.error(`tslb: ${m}`);
+  const dir = dirname(opts.socket);
+  if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const d = new Daemon(opts, log);
+  for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(sig, () => void d.shutdown(0));
+  try {
+    await d.start();
+  } catch (e) {
+    log(`cannot start: ${(e as Error).message}`);
+    await d.shutdown(1);
+  }
+  log(`ready (socket ${opts.socket}, tun ${opts.tun}${opts.vipDev ? `, vip-dev ${opts.vipDev}` : ""}, pid ${process.pid})`);
+}

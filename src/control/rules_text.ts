@@ -1,0 +1,157 @@
+// The ipvsadm rule-line text shared by -R (parseRestore) and -S (formatSave), plus the
+// pieces -L shares with -S: ipvsadm's sort order and its addr:port naming.
+// parseRestore is all-or-nothing: it returns every line's Commands or throws the first
+// line's IpvsError with `line` set, and the caller then applies nothing. formatSave is
+// byte-exact with `ipvsadm -S`, and parseRestore(formatSave(r)) rebuilds r (thresholds,
+// timeouts and the netmask of non-persistent services excepted: -S does not save them).
+import { parseArgs } from "../cli/getopt.ts";
+import { NO_NAMES, type ResolveEnv, type ReverseNames, systemNames } from "../cli/names.ts";
+import { addrWords } from "../wire/addr.ts";
+import type { Command } from "./commands.ts";
+import { IpvsError } from "./errors.ts";
+import type { Af, Dest, Fwd, RuleSet, Service, ServiceKey, SvcKind } from "./model.ts";
+
+// ---- -R ------------------------------------------------------------------------------
+
+/** ipvsadm -R's tokenizer: one invocation per line, words split on space, tab and CR, no
+ *  quoting or escaping, the word `ipvsadm` dropped wherever it appears, blank lines
+ *  skipped. tslb's choice: a line whose first non-blank character is `#` is a comment
+ *  (ipvsadm -R itself aborts on it; its ipvsadm-restore wrapper strips such lines). */
+export function restoreLines(text: string): { line: number; argv: string[] }[] {
+  const out: { line: number; argv: string[] }[] = [];
+  text.split("\n").forEach((raw, i) => {
+    if (/^[ \t\r]*#/.test(raw)) return;
+    const argv = raw.split(/[ \t\r]+/).filter((w) => w !== "" && w !== "ipvsadm");
+    if (argv.length > 0) out.push({ line: i + 1, argv });
+  });
+  return out;
+}
+
+/** Parse -R input into Commands; only state-changing lines are allowed (a listing, -R,
+ *  -h ... gets ipvsadm's "Try ..." error, exit 255). */
+export function parseRestore(text: string, prog = "ipvsadm", env: ResolveEnv = systemNames()): Command[] {
+  const cmds: Command[] = [];
+  for (const { line, argv } of restoreLines(text)) {
+    try {
+      const inv = parseArgs(argv, env, prog);
+      if (inv.kind !== "apply") {
+        throw new IpvsError("USAGE", `Try \`${prog} -h' or '${prog} --help' for more information.`, 255);
+      }
+      cmds.push(...inv.cmds);
+    } catch (e) {
+      if (e instanceof IpvsError) e.line = line;
+      throw e;
+    }
+  }
+  return cmds;
+}
+
+// ---- sorting (reference §2.6) --------------------------------------------------------
+
+const PROTO_NUM: Readonly<Record<SvcKind, number>> = { tcp: 6, udp: 17, sctp: 132, fwm: 6 };
+const AF_NUM: Readonly<Record<Af, number>> = { 4: 2, 6: 10 };
+
+/** ipvsadm subtracts unsigned 32-bit values and returns the difference as an int, so a
+ *  difference of 2^31 or more has the "wrong" sign. `| 0` reproduces that wrap. */
+export const cmpU32 = (a: number, b: number) => (a - b) | 0;
+
+function cmpAddr(af: Af, a: string, b: string): number {
+  const wa = addrWords(a), wb = addrWords(b);
+  const n = af === 6 ? 4 : 1;
+  let r = 0;
+  for (let k = 0; r === 0 && k < n; k++) r = cmpU32(wa[k], wb[k]);
+  return r;
+}
+
+/** ipvs_cmp_services: fwmark, family, protocol, address, port. */
+export function cmpServices(a: ServiceKey, b: ServiceKey): number {
+  return cmpU32(a.fwmark, b.fwmark) || AF_NUM[a.af] - AF_NUM[b.af] || PROTO_NUM[a.kind] - PROTO_NUM[b.kind] ||
+    cmpAddr(a.af, a.addr, b.addr) || a.port - b.port;
+}
+
+/** ipvs_cmp_dests: address (read in the first dest's family), then port. */
+export function cmpDests(a: { af: Af; addr: string; port: number }, b: { af: Af; addr: string; port: number }): number {
+  return cmpAddr(a.af, a.addr, b.addr) || a.port - b.port;
+}
+
+/** glibc qsort's merge sort (msort_with_tmp): with ipvsadm's non-transitive comparator
+ *  the order depends on the algorithm, so use the same one. Returns a new array. */
+export function qsort<T>(items: readonly T[], cmp: (a: T, b: T) => number): T[] {
+  const b = items.slice();
+  const tmp: T[] = new Array(b.length);
+  const msort = (lo: number, n: number) => {
+    if (n <= 1) return;
+    const n1 = n >> 1;
+    msort(lo, n1);
+    msort(lo + n1, n - n1);
+    let i = lo, j = lo + n1, k = 0;
+    const iEnd = lo + n1, jEnd = lo + n;
+    while (i < iEnd && j < jEnd) tmp[k++] = cmp(b[i], b[j]) <= 0 ? b[i++] : b[j++];
+    while (i < iEnd) tmp[k++] = b[i++];
+    for (let m = 0; m < k; m++) b[lo + m] = tmp[m];
+  };
+  msort(0, b.length);
+  return b;
+}
+
+// ---- naming --------------------------------------------------------------------------
+
+/** getservbyport's protocol for a service: fwmark services were created as "tcp". */
+export const protoName = (k: SvcKind) => (k === "fwm" ? "tcp" : k);
+
+/** ipvsadm's addrport_to_anyname: `addr:port`, IPv6 in brackets, names unless numeric. */
+export function addrPortName(af: Af, addr: string, port: number, proto: string | null, numeric: boolean, names: ReverseNames): string {
+  const host = numeric ? addr : names.hostName(af, addr) ?? addr;
+  const serv = numeric || proto === null ? String(port) : names.serviceName(port, proto) ?? String(port);
+  return af === 6 ? `[${host}]:${serv}` : `${host}:${serv}`;
+}
+
+/** Scheduler-flag names in ipvsadm's fixed order; sh and mh name flag-1/flag-2 their own
+ *  way and show no flag-3. */
+export function schedFlagNames(sched: string, flags: number): string[] {
+  const names = sched === "sh" ? ["sh-fallback", "sh-port"] : sched === "mh" ? ["mh-fallback", "mh-port"] : ["flag-1", "flag-2", "flag-3"];
+  return names.filter((_, k) => flags & (1 << k));
+}
+
+// ---- -S ------------------------------------------------------------------------------
+
+const FWD_SWITCH: Readonly<Record<Fwd, string>> = { route: "-g", masq: "-m", tunnel: "-i" };
+const SVC_SWITCH: Readonly<Record<SvcKind, string>> = { tcp: "-t", udp: "-u", sctp: "--sctp-service", fwm: "-f" };
+const DEFAULT_MASK: Readonly<Record<Af, string>> = { 4: "255.255.255.255", 6: "128" };
+
+/** -S output for the rules (a RuleSet, or the services of a ListReply). */
+export function formatSave(rules: RuleSet | readonly Service[], numeric: boolean, names: ReverseNames = NO_NAMES): string {
+  const services = "services" in rules ? rules.services : rules;
+  let out = "";
+  for (const svc of qsort(services, (a, b) => cmpServices(a.key, b.key))) {
+    const k = svc.key;
+    const proto = protoName(k.kind);
+    const svcName = k.kind === "fwm"
+      ? `-f ${k.fwmark}${k.af === 6 ? " -6" : ""}`
+      : `${SVC_SWITCH[k.kind]} ${addrPortName(k.af, k.addr, k.port, proto, numeric, names)}`;
+    out += `-A ${svcName} -s ${svc.sched}`;
+    if (svc.persistent) {
+      out += ` -p ${svc.timeoutSec}`;
+      if (svc.netmask !== DEFAULT_MASK[k.af]) out += ` -M ${svc.netmask}`;
+    }
+    if (svc.pe) out += ` --pe ${svc.pe}`;
+    if (svc.ops) out += " -o";
+    if (svc.schedFlags & 7) out += ` -b ${schedFlagNames(svc.sched, svc.schedFlags).join(",")}`;
+    out += "\n";
+    for (const d of qsort<Dest>(svc.dests, cmpDests)) {
+      const dname = addrPortName(d.af, d.addr, d.port, proto, numeric, names);
+      out += `-a ${svcName} -r ${dname} ${FWD_SWITCH[d.fwd]} -w ${d.weight}${d.fwd === "tunnel" ? tunnelRule(d) : ""}\n`;
+    }
+  }
+  return out;
+}
+
+const CSUM_OPT = { nocsum: "--tun-nocsum", csum: "--tun-csum", remcsum: "--tun-remcsum" } as const;
+
+function tunnelRule(d: Dest): string {
+  switch (d.tunType) {
+    case "ipip": return " --tun-type ipip";
+    case "gue": return ` --tun-type gue --tun-port ${d.tunPort} ${CSUM_OPT[d.tunCsum]}`;
+    case "gre": return ` --tun-type gre ${CSUM_OPT[d.tunCsum]}`;
+  }
+}

@@ -1,0 +1,60 @@
+// The control socket: a Unix stream socket, mode 0600 (owner only, like ipvsadm needing
+// root), one JSON request line per connection and one JSON reply line. Requests are
+// size-limited; malformed ones get an error reply and never reach the daemon's state.
+import { chmodSync, existsSync, unlinkSync } from "node:fs";
+import type { Socket } from "bun";
+import type { Reply, Request } from "./protocol.ts";
+
+/** Largest request accepted (a -R of ~100k rules fits). */
+export const MAX_REQUEST_BYTES = 16 << 20;
+
+interface Conn { buf: string; done: boolean }
+
+/** Listens on `path`; returns a function that stops listening and removes the socket file. */
+export function serveControl(path: string, handle: (r: Request) => Promise<Reply>, log: (m: string) => void): () => void {
+  if (existsSync(path)) unlinkSync(path); // stale: the caller checked that no daemon answers
+  const old = process.umask(0o177);
+  let server: ReturnType<typeof Bun.listen<Conn>>;
+  try {
+    server = Bun.listen<Conn>({
+      unix: path,
+      socket: {
+        open(s) { s.data = { buf: "", done: false }; },
+        data(s, chunk) {
+          const c = s.data;
+          if (c.done) return;
+          c.buf += chunk.toString();
+          if (c.buf.length > MAX_REQUEST_BYTES) return finish(s, { ok: false, code: "E2BIG", message: "request too large", exit: 255 });
+          const nl = c.buf.indexOf("\n");
+          if (nl < 0) return;
+          let req: Request;
+          try {
+            req = JSON.parse(c.buf.slice(0, nl)) as Request;
+            if (typeof req !== "object" || req === null || typeof req.op !== "string") throw new Error("no op");
+          } catch {
+            return finish(s, { ok: false, code: "EINVAL", message: "malformed request", exit: 255 });
+          }
+          c.done = true;
+          handle(req).then((r) => finish(s, r), (e) => {
+            log(`request failed: ${e}`);
+            finish(s, { ok: false, code: "EIO", message: String(e), exit: 255 });
+          });
+        },
+        error(_s, e) { log(`control socket: ${e.message}`); },
+      },
+    });
+  } finally {
+    process.umask(old);
+  }
+  chmodSync(path, 0o600);
+  return () => {
+    server.stop(true);
+    if (existsSync(path)) unlinkSync(path);
+  };
+}
+
+function finish(s: Socket<Conn>, r: Reply): void {
+  s.data.done = true;
+  s.write(JSON.stringify(r) + "\n");
+  s.end();
+}

@@ -1,0 +1,82 @@
+// The control thread's handle on the data plane: starts the worker, hands it the device
+// queue and the shared memory, posts snapshots and waits until they are adopted (so a
+// CLI command returns only once packets follow the new rules), and reads counters.
+import { ConnTable } from "../conntrack/table.ts";
+import { createEventFd, signalEventFd } from "../io/poller.ts";
+import { allocCounters } from "../stats/counters.ts";
+import { MAX_DEST } from "../stats/counters.ts";
+import type { Snapshot } from "./snapshot.ts";
+import type { WorkerMessage } from "./worker.ts";
+
+const ADOPT_TIMEOUT_MS = 5000;
+
+export class DataplaneHost {
+  readonly table: ConnTable;
+  readonly counterBlocks: Float64Array[] = [];
+  private readonly counterSab: SharedArrayBuffer;
+  private readonly ctl = new Int32Array(new SharedArrayBuffer(8));
+  private worker: Worker | null = null;
+  private wakeFd = -1;
+  private readonly waiters = new Map<number, () => void>();
+  readonly clockBaseSec = Math.floor(Date.now() / 1000);
+
+  constructor(connMax: number) {
+    this.table = ConnTable.create(connMax, MAX_DEST);
+    this.counterSab = allocCounters();
+    this.counterBlocks.push(new Float64Array(this.counterSab));
+  }
+
+  async start(fd: number, devName: string, snapshot: Snapshot): Promise<void> {
+    this.wakeFd = createEventFd();
+    // The URL form lets `bun build --compile` embed the worker as a second entry point.
+    const w = new Worker(new URL("./worker.ts", import.meta.url).href);
+    this.worker = w;
+    w.onmessage = (ev: MessageEvent<{ type: string; gen?: number }>) => {
+      if (ev.data.type === "adopted" || ev.data.type === "stopped") {
+        const key = ev.data.type === "stopped" ? -1 : (ev.data.gen as number);
+        this.waiters.get(key)?.();
+        this.waiters.delete(key);
+      }
+    };
+    w.onerror = (e) => console.error(`tslb: data-plane worker error: ${e.message}`);
+    const init: WorkerMessage = {
+      type: "init", fd, devName, wakeFd: this.wakeFd, table: this.table.shared, counters: this.counterSab,
+      ctl: this.ctl.buffer as SharedArrayBuffer, clockBaseSec: this.clockBaseSec, snapshot,
+    };
+    Atomics.store(this.ctl, 0, snapshot.gen);
+    const done = this.waitFor(snapshot.gen);
+    w.postMessage(init);
+    await done;
+  }
+
+  /** Posts a snapshot and resolves once the worker runs on it. */
+  async post(snapshot: Snapshot): Promise<void> {
+    if (!this.worker) return;
+    const done = this.waitFor(snapshot.gen);
+    Atomics.store(this.ctl, 0, snapshot.gen);
+    this.worker.postMessage({ type: "snapshot", snapshot } satisfies WorkerMessage);
+    signalEventFd(this.wakeFd);
+    await done;
+  }
+
+  async stop(): Promise<void> {
+    const w = this.worker;
+    if (!w) return;
+    const done = this.waitFor(-1);
+    w.postMessage({ type: "stop" } satisfies WorkerMessage);
+    signalEventFd(this.wakeFd);
+    await Promise.race([done, Bun.sleep(1500)]);
+    w.terminate();
+    this.worker = null;
+  }
+
+  private waitFor(key: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.waiters.delete(key);
+        reject(new Error(`data plane did not adopt generation ${key} within ${ADOPT_TIMEOUT_MS} ms`));
+      }, ADOPT_TIMEOUT_MS);
+      this.waiters.set(key, () => { clearTimeout(t); resolve(); });
+    });
+  }
+}

@@ -1,0 +1,147 @@
+// The per-packet path: parse → connection lookup → (new flow: service match, schedule,
+// insert) → state transition → counters → xmit. A pure function of (frame, config,
+// table, counters, clock): the worker loop, the tests and benches all call process().
+// Contract: allocates nothing, throws nothing; every packet not forwarded increments
+// exactly one drop counter (or the pass counter).
+import { ConnTable, F_NOOUTPUT } from "../conntrack/table.ts";
+import {
+  S_CLOSE, S_FIN_WAIT, S_NONE, S_TIME_WAIT, S_UDP, TABLE_INPUT, TABLE_INPUT_ONLY, TABLE_OUTPUT, tcpNextState,
+} from "../conntrack/tcp_state.ts";
+import { FWD_MASQ } from "../forward/fwd.ts";
+import { natXmit } from "../forward/nat.ts";
+import { NO_DEST } from "../sched/scheduler.ts";
+import {
+  DROP_BASE, K_CONNS, K_INBYTES, K_INPKTS, K_OUTBYTES, K_OUTPKTS, MISC_BASE, M_PASS, destBase, svcBase,
+} from "../stats/counters.ts";
+import { DROP } from "../wire/drop.ts";
+import type { Frame } from "../wire/frame.ts";
+import { IPPROTO_TCP } from "../wire/ipv4.ts";
+import { Pkt, parseIp } from "../wire/pkt.ts";
+import { TCP_ACKF, TCP_RST, TCP_SYN } from "../wire/tcp.ts";
+import type { ActiveConfig } from "./snapshot.ts";
+import { VERDICT_DROP, VERDICT_PASS, VERDICT_TX } from "./verdict.ts";
+
+/** Connection flag bits 4–5 hold the forwarding method, so xmit never needs the config. */
+const FWD_SHIFT = 4;
+
+export class Pipeline {
+  readonly pkt = new Pkt();
+  cfg: ActiveConfig;
+
+  constructor(cfg: ActiveConfig, readonly table: ConnTable, readonly counters: Float64Array) {
+    this.cfg = cfg;
+  }
+
+  /** Processes the IP packet at f[start, start+len). On TX/PASS the bytes to send are pkt.start..pkt.len. */
+  process(f: Frame, start: number, len: number, now: number): number {
+    const p = this.pkt;
+    const r = parseIp(p, f, start, len);
+    if (r !== 0) {
+      // A sane packet of another protocol that is not for a VIP belongs to somebody else.
+      if (r === DROP.UNSUPPORTED_L4 && !this.cfg.isVip(p)) return this.pass();
+      return this.drop(r);
+    }
+    const t = this.table;
+    t.hashPkt(p);
+    let id = t.lookup(p, now);
+    if (id >= 0) {
+      if (this.cfg.destPresent[t.dest(id)] === 0) {
+        // The destination was removed: expire the entry on sight instead of
+        // black-holing the flow (tslb's expire_nodest_conn=1 default).
+        t.remove(id);
+        if (p.dir !== 0 || !this.mayStart(p)) return this.drop(DROP.DEST_GONE);
+        id = -1;
+      } else if (p.dir === 0 && p.proto === IPPROTO_TCP && this.isReusedPort(id, p)) {
+        t.remove(id);
+        id = -1;
+      }
+    }
+    if (id < 0) {
+      const s = this.cfg.matchService(p);
+      if (s < 0) return this.cfg.isVip(p) ? this.drop(DROP.NO_SERVICE) : this.pass();
+      if (!this.mayStart(p)) return this.drop(DROP.NO_CONN);
+      id = this.newConn(s, now);
+      if (id < 0) return this.drop(-id);
+    }
+    return this.forward(f, id, now);
+  }
+
+  /** A TCP segment may start a connection only with SYN and without RST; any UDP datagram may. */
+  private mayStart(p: Pkt): boolean {
+    return p.proto !== IPPROTO_TCP || (p.tcpFlags & (TCP_SYN | TCP_RST)) === TCP_SYN;
+  }
+
+  /**
+   * A new SYN on an entry that is closing (TIME_WAIT, CLOSE, or FIN_WAIT): the client
+   * reused its port. Reschedule at once instead of stalling on the old entry (IPVS
+   * conn_reuse_mode; tslb also covers FIN_WAIT for every method).
+   */
+  private isReusedPort(id: number, p: Pkt): boolean {
+    if ((p.tcpFlags & (TCP_SYN | TCP_ACKF | TCP_RST)) !== TCP_SYN) return false;
+    const st = this.table.state(id);
+    return st === S_TIME_WAIT || st === S_CLOSE || st === S_FIN_WAIT;
+  }
+
+  /** Schedules and inserts a connection for service index `s`. Returns the id or -DropReason. */
+  private newConn(s: number, now: number): number {
+    const cfg = this.cfg;
+    const p = this.pkt;
+    const ds = cfg.dests[s];
+    const di = cfg.scheds[s].schedule(ds, p);
+    if (di === NO_DEST) return -DROP.NO_DEST;
+    const fwd = ds.fwd[di];
+    const dport = ds.port[di] !== 0 ? ds.port[di] : p.dport;
+    const masq = fwd === FWD_MASQ;
+    const state = p.proto === IPPROTO_TCP ? S_NONE : S_UDP;
+    const b = di * 4;
+    const destId = ds.id[di];
+    const id = this.table.insert(p, cfg.svcId[s], destId, ds.addr[b], ds.addr[b + 1], ds.addr[b + 2], ds.addr[b + 3], dport,
+      (masq ? 0 : F_NOOUTPUT) | (fwd << FWD_SHIFT), masq, state, now, cfg.timeouts[state]);
+    if (id < 0) return -DROP.TABLE_FULL;
+    this.counters[svcBase(cfg.svcId[s]) + K_CONNS]++;
+    this.counters[destBase(destId) + K_CONNS]++;
+    return id;
+  }
+
+  /** Counters, state transition and transmit for a packet of connection `id`. */
+  private forward(f: Frame, id: number, now: number): number {
+    const p = this.pkt;
+    const t = this.table;
+    const c = this.counters;
+    const sb = svcBase(t.svc(id));
+    const db = destBase(t.dest(id));
+    const flags = t.flags(id);
+    if (p.dir === 0) {
+      c[sb + K_INPKTS]++; c[sb + K_INBYTES] += p.len;
+      c[db + K_INPKTS]++; c[db + K_INBYTES] += p.len;
+    } else {
+      c[sb + K_OUTPKTS]++; c[sb + K_OUTBYTES] += p.len;
+      c[db + K_OUTPKTS]++; c[db + K_OUTBYTES] += p.len;
+    }
+    if (p.proto === IPPROTO_TCP) {
+      let table = TABLE_INPUT;
+      if (p.dir === 1) {
+        table = TABLE_OUTPUT;
+        if (flags & F_NOOUTPUT) t.clearFlags(id, F_NOOUTPUT);
+      } else if (flags & F_NOOUTPUT) table = TABLE_INPUT_ONLY;
+      const ns = tcpNextState(table, t.state(id), p.tcpFlags);
+      t.setState(id, ns, now, this.cfg.timeouts[ns]);
+    } else {
+      t.touch(id, now, this.cfg.timeouts[S_UDP]);
+    }
+    const fwd = (flags >> FWD_SHIFT) & 3;
+    if (fwd !== FWD_MASQ) return this.drop(DROP.UNSUPPORTED_FWD);
+    const r = natXmit(f, p, t, id);
+    return r === 0 ? VERDICT_TX : this.drop(r);
+  }
+
+  private drop(reason: number): number {
+    this.counters[DROP_BASE + reason]++;
+    return VERDICT_DROP;
+  }
+
+  private pass(): number {
+    this.counters[MISC_BASE + M_PASS]++;
+    return VERDICT_PASS;
+  }
+}

@@ -1,0 +1,159 @@
+// The compiled rule table a worker runs on. The control thread compiles a RuleSet into
+// a plain, structured-clonable Snapshot (numbers only) and posts it; the worker turns it
+// into an ActiveConfig (typed-array service index, DestSets, scheduler instances) and
+// swaps it in between batches. Configuration is immutable during a batch.
+import type { Pkt } from "../wire/pkt.ts";
+import { DEST_AVAILABLE, DestSet, type Scheduler } from "../sched/scheduler.ts";
+import { SCHEDULERS } from "../sched/index.ts";
+import { MAX_DEST } from "../stats/counters.ts";
+
+export interface CompiledDest {
+  id: number;
+  /** Four int32 address words (IPv4: word 0). */
+  addr: number[];
+  port: number;
+  weight: number;
+  fwd: number;
+  uThreshold: number;
+  lThreshold: number;
+}
+
+export interface CompiledService {
+  id: number;
+  /** IP protocol number (6, 17, 132); 0 for fwmark services. */
+  proto: number;
+  af: number;
+  addr: number[];
+  port: number;
+  fwmark: number;
+  sched: string;
+  schedFlags: number;
+  persistent: boolean;
+  timeoutSec: number;
+  ops: boolean;
+  /** IPVS list order, newest first. */
+  dests: CompiledDest[];
+}
+
+export interface Snapshot {
+  gen: number;
+  services: CompiledService[];
+  /** Per TCP/UDP state timeouts in seconds (conntrack/tcp_state.ts order). */
+  stateTimeouts: number[];
+}
+
+/** Open-addressing map (proto, port, address words) → service index, in typed arrays. */
+class ServiceIndex {
+  private readonly mask: number;
+  private readonly keys: Int32Array; // 6 words per slot: proto<<16|port, a0..a3, used
+  private readonly vals: Int32Array;
+  constructor(entries: number) {
+    let size = 8;
+    while (size < entries * 2) size *= 2;
+    this.mask = size - 1;
+    this.keys = new Int32Array(size * 6);
+    this.vals = new Int32Array(size).fill(-1);
+  }
+  private static hash(pp: number, a0: number, a1: number, a2: number, a3: number): number {
+    let h = Math.imul(pp ^ 0x9e3779b9, 0x85ebca6b) ^ a0;
+    h = Math.imul(h ^ (h >>> 15), 0xc2b2ae35) ^ a1;
+    h = Math.imul(h ^ (h >>> 13), 0x85ebca6b) ^ a2;
+    h = Math.imul(h ^ (h >>> 16), 0xc2b2ae35) ^ a3;
+    return (h ^ (h >>> 15)) | 0;
+  }
+  set(proto: number, port: number, a0: number, a1: number, a2: number, a3: number, v: number): void {
+    const pp = (proto << 16) | port;
+    let i = ServiceIndex.hash(pp, a0, a1, a2, a3) & this.mask;
+    while (this.vals[i] !== -1) i = (i + 1) & this.mask;
+    const k = i * 6;
+    this.keys[k] = pp; this.keys[k + 1] = a0; this.keys[k + 2] = a1; this.keys[k + 3] = a2; this.keys[k + 4] = a3;
+    this.vals[i] = v;
+  }
+  get(proto: number, port: number, a0: number, a1: number, a2: number, a3: number): number {
+    const pp = (proto << 16) | port;
+    let i = ServiceIndex.hash(pp, a0, a1, a2, a3) & this.mask;
+    for (;;) {
+      const v = this.vals[i];
+      if (v === -1) return -1;
+      const k = i * 6;
+      if (this.keys[k] === pp && this.keys[k + 1] === a0 && this.keys[k + 2] === a1 && this.keys[k + 3] === a2 && this.keys[k + 4] === a3) return v;
+      i = (i + 1) & this.mask;
+    }
+  }
+}
+
+/** Marks "some service uses this address" in the index (proto 0, port 0). */
+const VIP_MARK = -2;
+
+export class ActiveConfig {
+  readonly gen: number;
+  readonly count: number;
+  readonly svcId: Int32Array;
+  readonly svcProto: Uint8Array;
+  readonly svcPort: Int32Array;
+  readonly dests: DestSet[];
+  readonly scheds: Scheduler[];
+  /** By dest id: 1 while the destination exists in this snapshot. */
+  readonly destPresent: Uint8Array;
+  readonly timeouts: Int32Array;
+  private readonly index: ServiceIndex;
+
+  constructor(snap: Snapshot, conns: Int32Array, prev: ActiveConfig | null) {
+    this.gen = snap.gen;
+    const n = snap.services.length;
+    this.count = n;
+    this.svcId = new Int32Array(n);
+    this.svcProto = new Uint8Array(n);
+    this.svcPort = new Int32Array(n);
+    this.dests = [];
+    this.scheds = [];
+    this.destPresent = new Uint8Array(MAX_DEST);
+    this.timeouts = Int32Array.from(snap.stateTimeouts);
+    this.index = new ServiceIndex(n * 2 + 1);
+    for (let s = 0; s < n; s++) {
+      const svc = snap.services[s];
+      this.svcId[s] = svc.id;
+      this.svcProto[s] = svc.proto;
+      this.svcPort[s] = svc.port;
+      const a = svc.addr;
+      if (svc.fwmark === 0) {
+        this.index.set(svc.proto, svc.port, a[0], a[1], a[2], a[3], s);
+        if (this.index.get(0, 0, a[0], a[1], a[2], a[3]) === -1) this.index.set(0, 0, a[0], a[1], a[2], a[3], VIP_MARK);
+      }
+      const ds = new DestSet(svc.dests.length, conns);
+      svc.dests.forEach((d, i) => {
+        ds.id[i] = d.id;
+        ds.weight[i] = d.weight;
+        ds.flags[i] = DEST_AVAILABLE;
+        ds.port[i] = d.port;
+        ds.fwd[i] = d.fwd;
+        ds.addr.set(d.addr, i * 4);
+        this.destPresent[d.id] = 1;
+      });
+      this.dests.push(ds);
+      // Keep the scheduler's state (rr cursor, wrr weight) across unrelated changes.
+      const old = prev?.schedulerFor(svc.id, svc.sched);
+      const sched = old ?? SCHEDULERS[svc.sched](svc.schedFlags);
+      sched.rebuild(ds);
+      this.scheds.push(sched);
+    }
+  }
+
+  private schedulerFor(svcId: number, name: string): Scheduler | undefined {
+    for (let s = 0; s < this.count; s++) if (this.svcId[s] === svcId && this.scheds[s].name === name) return this.scheds[s];
+    return undefined;
+  }
+
+  /** Service index for a packet that may start a connection: exact (proto, VIP, port), then the port-0 service. -1 if none. */
+  matchService(p: Pkt): number {
+    const s = this.index.get(p.proto, p.dport, p.dst0, p.dst1, p.dst2, p.dst3);
+    if (s >= 0) return s;
+    const z = this.index.get(p.proto, 0, p.dst0, p.dst1, p.dst2, p.dst3);
+    return z >= 0 ? z : -1;
+  }
+
+  /** True when the packet's destination is the address of any service. */
+  isVip(p: Pkt): boolean {
+    return this.index.get(0, 0, p.dst0, p.dst1, p.dst2, p.dst3) !== -1;
+  }
+}

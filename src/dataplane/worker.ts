@@ -1,0 +1,113 @@
+// Data-plane worker entry (a Bun Worker; bundled into the binary as its own entry point).
+// Owns one device queue and runs batches: poll() → up to BATCH packets through the
+// pipeline → budgeted expiry sweep → setImmediate(next), so snapshots posted by the
+// control thread are adopted between batches. Allocates only at start and on snapshot.
+import { ConnTable, type ConnTableShared } from "../conntrack/table.ts";
+import type { Device } from "../io/device.ts";
+import { Poller, drainEventFd } from "../io/poller.ts";
+import { TunDevice } from "../io/tun.ts";
+import { MISC_BASE, M_RX, M_TX, DROP_BASE } from "../stats/counters.ts";
+import { DROP } from "../wire/drop.ts";
+import { Frame, HEADROOM, MAX_FRAME } from "../wire/frame.ts";
+import { Pipeline } from "./pipeline.ts";
+import { ActiveConfig, type Snapshot } from "./snapshot.ts";
+import { VERDICT_DROP } from "./verdict.ts";
+
+declare const self: Worker;
+
+export interface WorkerInit {
+  type: "init";
+  fd: number;
+  devName: string;
+  wakeFd: number;
+  table: ConnTableShared;
+  counters: SharedArrayBuffer;
+  /** [0] newest generation posted, [1] generation adopted. */
+  ctl: SharedArrayBuffer;
+  /** Table clock origin: epoch seconds at daemon start. */
+  clockBaseSec: number;
+  snapshot: Snapshot;
+}
+
+export type WorkerMessage = WorkerInit | { type: "snapshot"; snapshot: Snapshot } | { type: "stop" };
+
+/** Packets per batch between yields: bounds snapshot-adoption latency under load. */
+const BATCH = 256;
+/** Idle poll timeout: the sweep still runs about once a second with no traffic. */
+const IDLE_POLL_MS = 1000;
+/** A full sweep of the table takes about this long, whatever its size. */
+const SWEEP_PERIOD_MS = 2000;
+
+let pipeline: Pipeline;
+let table: ConnTable;
+let dev: Device;
+let poller: Poller;
+let wakeFd = -1;
+let ctl: Int32Array;
+let counters: Float64Array;
+let clockBaseSec = 0;
+let frame: Frame;
+let lastSweepMs = 0;
+let stopped = false;
+
+function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+function adopt(snap: Snapshot): void {
+  pipeline.cfg = new ActiveConfig(snap, table.destConns, pipeline.cfg);
+  Atomics.store(ctl, 1, snap.gen);
+  postMessage({ type: "adopted", gen: snap.gen });
+}
+
+function loop(): void {
+  if (stopped) return;
+  const pending = Atomics.load(ctl, 0) !== Atomics.load(ctl, 1);
+  poller.wait(pending ? 0 : IDLE_POLL_MS);
+  if (poller.readable(1)) drainEventFd(wakeFd);
+  const ms = nowMs();
+  const now = Math.floor(ms / 1000) - clockBaseSec;
+  table.setNow(now);
+  const u8 = frame.u8;
+  const cap = u8.length - HEADROOM;
+  const p = pipeline.pkt;
+  for (let i = 0; i < BATCH; i++) {
+    const len = dev.recv(u8, HEADROOM, cap);
+    if (len <= 0) break;
+    counters[MISC_BASE + M_RX]++;
+    if (pipeline.process(frame, HEADROOM, len, now) === VERDICT_DROP) continue;
+    if (dev.send(u8, p.start, p.len) < 0) counters[DROP_BASE + DROP.TX_ERROR]++;
+    else counters[MISC_BASE + M_TX]++;
+  }
+  const budget = Math.ceil((table.capacity * (ms - lastSweepMs)) / SWEEP_PERIOD_MS);
+  if (budget >= 64) {
+    table.sweep(now, Math.min(budget, table.capacity));
+    lastSweepMs = ms;
+  }
+  setImmediate(loop);
+}
+
+self.onmessage = (ev: MessageEvent<WorkerMessage>) => {
+  const m = ev.data;
+  if (m.type === "init") {
+    table = ConnTable.attach(m.table);
+    counters = new Float64Array(m.counters);
+    ctl = new Int32Array(m.ctl);
+    clockBaseSec = m.clockBaseSec;
+    // The control thread opened the queue; fds are process-wide, so the worker adopts it.
+    dev = new TunDevice(m.devName, m.fd);
+    wakeFd = m.wakeFd;
+    poller = new Poller([m.fd, m.wakeFd]);
+    frame = Frame.alloc(HEADROOM + MAX_FRAME);
+    pipeline = new Pipeline(new ActiveConfig(m.snapshot, table.destConns, null), table, counters);
+    lastSweepMs = nowMs();
+    Atomics.store(ctl, 1, m.snapshot.gen);
+    postMessage({ type: "adopted", gen: m.snapshot.gen });
+    loop();
+  } else if (m.type === "snapshot") {
+    adopt(m.snapshot);
+  } else if (m.type === "stop") {
+    stopped = true;
+    postMessage({ type: "stopped" });
+  }
+};

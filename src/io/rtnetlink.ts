@@ -1,0 +1,354 @@
+// Routes, policy rules, proxy neighbours and link state through an AF_NETLINK/NETLINK_ROUTE
+// socket: the `ip route|rule|neigh|link` calls tslb needs, without spawning `ip`.
+//
+// Contract: control plane only (allocates, throws). Each call is one synchronous request
+// that waits for the kernel's ACK (matched by sequence number, at most REPLY_TIMEOUT_MS).
+// Failures throw SysError whose op is the message type, e.g.
+// "RTM_NEWROUTE 198.18.9.0/24 table 4242: File exists (EEXIST)". The *Del calls return
+// false instead of throwing when the object did not exist. Addresses are text in and out.
+import {
+  AF_INET, AF_INET6, AF_NETLINK, EHOSTUNREACH, ENETUNREACH, ENOENT, ESRCH, ETIMEDOUT, SOCK_CLOEXEC,
+  SOCK_RAW, SysError, bind, close, poll, recv, sendto, setsockopt, socket,
+} from "./libc.ts";
+import {
+  FIB_RULE_HDR_LEN, FRA_DPORT_RANGE, FRA_DST, FRA_IIFNAME, FRA_IP_PROTO, FRA_PRIORITY, FRA_SPORT_RANGE,
+  FRA_SRC, FRA_TABLE, FR_ACT_TO_TBL, IFF_UP, IFINFOMSG_LEN, IFLA_IFNAME, IFLA_MTU, NDA_DST,
+  NETLINK_CAP_ACK, NETLINK_EXT_ACK, NETLINK_ROUTE, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK,
+  NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NTF_PROXY, NUD_PERMANENT, NlBuilder, type NlMsg,
+  RTA_DST, RTA_GATEWAY, RTA_OIF, RTA_PREFSRC, RTA_TABLE, RTMSG_LEN, RTM_DELNEIGH, RTM_DELROUTE,
+  RTM_DELRULE, RTM_GETLINK, RTM_GETROUTE, RTM_NEWLINK, RTM_NEWNEIGH, RTM_NEWROUTE, RTM_NEWRULE,
+  RTN_BLACKHOLE, RTN_LOCAL, RTN_UNICAST, RTPROT_STATIC, RT_SCOPE_HOST, RT_SCOPE_LINK,
+  RT_SCOPE_NOWHERE, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RT_TABLE_UNSPEC, SOL_NETLINK,
+  ifinfomsgRead, nlErrorCode, nlErrorText, nlParse, rtaFind, rtaLen,
+} from "../wire/netlink.ts";
+
+export type Af = 4 | 6;
+
+export interface RouteSpec {
+  af: Af;
+  dst: string;
+  prefixLen: number;
+  oif?: number;
+  /** Default: main (254). Ids above 255 are sent in RTA_TABLE. */
+  table?: number;
+  gateway?: string;
+  /** Default "unicast". */
+  type?: "unicast" | "local" | "blackhole";
+  /** Default: host for local routes, link for direct unicast routes, universe otherwise. */
+  scope?: "universe" | "link" | "host";
+}
+
+export interface RuleSpec {
+  af: Af;
+  priority: number;
+  table: number;
+  src?: string;
+  /** Default: the full address length when src is set. */
+  srcLen?: number;
+  dst?: string;
+  dstLen?: number;
+  iif?: string;
+  ipproto?: number;
+  sport?: number;
+  dport?: number;
+}
+
+const REPLY_TIMEOUT_MS = 5000;
+const TYPE_NUM = { unicast: RTN_UNICAST, local: RTN_LOCAL, blackhole: RTN_BLACKHOLE } as const;
+const SCOPE_NUM = { universe: RT_SCOPE_UNIVERSE, link: RT_SCOPE_LINK, host: RT_SCOPE_HOST } as const;
+
+export class RtNetlink {
+  private seq: number;
+  private readonly tx = new Uint8Array(1024);
+  private readonly rx = new Uint8Array(65536);
+  private readonly b = new NlBuilder(this.tx);
+  private readonly pfd = new Int32Array(2); // one struct pollfd
+  /** sockaddr_nl of the kernel: family AF_NETLINK, pid 0, groups 0. */
+  private readonly kernel = sockaddrNl();
+  private closed = false;
+
+  private constructor(readonly fd: number) {
+    this.seq = (Date.now() & 0x7fffffff) >>> 0;
+    this.pfd[0] = fd;
+    this.pfd[1] = 1; // events = POLLIN (low half of the second int32 on little-endian)
+  }
+
+  static open(): RtNetlink {
+    const fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    try {
+      // Errors then echo only the request's header, and carry the kernel's reason text.
+      setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, 1, "setsockopt NETLINK_CAP_ACK");
+      setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, 1, "setsockopt NETLINK_EXT_ACK");
+      bind(fd, sockaddrNl());
+    } catch (e) {
+      close(fd);
+      throw e;
+    }
+    return new RtNetlink(fd);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    close(this.fd);
+  }
+
+  /** ifindex of `name`; throws SysError ENODEV when there is no such link. */
+  linkIndex(name: string): number {
+    this.b.begin(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, this.nextSeq()).ifinfomsg({ index: 0 })
+      .attrStr(IFLA_IFNAME, name);
+    let index = 0;
+    this.transact("RTM_GETLINK", name, (u8, m) => {
+      if (m.type === RTM_NEWLINK) index = ifinfomsgRead(u8, m.off + NLMSG_HDRLEN).index;
+    }, true);
+    return index;
+  }
+
+  linkSetUp(ifindex: number): void {
+    this.b.begin(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, this.nextSeq())
+      .ifinfomsg({ index: ifindex, flags: IFF_UP, change: IFF_UP });
+    this.transact("RTM_NEWLINK", `ifindex ${ifindex} up`, undefined, true);
+  }
+
+  linkSetMtu(ifindex: number, mtu: number): void {
+    this.b.begin(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, this.nextSeq())
+      .ifinfomsg({ index: ifindex }).attrU32(IFLA_MTU, mtu);
+    this.transact("RTM_NEWLINK", `ifindex ${ifindex} mtu ${mtu}`, undefined, true);
+  }
+
+  /** `ip route add` (fails with EEXIST if the route exists). */
+  routeAdd(r: RouteSpec): void {
+    this.routeMsg(RTM_NEWROUTE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, r);
+    this.transact("RTM_NEWROUTE", routeText(r), undefined, true);
+  }
+
+  /** `ip route del`; false when no such route (or table) exists. */
+  routeDel(r: RouteSpec): boolean {
+    this.routeMsg(RTM_DELROUTE, NLM_F_REQUEST | NLM_F_ACK, r);
+    return this.transact("RTM_DELROUTE", routeText(r), undefined, false) !== -ESRCH;
+  }
+
+  /** `ip rule add ... lookup TABLE` (fails with EEXIST if an identical rule exists). */
+  ruleAdd(r: RuleSpec): void {
+    this.ruleMsg(RTM_NEWRULE, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, r);
+    this.transact("RTM_NEWRULE", ruleText(r), undefined, true);
+  }
+
+  /** `ip rule del ...`; false when no such rule exists. */
+  ruleDel(r: RuleSpec): boolean {
+    this.ruleMsg(RTM_DELRULE, NLM_F_REQUEST | NLM_F_ACK, r);
+    return this.transact("RTM_DELRULE", ruleText(r), undefined, false) !== -ENOENT;
+  }
+
+  /** The source address the kernel would use toward `dst` (`ip route get`), or null if unroutable. */
+  routeGetSrc(af: Af, dst: string): string | null {
+    const a = addrBytes(af, dst);
+    this.b.begin(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_ACK, this.nextSeq())
+      .rtmsg({ family: family(af), dstLen: a.length * 8 }).attr(RTA_DST, a);
+    let src: string | null = null;
+    const err = this.transact("RTM_GETROUTE", dst, (u8, m) => {
+      if (m.type !== RTM_NEWROUTE) return;
+      const p = rtaFind(u8, m.off + NLMSG_HDRLEN + RTMSG_LEN, m.off + m.len, RTA_PREFSRC);
+      if (p >= 0) src = addrText(u8.slice(p, p + rtaLen(u8, p)));
+    }, false);
+    if (err === -ENETUNREACH || err === -EHOSTUNREACH) return null;
+    if (err < 0) throw new SysError("RTM_GETROUTE", -err, dst);
+    return src;
+  }
+
+  /** `ip neigh add proxy ADDR dev IF`: answer ARP/ND for addr on ifindex. Idempotent. */
+  neighProxyAdd(af: Af, addr: string, ifindex: number): void {
+    this.neighMsg(RTM_NEWNEIGH, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, af, addr, ifindex);
+    this.transact("RTM_NEWNEIGH", `proxy ${addr} ifindex ${ifindex}`, undefined, true);
+  }
+
+  /** `ip neigh del proxy ADDR dev IF`; false when there was no such entry. */
+  neighProxyDel(af: Af, addr: string, ifindex: number): boolean {
+    this.neighMsg(RTM_DELNEIGH, NLM_F_REQUEST | NLM_F_ACK, af, addr, ifindex);
+    return this.transact("RTM_DELNEIGH", `proxy ${addr} ifindex ${ifindex}`, undefined, false) !== -ENOENT;
+  }
+
+  // --- message building ---
+
+  private routeMsg(type: number, flags: number, r: RouteSpec): void {
+    const del = type === RTM_DELROUTE;
+    const table = r.table ?? RT_TABLE_MAIN;
+    const rtype = r.type ?? "unicast";
+    let scope: number = r.scope !== undefined ? SCOPE_NUM[r.scope]
+      : rtype === "local" ? RT_SCOPE_HOST
+      : rtype === "unicast" && r.gateway === undefined ? RT_SCOPE_LINK
+      : RT_SCOPE_UNIVERSE;
+    // On delete, scope NOWHERE, protocol 0 and type 0 are wildcards (fib_table_delete):
+    // the route matches by table, prefix and the oif/gateway given.
+    if (del && r.scope === undefined) scope = RT_SCOPE_NOWHERE;
+    const b = this.b.begin(type, flags, this.nextSeq()).rtmsg({
+      family: family(r.af),
+      dstLen: r.prefixLen,
+      table: table < 256 ? table : RT_TABLE_UNSPEC,
+      protocol: del ? 0 : RTPROT_STATIC,
+      scope,
+      type: del && r.type === undefined ? 0 : TYPE_NUM[rtype],
+    });
+    if (r.prefixLen > 0) b.attr(RTA_DST, addrBytes(r.af, r.dst));
+    if (table >= 256) b.attrU32(RTA_TABLE, table);
+    if (r.oif !== undefined) b.attrU32(RTA_OIF, r.oif);
+    if (r.gateway !== undefined) b.attr(RTA_GATEWAY, addrBytes(r.af, r.gateway));
+  }
+
+  private ruleMsg(type: number, flags: number, r: RuleSpec): void {
+    const full = r.af === 4 ? 32 : 128;
+    const b = this.b.begin(type, flags, this.nextSeq()).fibRuleHdr({
+      family: family(r.af),
+      dstLen: r.dst !== undefined ? r.dstLen ?? full : 0,
+      srcLen: r.src !== undefined ? r.srcLen ?? full : 0,
+      table: r.table < 256 ? r.table : RT_TABLE_UNSPEC,
+      action: FR_ACT_TO_TBL,
+    });
+    b.attrU32(FRA_PRIORITY, r.priority);
+    if (r.table >= 256) b.attrU32(FRA_TABLE, r.table);
+    if (r.src !== undefined) b.attr(FRA_SRC, addrBytes(r.af, r.src));
+    if (r.dst !== undefined) b.attr(FRA_DST, addrBytes(r.af, r.dst));
+    if (r.iif !== undefined) b.attrStr(FRA_IIFNAME, r.iif);
+    if (r.ipproto !== undefined) b.attrU8(FRA_IP_PROTO, r.ipproto);
+    if (r.sport !== undefined) b.attrPortRange(FRA_SPORT_RANGE, r.sport, r.sport);
+    if (r.dport !== undefined) b.attrPortRange(FRA_DPORT_RANGE, r.dport, r.dport);
+  }
+
+  private neighMsg(type: number, flags: number, af: Af, addr: string, ifindex: number): void {
+    this.b.begin(type, flags, this.nextSeq())
+      .ndmsg({ family: family(af), ifindex, state: NUD_PERMANENT, flags: NTF_PROXY })
+      .attr(NDA_DST, addrBytes(af, addr));
+  }
+
+  // --- request / reply ---
+
+  private nextSeq(): number {
+    this.seq = (this.seq + 1) >>> 0;
+    return this.seq;
+  }
+
+  /**
+   * Sends the message built in `tx`, hands each reply of this sequence to `onMsg`, and
+   * returns the ACK's code (0 or -errno). With `throwOnError`, a non-zero code throws.
+   */
+  private transact(op: string, detail: string, onMsg: ((u8: Uint8Array, m: NlMsg) => void) | undefined,
+    throwOnError: boolean): number {
+    const len = this.b.end();
+    const seq = this.seq;
+    const s = sendto(this.fd, this.tx, len, 0, this.kernel);
+    if (s < 0) throw new SysError(op, -s, detail);
+    for (;;) {
+      const ready = poll(this.pfd, 1, REPLY_TIMEOUT_MS);
+      if (ready === 0) throw new SysError(op, ETIMEDOUT, `${detail} (no netlink reply)`);
+      const n = ready < 0 ? ready : recv(this.fd, this.rx, this.rx.length, 0);
+      if (n < 0) throw new SysError(op, -n, detail);
+      for (const m of nlParse(this.rx, n)) {
+        if (m.seq !== seq) continue; // a late reply to an earlier request
+        if (m.type === NLMSG_ERROR) {
+          const code = nlErrorCode(this.rx, m);
+          if (code < 0 && throwOnError) {
+            const why = nlErrorText(this.rx, m);
+            throw new SysError(op, -code, why ? `${detail} (${why})` : detail);
+          }
+          return code;
+        }
+        if (m.type === NLMSG_DONE) return 0;
+        onMsg?.(this.rx, m);
+      }
+    }
+  }
+}
+
+function sockaddrNl(): Uint8Array {
+  // struct sockaddr_nl: u16 family, u16 pad, u32 pid, u32 groups (host order).
+  const a = new Uint8Array(12);
+  new DataView(a.buffer).setUint16(0, AF_NETLINK, true);
+  return a;
+}
+
+const family = (af: Af): number => (af === 4 ? AF_INET : AF_INET6);
+
+function routeText(r: RouteSpec): string {
+  const t = r.table ?? RT_TABLE_MAIN;
+  return `${r.dst}/${r.prefixLen}${t !== RT_TABLE_MAIN ? ` table ${t}` : ""}`;
+}
+
+function ruleText(r: RuleSpec): string {
+  return `pref ${r.priority} lookup ${r.table}`;
+}
+
+// --- address text <-> bytes (exported for tests only; src/wire/addr.ts is the shared version) ---
+
+/** Network-order bytes of an IPv4 (af 4) or IPv6 (af 6) address; RangeError if malformed. */
+export function addrBytes(af: Af, text: string): Uint8Array {
+  const b = af === 4 ? parseV4(text) : parseV6(text);
+  if (b === null) throw new RangeError(`invalid IPv${af} address: ${JSON.stringify(text)}`);
+  return b;
+}
+
+/** Text of a 4- or 16-byte address (IPv6 compressed as RFC 5952 §4). */
+export function addrText(b: Uint8Array): string {
+  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
+  if (b.length !== 16) throw new RangeError(`address of ${b.length} bytes`);
+  const w: number[] = [];
+  for (let i = 0; i < 16; i += 2) w.push((b[i] << 8) | b[i + 1]);
+  // Longest run of two or more zero words (the first one on a tie) becomes "::".
+  let best = -1, bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (w[i] !== 0) { i++; continue; }
+    let j = i;
+    while (j < 8 && w[j] === 0) j++;
+    if (j - i > bestLen) { best = i; bestLen = j - i; }
+    i = j;
+  }
+  const hex = (ws: number[]) => ws.map((x) => x.toString(16)).join(":");
+  if (best < 0) return hex(w);
+  return `${hex(w.slice(0, best))}::${hex(w.slice(best + bestLen))}`;
+}
+
+function parseV4(s: string): Uint8Array | null {
+  const parts = s.split(".");
+  if (parts.length !== 4) return null;
+  const b = new Uint8Array(4);
+  for (let i = 0; i < 4; i++) {
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(parts[i])) return null;
+    const v = Number(parts[i]);
+    if (v > 255) return null;
+    b[i] = v;
+  }
+  return b;
+}
+
+function parseV6(s: string): Uint8Array | null {
+  const halves = s.split("::");
+  if (halves.length > 2) return null;
+  const words = (part: string): number[] | null => {
+    if (part === "") return [];
+    const out: number[] = [];
+    const groups = part.split(":");
+    for (let i = 0; i < groups.length; i++) {
+      const g = groups[i];
+      if (i === groups.length - 1 && g.includes(".")) {
+        const v4 = parseV4(g);
+        if (v4 === null) return null;
+        out.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
+      } else if (/^[0-9a-fA-F]{1,4}$/.test(g)) {
+        out.push(parseInt(g, 16));
+      } else {
+        return null;
+      }
+    }
+    return out;
+  };
+  const head = words(halves[0]);
+  const tail = halves.length === 2 ? words(halves[1]) : [];
+  if (head === null || tail === null) return null;
+  if (halves.length === 1 ? head.length !== 8 : head.length + tail.length > 7) return null;
+  const all = [...head, ...new Array(8 - head.length - tail.length).fill(0), ...tail];
+  const b = new Uint8Array(16);
+  for (let i = 0; i < 8; i++) {
+    b[2 * i] = all[i] >> 8;
+    b[2 * i + 1] = all[i] & 0xff;
+  }
+  return b;
+}

@@ -1,0 +1,43 @@
+// tslb: one binary, two roles. The first word decides: `--daemon` runs the data plane
+// and control socket (`--foreground` keeps it attached, for containers and systemd),
+// `--shutdown` stops a running daemon and removes what it made, anything else is the
+// ipvsadm-compatible CLI.
+import { basename } from "node:path";
+import { runCli } from "./cli/run.ts";
+import { call, isRunning, startDaemon } from "./control/client.ts";
+import { runDaemon } from "./control/daemon.ts";
+import { OptionError, splitGlobalOptions } from "./control/options.ts";
+
+async function main(): Promise<number> {
+  let split;
+  try {
+    split = splitGlobalOptions(process.argv.slice(2), process.env);
+  } catch (e) {
+    if (e instanceof OptionError) { process.stderr.write(`tslb: ${e.message}\n`); return 2; }
+    throw e;
+  }
+  const { opts, rest } = split;
+  if (opts.role === "daemon") {
+    if (await isRunning(opts.socket)) {
+      process.stderr.write(`tslb: a daemon already answers on ${opts.socket}\n`);
+      return 1;
+    }
+    if (opts.foreground) {
+      await runDaemon(opts);
+      return -1; // keep running
+    }
+    await startDaemon(opts);
+    return 0;
+  }
+  if (opts.role === "shutdown") {
+    const r = await call(opts, { op: "shutdown" }, false);
+    if (r === null) return 0; // nothing running: nothing to remove
+    for (let i = 0; i < 250 && (await isRunning(opts.socket)); i++) await Bun.sleep(20);
+    return 0;
+  }
+  // ipvsadm names itself by argv[0] in its messages; so does tslb (a symlink named ipvsadm says "ipvsadm").
+  return runCli(rest, opts, basename(process.argv0 || "tslb"));
+}
+
+const code = await main();
+if (code >= 0) process.exit(code);

@@ -1,0 +1,45 @@
+// Counter memory: one Float64Array block per worker (exact up to 2^53), single writer;
+// the control thread sums the blocks and tolerates slightly stale values. Layout:
+//   [svc id * 5 + k]                 service stats
+//   [(MAX_SVC + dest id) * 5 + k]    destination stats
+//   [DROP_BASE + reason]             drops by DropReason (wire/drop.ts)
+//   [MISC_BASE + m]                  rx / tx / pass packet counts
+// k: conns, inpkts, outpkts, inbytes, outbytes (the ip_vs_stats fields).
+import { DROP_COUNT } from "../wire/drop.ts";
+
+/** Ids are slot numbers; 0 is reserved as "unset" (Katran's real ids start at 1). */
+export const MAX_SVC = 4096;
+export const MAX_DEST = 65536;
+
+export const K_CONNS = 0;
+export const K_INPKTS = 1;
+export const K_OUTPKTS = 2;
+export const K_INBYTES = 3;
+export const K_OUTBYTES = 4;
+export const STATS_WIDTH = 5;
+
+export const DROP_BASE = (MAX_SVC + MAX_DEST) * STATS_WIDTH;
+export const MISC_BASE = DROP_BASE + DROP_COUNT;
+export const M_RX = 0;
+export const M_TX = 1;
+export const M_PASS = 2;
+export const MISC_COUNT = 3;
+export const COUNTER_WORDS = MISC_BASE + MISC_COUNT;
+
+export function svcBase(id: number): number {
+  return id * STATS_WIDTH;
+}
+export function destBase(id: number): number {
+  return (MAX_SVC + id) * STATS_WIDTH;
+}
+
+export function allocCounters(): SharedArrayBuffer {
+  return new SharedArrayBuffer(COUNTER_WORDS * 8);
+}
+
+/** Sums word `i` over all worker blocks (control thread). */
+export function sumCounter(blocks: readonly Float64Array[], i: number): number {
+  let s = 0;
+  for (let b = 0; b < blocks.length; b++) s += blocks[b][i];
+  return s;
+}

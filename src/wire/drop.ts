@@ -1,0 +1,41 @@
+// Drop and pass reasons of the data plane: ONE list shared by the counters, --stats
+// extras, metrics and tests (Katran's increment_ch_drop_* counters). A packet the
+// pipeline does not forward increments exactly one of these; nothing is thrown or logged.
+export const DROP = {
+  NONE: 0,
+  /** Shorter than the smallest header it claims to carry. */
+  TRUNCATED: 1,
+  /** Not IPv4 (IPv6 and others arrive before their data path exists). */
+  UNSUPPORTED_L3: 2,
+  /** IPv4 header malformed: IHL < 5, total length inconsistent with the frame. */
+  BAD_IP_HEADER: 3,
+  /** IPv4 header checksum wrong. */
+  BAD_IP_CSUM: 4,
+  /** A fragment: reassembly is not done on this path. */
+  FRAGMENT: 5,
+  /** Protocol that IPVS does not balance (ICMP echo, ESP, ...) toward a VIP. */
+  UNSUPPORTED_L4: 6,
+  /** TCP data offset or UDP length inconsistent with the packet. */
+  BAD_L4_HEADER: 7,
+  /** Addressed to a VIP, but no service for that protocol and port. */
+  NO_SERVICE: 8,
+  /** TCP segment without SYN (or with RST) and no connection: cannot start a flow. */
+  NO_CONN: 9,
+  /** The scheduler found no available destination (all quiesced, overloaded or none). */
+  NO_DEST: 10,
+  /** Connection table at capacity. */
+  TABLE_FULL: 11,
+  /** Packet of a connection whose destination was removed (expired on sight). */
+  DEST_GONE: 12,
+  /** Writing to the device failed. */
+  TX_ERROR: 13,
+  /** The connection's forwarding method has no data path in this build (DR, tunnel: issue 5). */
+  UNSUPPORTED_FWD: 14,
+} as const;
+
+export const DROP_NAMES: readonly string[] = [
+  "none", "truncated", "unsupported_l3", "bad_ip_header", "bad_ip_csum", "fragment", "unsupported_l4",
+  "bad_l4_header", "no_service", "no_conn", "no_dest", "table_full", "dest_gone", "tx_error",
+  "unsupported_fwd",
+];
+export const DROP_COUNT = DROP_NAMES.length;

@@ -1,0 +1,109 @@
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { ConnTable, F_INACTIVE } from "../../src/conntrack/table.ts";
+import { S_ESTABLISHED, S_NONE, S_SYN_RECV } from "../../src/conntrack/tcp_state.ts";
+import { Pkt } from "../../src/wire/pkt.ts";
+import { rng } from "../fixtures/builder.ts";
+
+function pkt(src: number, sport: number, dst: number, dport: number, proto = 6): Pkt {
+  const p = new Pkt();
+  p.ipv = 4; p.proto = proto; p.src0 = src; p.sport = sport; p.dst0 = dst; p.dport = dport;
+  return p;
+}
+
+const basic = suite("conntrack table: both directions");
+basic("insert finds the original and the reply key; remove frees both", () => {
+  const t = ConnTable.create(64, 16);
+  const vip = 0xc6120064 | 0, rip = 0xc612010b | 0, cip = 0xc6120002 | 0;
+  const p = pkt(cip, 40000, vip, 80);
+  t.hashPkt(p);
+  const id = t.insert(p, 1, 3, rip, 0, 0, 0, 8080, 0, true, S_NONE, 100, 60);
+  assert.ok(id >= 0);
+  assert.is(t.destConns[3 * 2 + 1], 1, "new entries count as inactive");
+  const q = pkt(cip, 40000, vip, 80); t.hashPkt(q);
+  assert.is(t.lookup(q, 100), id); assert.is(q.dir, 0);
+  const r = pkt(rip, 8080, cip, 40000); t.hashPkt(r);
+  assert.is(t.lookup(r, 100), id); assert.is(r.dir, 1);
+  const wrong = pkt(rip, 8081, cip, 40000); t.hashPkt(wrong);
+  assert.is(t.lookup(wrong, 100), -1);
+  t.remove(id);
+  assert.is(t.count, 0);
+  assert.is(t.destConns[7], 0);
+  t.hashPkt(q); assert.is(t.lookup(q, 100), -1);
+  t.hashPkt(r); assert.is(t.lookup(r, 100), -1);
+});
+basic("ActiveConn/InActConn follow ESTABLISHED", () => {
+  const t = ConnTable.create(16, 8);
+  const p = pkt(1, 2, 3, 4); t.hashPkt(p);
+  const id = t.insert(p, 1, 2, 5, 0, 0, 0, 6, 0, false, S_NONE, 0, 10);
+  t.setState(id, S_SYN_RECV, 0, 60);
+  assert.equal([t.destConns[4], t.destConns[5]], [0, 1]);
+  t.setState(id, S_ESTABLISHED, 0, 900);
+  assert.equal([t.destConns[4], t.destConns[5]], [1, 0]);
+  assert.is(t.flags(id) & F_INACTIVE, 0);
+  t.remove(id);
+  assert.equal([t.destConns[4], t.destConns[5]], [0, 0]);
+});
+basic("full table refuses, expired entries are reaped on lookup and by sweep", () => {
+  const t = ConnTable.create(16, 8);
+  for (let i = 0; i < 16; i++) { const p = pkt(i, 1, 99, 80); t.hashPkt(p); assert.ok(t.insert(p, 1, 1, 7, 0, 0, 0, 80, 0, true, S_NONE, 0, 5) >= 0); }
+  const extra = pkt(100, 1, 99, 80); t.hashPkt(extra);
+  assert.is(t.insert(extra, 1, 1, 7, 0, 0, 0, 80, 0, true, S_NONE, 0, 5), -1);
+  const p0 = pkt(0, 1, 99, 80); t.hashPkt(p0);
+  assert.is(t.lookup(p0, 5), -1, "expired at now >= expires");
+  assert.is(t.count, 15);
+  assert.is(t.sweep(5, 16), 15);
+  assert.is(t.count, 0);
+  assert.is(t.destConns[3], 0);
+});
+basic.run();
+
+const model = suite("conntrack table vs a Map model (seeded random workload)");
+model("200 000 operations agree with the model", () => {
+  const cap = 4096;
+  const t = ConnTable.create(cap, 8);
+  const m = new Map<string, { id: number; expires: number; rip: number; rport: number }>();
+  const r = rng(2026);
+  let now = 0;
+  const key = (s: number, sp: number) => `${s}:${sp}`;
+  for (let n = 0; n < 200000; n++) {
+    if (n % 1000 === 0) now++;
+    const src = 0xc6120000 | Math.floor(r() * 300);
+    const sport = 1024 + Math.floor(r() * 40);
+    const op = r();
+    const p = pkt(src | 0, sport, 0xc6120064 | 0, 80);
+    t.hashPkt(p);
+    const k = key(src | 0, sport);
+    const have = m.get(k);
+    const live = have && have.expires > now ? have : undefined;
+    if (have && !live) m.delete(k);
+    if (op < 0.45) {
+      const got = t.lookup(p, now);
+      assert.is(got, live ? live.id : -1, `lookup ${k} at ${n}`);
+      if (live) {
+        const rp = pkt(live.rip, live.rport, src | 0, sport); t.hashPkt(rp);
+        assert.is(t.lookup(rp, now), live.id, "reply key");
+        assert.is(rp.dir, 1);
+      }
+    } else if (op < 0.8) {
+      if (live) continue;
+      assert.is(t.lookup(p, now), -1, "the pipeline looks up before it inserts");
+      const rip = 0xc6120100 | Math.floor(r() * 4), rport = 8000 + Math.floor(r() * 3);
+      const id = t.insert(p, 1, 1, rip | 0, 0, 0, 0, rport, 0, true, S_NONE, now, 1 + Math.floor(r() * 5));
+      if (m.size >= cap) { assert.is(id, -1); continue; }
+      assert.ok(id >= 0, `insert at ${n} (size ${m.size})`);
+      m.set(k, { id, expires: t.expires(id), rip: rip | 0, rport });
+    } else if (op < 0.9) {
+      if (live) { t.remove(live.id); m.delete(k); }
+    } else {
+      t.sweep(now, 64);
+      for (const [kk, v] of m) if (!t.inUse(v.id)) m.delete(kk);
+    }
+    // Entries the table dropped by reaping must be expired ones.
+  }
+  let alive = 0;
+  for (const v of m.values()) if (t.inUse(v.id)) alive++;
+  assert.is(alive, m.size);
+  assert.is(t.count >= m.size, true);
+});
+model.run();

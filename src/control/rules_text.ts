@@ -103,7 +103,8 @@ export const protoName = (k: SvcKind) => (k === "fwm" ? "tcp" : k);
 export function addrPortName(af: Af, addr: string, port: number, proto: string | null, numeric: boolean, names: ReverseNames): string {
   const host = numeric ? addr : names.hostName(af, addr) ?? addr;
   const serv = numeric || proto === null ? String(port) : names.serviceName(port, proto) ?? String(port);
-  return af === 6 ? `[${host}]:${serv}` : `${host}:${serv}`;
+  // ipvsadm formats into a 60-byte buffer: longer names are cut to 59 characters.
+  return (af === 6 ? `[${host}]:${serv}` : `${host}:${serv}`).slice(0, 59);
 }
 
 /** Scheduler-flag names in ipvsadm's fixed order; sh and mh name flag-1/flag-2 their own

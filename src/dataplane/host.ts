@@ -10,6 +10,17 @@ import type { WorkerMessage } from "./worker.ts";
 
 const ADOPT_TIMEOUT_MS = 5000;
 
+/**
+ * Where the worker entry lives. From source it sits beside this file. In the compiled
+ * binary every module is one bundle at /$bunfs/root/<name> and scripts/build.ts embeds
+ * the worker as a second entry point, which bun stores as /$bunfs/root/dataplane/worker.js
+ * (its path under the entries' common root, src/).
+ */
+function workerEntry(): string {
+  const here = import.meta.url;
+  return here.includes("$bunfs") ? "/$bunfs/root/dataplane/worker.js" : new URL("./worker.ts", here).href;
+}
+
 export class DataplaneHost {
   readonly table: ConnTable;
   readonly counterBlocks: Float64Array[] = [];
@@ -28,8 +39,7 @@ export class DataplaneHost {
 
   async start(fd: number, devName: string, snapshot: Snapshot): Promise<void> {
     this.wakeFd = createEventFd();
-    // The URL form lets `bun build --compile` embed the worker as a second entry point.
-    const w = new Worker(new URL("./worker.ts", import.meta.url).href);
+    const w = new Worker(workerEntry());
     this.worker = w;
     w.onmessage = (ev: MessageEvent<{ type: string; gen?: number }>) => {
       if (ev.data.type === "adopted" || ev.data.type === "stopped") {

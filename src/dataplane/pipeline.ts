@@ -62,6 +62,8 @@ export class Pipeline {
       if (!this.mayStart(p)) return this.drop(DROP.NO_CONN);
       id = this.newConn(s, now);
       if (id < 0) return this.drop(-id);
+      p.dir = 0; // lookup missed, so p.dir still holds the previous packet's direction
+
     }
     return this.forward(f, id, now);
   }

@@ -7,7 +7,7 @@
 // "RTM_NEWROUTE 198.18.9.0/24 table 4242: File exists (EEXIST)". The *Del calls return
 // false instead of throwing when the object did not exist. Addresses are text in and out.
 import {
-  AF_INET, AF_INET6, AF_NETLINK, EHOSTUNREACH, ENETUNREACH, ENOENT, ESRCH, ETIMEDOUT, SOCK_CLOEXEC,
+  AF_INET, AF_INET6, AF_NETLINK, EHOSTUNREACH, EINTR, ENETUNREACH, ENOENT, ESRCH, ETIMEDOUT, SOCK_CLOEXEC,
   SOCK_RAW, SysError, bind, close, poll, recv, sendto, setsockopt, socket,
 } from "./libc.ts";
 import {
@@ -26,6 +26,7 @@ export type Af = 4 | 6;
 
 export interface RouteSpec {
   af: Af;
+  /** Ignored when prefixLen is 0 (a default route). */
   dst: string;
   prefixLen: number;
   oif?: number;
@@ -185,6 +186,7 @@ export class RtNetlink {
       family: family(r.af),
       dstLen: r.prefixLen,
       table: table < 256 ? table : RT_TABLE_UNSPEC,
+      // "proto static" marks routes tslb made (iproute2 uses "boot"); 0 on delete is a wildcard.
       protocol: del ? 0 : RTPROT_STATIC,
       scope,
       type: del && r.type === undefined ? 0 : TYPE_NUM[rtype],
@@ -239,6 +241,7 @@ export class RtNetlink {
     if (s < 0) throw new SysError(op, -s, detail);
     for (;;) {
       const ready = poll(this.pfd, 1, REPLY_TIMEOUT_MS);
+      if (ready === -EINTR) continue;
       if (ready === 0) throw new SysError(op, ETIMEDOUT, `${detail} (no netlink reply)`);
       const n = ready < 0 ? ready : recv(this.fd, this.rx, this.rx.length, 0);
       if (n < 0) throw new SysError(op, -n, detail);

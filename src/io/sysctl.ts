@@ -1,7 +1,9 @@
 // sysctl through /proc/sys (e.g. "net/ipv4/ip_forward", "net/ipv4/conf/tslb0/rp_filter").
 //
-// Contract: control plane only; paths are relative to /proc/sys with "/" separators (an
-// interface name may contain "."). Failures throw SysError("sysctl", errno, path).
+// Contract: control plane only; paths are relative to /proc/sys with "/" separators, never
+// dots, because an interface name may contain "." (an absolute path is used as is).
+// Failures throw SysError, e.g. "sysctl write /proc/sys/net/ipv4/ip_forward: Invalid
+// argument (EINVAL)".
 import { readFileSync, writeFileSync } from "node:fs";
 import { EIO, SysError } from "./libc.ts";
 

@@ -37,7 +37,9 @@ export class TunDevice implements Device {
   readonly l2 = false;
   private closed = false;
   // One cached address per direction: the worker passes the same frame buffer every call,
-  // so ptr() (~20-30 ns) runs once, not per packet. Holding the buffer keeps the address valid.
+  // so ptr() (~20-30 ns) runs once, not per packet. The device holds a reference to the last
+  // buffer (until close) so that the address stays valid; a detached buffer has byteLength 0
+  // and fails the range check before its stale address is used.
   private rxBuf: Uint8Array | null = null;
   private rxPtr = 0;
   private txBuf: Uint8Array | null = null;
@@ -75,7 +77,7 @@ export class TunDevice implements Device {
 
 /** Creates (or attaches to) TUN device `name` (a "%d" template is allowed) with IFF_TUN | IFF_NO_PI. */
 export function openTun(name: string, opts: TunOptions = {}): TunDevice {
-  const flags = IFF_TUN | IFF_NO_PI | (opts.multiQueue ?? true ? IFF_MULTI_QUEUE : 0);
+  const flags = IFF_TUN | IFF_NO_PI | ((opts.multiQueue ?? true) ? IFF_MULTI_QUEUE : 0);
   return attach(name, flags);
 }
 

@@ -47,23 +47,29 @@ export function nsProbe<T = any>(ns: string, script: string, ...args: string[]):
   return JSON.parse(r.out.trim().split("\n").pop()!) as T;
 }
 
+function spawnProbe(ns: string, script: string, args: string[]) {
+  return Bun.spawn(["timeout", "60", "ip", "netns", "exec", ns, BUN, join(HELPERS, script), ...args], {
+    stdin: "pipe", stdout: "pipe", stderr: "pipe",
+  });
+}
+
+const readerOf = (p: ReturnType<typeof spawnProbe>) => p.stdout.getReader();
+
 /**
  * A probe that prints a JSON line, then waits for a line on stdin before going on: the test
  * inspects the namespace with `ip` while the probe still holds its devices.
  */
 export class GatedProbe {
   private buf = "";
-  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
-  private readonly proc: ReturnType<typeof Bun.spawn>;
+  private readonly proc: ReturnType<typeof spawnProbe>;
+  private readonly reader: ReturnType<typeof readerOf>;
   private stderr = "";
   private released = false;
 
   constructor(ns: string, script: string, ...args: string[]) {
-    this.proc = Bun.spawn(["timeout", "60", "ip", "netns", "exec", ns, BUN, join(HELPERS, script), ...args], {
-      stdin: "pipe", stdout: "pipe", stderr: "pipe",
-    });
-    this.reader = (this.proc.stdout as ReadableStream<Uint8Array>).getReader();
-    new Response(this.proc.stderr as ReadableStream).text().then((t) => (this.stderr = t));
+    this.proc = spawnProbe(ns, script, args);
+    this.reader = readerOf(this.proc);
+    new Response(this.proc.stderr).text().then((t) => (this.stderr = t));
   }
 
   /** The next JSON line of the probe's stdout. */
@@ -88,9 +94,8 @@ export class GatedProbe {
   /** Lets the probe go on past its stdin gate. */
   release(): void {
     this.released = true;
-    const stdin = this.proc.stdin as import("bun").FileSink;
-    stdin.write("go\n");
-    stdin.end();
+    this.proc.stdin.write("go\n");
+    this.proc.stdin.end();
   }
 
   /** Waits for exit; kills the probe if it was never released or does not finish. */

@@ -1,0 +1,90 @@
+// The NAT test/demo topology, built from network namespaces (DESIGN §5). Used by the
+// end-to-end tests, `npm run demo` and the benches, so every one of them builds the
+// same hosts the same way. Only 198.18.0.0/15 addresses, nothing in the root namespace,
+// and destroy() removes every namespace (the veths and bridge go with them).
+//
+//   cl   198.18.2.2/24 ── 198.18.2.1  lb  (route VIP/32 via the balancer)
+//   cl2  198.18.0.2/24 ── 198.18.0.1  lb  (same segment as the VIP: proxy ARP, --vip-dev)
+//                                      lb  br0 198.18.1.1/24 ── rs1 198.18.1.11, rs2 198.18.1.12
+//   VIP 198.18.0.100; real servers' default route via 198.18.1.1 (NAT needs replies back).
+import { spawnSync } from "node:child_process";
+
+export const VIP = "198.18.0.100";
+export const LB_RS = "198.18.1.1";
+export const RS = ["198.18.1.11", "198.18.1.12"];
+export const CL = "198.18.2.2";
+export const CL2 = "198.18.0.2";
+
+export function sh(cmd: string[], allowFail = false): { out: string; err: string; code: number } {
+  const r = spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8", timeout: 30_000 });
+  const res = { out: r.stdout ?? "", err: r.stderr ?? "", code: r.status ?? -1 };
+  if (res.code !== 0 && !allowFail) throw new Error(`${cmd.join(" ")} -> ${res.code}: ${res.err.trim()}`);
+  return res;
+}
+
+export class Topology {
+  readonly ns: { lb: string; cl: string; cl2: string; rs1: string; rs2: string };
+  /** The balancer's interface on cl2's segment: the --vip-dev for proxy ARP. */
+  readonly vipDev = "lbv";
+  private made: string[] = [];
+
+  constructor(tag: string) {
+    const p = `tslb-${tag}-${process.pid}`;
+    this.ns = { lb: `${p}-lb`, cl: `${p}-cl`, cl2: `${p}-cl2`, rs1: `${p}-rs1`, rs2: `${p}-rs2` };
+  }
+
+  /** `ip -n <ns> ...` */
+  ip(ns: string, ...args: string[]): string {
+    return sh(["ip", "-n", ns, ...args]).out;
+  }
+  /** Runs argv inside a namespace (bounded by `timeout`). */
+  exec(ns: string, argv: string[], allowFail = false, timeoutSec = 30) {
+    return sh(["timeout", String(timeoutSec), "ip", "netns", "exec", ns, ...argv], allowFail);
+  }
+  sysctl(ns: string, kv: string): void {
+    sh(["ip", "netns", "exec", ns, "sysctl", "-qw", kv]);
+  }
+
+  private veth(a: string, aIf: string, b: string, bIf: string): void {
+    sh(["ip", "link", "add", aIf, "netns", a, "type", "veth", "peer", "name", bIf, "netns", b]);
+    this.ip(a, "link", "set", aIf, "up");
+    this.ip(b, "link", "set", bIf, "up");
+  }
+
+  up(): this {
+    const { lb, cl, cl2, rs1, rs2 } = this.ns;
+    try {
+      for (const n of [lb, cl, cl2, rs1, rs2]) {
+        sh(["ip", "netns", "add", n]);
+        this.made.push(n);
+        this.ip(n, "link", "set", "lo", "up");
+      }
+      this.veth(cl, "eth0", lb, "lbc");
+      this.ip(cl, "addr", "add", `${CL}/24`, "dev", "eth0");
+      this.ip(lb, "addr", "add", "198.18.2.1/24", "dev", "lbc");
+      this.ip(cl, "route", "add", `${VIP}/32`, "via", "198.18.2.1");
+      this.veth(cl2, "eth0", lb, this.vipDev);
+      this.ip(cl2, "addr", "add", `${CL2}/24`, "dev", "eth0");
+      this.ip(lb, "addr", "add", "198.18.0.1/24", "dev", this.vipDev);
+      this.ip(lb, "link", "add", "br0", "type", "bridge");
+      this.ip(lb, "addr", "add", `${LB_RS}/24`, "dev", "br0");
+      this.ip(lb, "link", "set", "br0", "up");
+      [rs1, rs2].forEach((n, i) => {
+        this.veth(n, "eth0", lb, `lbr${i + 1}`);
+        this.ip(lb, "link", "set", `lbr${i + 1}`, "master", "br0");
+        this.ip(n, "addr", "add", `${RS[i]}/24`, "dev", "eth0");
+        this.ip(n, "route", "add", "default", "via", LB_RS);
+      });
+      return this;
+    } catch (e) {
+      this.destroy();
+      throw e;
+    }
+  }
+
+  destroy(): void {
+    for (const n of this.made) sh(["ip", "netns", "pids", n], true).out.split("\n").filter(Boolean).forEach((pid) => sh(["kill", "-9", pid], true));
+    for (const n of this.made) sh(["ip", "netns", "del", n], true);
+    this.made = [];
+  }
+}

@@ -66,7 +66,12 @@ const e2e = all.filter((f) => f.includes(`${join("test", "e2e")}/`));
 const units = all.filter((f) => !e2e.includes(f));
 const results: FileResult[] = [];
 await runPool(units, 2, UNIT_TIMEOUT_MS, results);
-await runPool(e2e, 1, E2E_TIMEOUT_MS, results);
+if (e2e.length > 0) {
+  // End-to-end tests run the shipped binary: build it first (a failed build fails them all).
+  const b = Bun.spawnSync([process.execPath, join(ROOT, "scripts", "build.ts")], { stdout: "inherit", stderr: "inherit" });
+  if (b.exitCode !== 0) results.push({ file: "scripts/build.ts", passed: 0, failed: 1, skipped: 0, ms: 0, output: "build failed" });
+  else await runPool(e2e, 1, E2E_TIMEOUT_MS, results);
+}
 const passed = results.reduce((a, r) => a + r.passed, 0);
 const failed = results.reduce((a, r) => a + r.failed, 0);
 const skipped = results.reduce((a, r) => a + r.skipped, 0);

@@ -2,7 +2,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { makeNames, NO_NAMES } from "../../src/cli/names.ts";
 import { applyAll } from "../../src/control/apply.ts";
-import { type Dest, emptyRuleSet, type RuleSet, type ServiceKey } from "../../src/control/model.ts";
+import { emptyRuleSet, type RuleSet, type ServiceKey } from "../../src/control/model.ts";
 import {
   addrPortName, cmpDests, cmpServices, cmpU32, formatSave, parseRestore, qsort, restoreLines, schedFlagNames,
 } from "../../src/control/rules_text.ts";
@@ -257,5 +257,3 @@ naming("schedFlagNames", () => {
 
 naming.run();
 
-// Silence "declared but unused" for the type-only import used in helpers above.
-export type { Dest };

@@ -1,0 +1,189 @@
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { parseArgs } from "../../src/cli/getopt.ts";
+import { NO_NAMES } from "../../src/cli/names.ts";
+import { applyAll } from "../../src/control/apply.ts";
+import type { Command } from "../../src/control/commands.ts";
+import { type Dest, emptyRuleSet, type RuleSet, type ServiceKey } from "../../src/control/model.ts";
+import { parseRestore } from "../../src/control/rules_text.ts";
+import { throwsIpvs } from "../helpers/ipvs_error.ts";
+
+const SCHEDS = ["rr", "wrr", "lc", "wlc", "sh"];
+const cmds = (text: string): Command[] => parseRestore(text, "ipvsadm", NO_NAMES);
+const run = (text: string, from: RuleSet = emptyRuleSet()) => applyAll(from, cmds(text), SCHEDS);
+const VIP: ServiceKey = { kind: "tcp", af: 4, addr: "198.18.0.1", port: 80, fwmark: 0 };
+const BASE = "-A -t 198.18.0.1:80 -s rr\n-a -t 198.18.0.1:80 -r 198.19.0.1 -m\n";
+const addrs = (r: RuleSet, i = 0) => r.services[i].dests.map((d) => `${d.addr}:${d.port}`);
+
+// ---
+const errs = suite("kernel errors (reference §1.7), exit 255");
+
+const ERRORS: [string, string, string][] = [
+  ["add existing service", BASE + "-A -t 198.18.0.1:80", "Service already exists"],
+  ["add existing service, other settings", BASE + "-A -t 198.18.0.1:80 -s wlc -p", "Service already exists"],
+  ["unknown scheduler on add", "-A -t 198.18.0.1:80 -s nosuch", "Scheduler or persistence engine not found"],
+  ["unknown scheduler on edit", BASE + "-E -t 198.18.0.1:80 -s nosuch", "Scheduler or persistence engine not found"],
+  ["default scheduler missing", "-A -t 198.18.0.1:80", "Scheduler or persistence engine not found"], // run with ["rr"] only
+  ["any persistence engine", "-A -t 198.18.0.1:80 -s rr -p --pe sip", "Scheduler or persistence engine not found"],
+  ["edit missing service", "-E -t 198.18.0.1:80 -s rr", "No such service"],
+  ["delete missing service", BASE + "-D -t 198.18.0.1:81", "No such service"],
+  ["add dest, missing service", "-a -t 198.18.0.1:80 -r 198.19.0.1", "Service not defined"],
+  ["edit dest, missing service", "-e -t 198.18.0.1:80 -r 198.19.0.1", "Service not defined"],
+  ["delete dest, missing service", "-d -t 198.18.0.1:80 -r 198.19.0.1", "Service not defined"],
+  ["add existing dest", BASE + "-a -t 198.18.0.1:80 -r 198.19.0.1 -g -w 5", "Destination already exists"],
+  ["edit missing dest", BASE + "-e -t 198.18.0.1:80 -r 198.19.0.2 -m", "No such destination"],
+  ["edit dest on another port", BASE + "-e -t 198.18.0.1:80 -r 198.19.0.1:81 -m", "No such destination"],
+  ["delete missing dest", BASE + "-d -t 198.18.0.1:80 -r 198.19.0.2", "No such destination"],
+  ["l_threshold > u_threshold", BASE + "-a -t 198.18.0.1:80 -r 198.19.0.2 -x 10 -y 20", "Numerical result out of range"],
+  ["-y without -x", BASE + "-a -t 198.18.0.1:80 -r 198.19.0.2 -y 10", "Numerical result out of range"],
+  ["-y without -x on edit", BASE + "-e -t 198.18.0.1:80 -r 198.19.0.1 -m -y 1", "Numerical result out of range"],
+  ["multicast real server", BASE + "-a -t 198.18.0.1:80 -r 224.0.0.1", "Invalid operation.  Possibly wrong module version, address not unicast, ..."],
+  ["broadcast real server", BASE + "-a -t 198.18.0.1:80 -r 255.255.255.255", "Invalid operation.  Possibly wrong module version, address not unicast, ..."],
+  ["zero-net real server", BASE + "-a -t 198.18.0.1:80 -r 0.0.0.1", "Invalid operation.  Possibly wrong module version, address not unicast, ..."],
+  ["IPv6 link-local real server", "-A -t [2001:2::1]:80 -s rr\n-a -t [2001:2::1]:80 -r [fe80::1]:80", "Invalid operation.  Possibly wrong module version, address not unicast, ..."],
+  ["IPv6 multicast real server", "-A -t [2001:2::1]:80 -s rr\n-a -t [2001:2::1]:80 -r [ff02::1]:80", "Invalid operation.  Possibly wrong module version, address not unicast, ..."],
+];
+const CODES: Record<string, string> = {
+  "Service already exists": "EEXIST", "Scheduler or persistence engine not found": "ENOENT",
+  "No such service": "ESRCH", "Service not defined": "ESRCH", "Destination already exists": "EEXIST",
+  "No such destination": "ENOENT", "Numerical result out of range": "ERANGE",
+  "Invalid operation.  Possibly wrong module version, address not unicast, ...": "EINVAL",
+};
+for (const [name, text, msg] of ERRORS) {
+  errs(name, () => {
+    const scheds = name === "default scheduler missing" ? ["rr"] : SCHEDS;
+    const e = throwsIpvs(() => applyAll(emptyRuleSet(), cmds(text), scheds), msg, 255);
+    assert.is(e.code, CODES[msg]);
+  });
+}
+
+errs("the service is looked up before the dest is checked", () => {
+  throwsIpvs(() => run("-a -t 198.18.0.1:80 -r 198.19.0.1 -y 5"), "Service not defined", 255);
+  throwsIpvs(() => run(BASE + "-a -t 198.18.0.1:80 -r 198.19.0.1 -y 5"), "Numerical result out of range", 255);
+});
+
+errs("a mixed-family dest that is not a tunnel is refused (Commands not from the CLI)", () => {
+  const dest: Dest = { af: 6, addr: "2001:2::1", port: 80, fwd: "masq", weight: 1, uThreshold: 0, lThreshold: 0, tunType: "ipip", tunPort: 0, tunCsum: "nocsum" };
+  throwsIpvs(() => applyAll(run(BASE), [{ kind: "add-dest", key: VIP, dest }], SCHEDS), "Invalid operation.  Possibly wrong module version, address not unicast, ...", 255);
+  assert.is(applyAll(run(BASE), [{ kind: "add-dest", key: VIP, dest: { ...dest, fwd: "tunnel" } }], SCHEDS).services[0].dests.length, 2);
+});
+
+errs.run();
+
+// ---
+const pure = suite("purity");
+
+pure("the input RuleSet is unchanged after a failing batch", () => {
+  const before = run(BASE);
+  const snapshot = structuredClone(before);
+  throwsIpvs(() => applyAll(before, cmds("-a -t 198.18.0.1:80 -r 198.19.0.2\n-e -t 198.18.0.1:80 -r 198.19.0.1 -w 9\n-C\n--set 1 1 1\n-D -t 198.18.0.9:80"), SCHEDS), "No such service", 255);
+  assert.equal(before, snapshot);
+});
+
+pure("the input RuleSet is unchanged after a successful batch, and shares nothing with the result", () => {
+  const before = run(BASE);
+  const snapshot = structuredClone(before);
+  const after = run("-e -t 198.18.0.1:80 -r 198.19.0.1 -w 9\n-a -t 198.18.0.1:80 -r 198.19.0.2", before);
+  assert.equal(before, snapshot);
+  after.services[0].dests[0].weight = 77;
+  after.services[0].sched = "x";
+  assert.equal(before, snapshot);
+});
+
+pure("the Commands are not aliased into the result", () => {
+  const c = cmds(BASE);
+  const r = applyAll(emptyRuleSet(), c, SCHEDS);
+  r.services[0].dests[0].weight = 42;
+  r.services[0].key.port = 1;
+  assert.equal(c, cmds(BASE));
+});
+
+pure("an empty batch returns an equal copy", () => {
+  const before = run(BASE);
+  const after = applyAll(before, [], SCHEDS);
+  assert.equal(after, before);
+  assert.is.not(after, before);
+});
+
+pure.run();
+
+// ---
+const sem = suite("semantics");
+
+sem("new destinations go to the head (newest first); edit keeps the position", () => {
+  const r = run(BASE + "-a -t 198.18.0.1:80 -r 198.19.0.2 -m\n-a -t 198.18.0.1:80 -r 198.19.0.3 -m\n-e -t 198.18.0.1:80 -r 198.19.0.2 -m -w 7");
+  assert.equal(addrs(r), ["198.19.0.3:80", "198.19.0.2:80", "198.19.0.1:80"]);
+  assert.is(r.services[0].dests[1].weight, 7);
+});
+
+sem("delete dest and service", () => {
+  const r = run(BASE + "-a -t 198.18.0.1:80 -r 198.19.0.2 -m\n-d -t 198.18.0.1:80 -r 198.19.0.1\n-A -u 198.18.0.1:53 -s rr");
+  assert.equal(addrs(r), ["198.19.0.2:80"]);
+  const r2 = run("-D -t 198.18.0.1:80", r);
+  assert.equal(r2.services.map((s) => s.key.kind), ["udp"]);
+});
+
+sem("services keep creation order", () => {
+  const r = run("-A -t 198.18.0.9:80 -s rr\n-A -t 198.18.0.1:80 -s rr\n-A -f 3 -s rr\n-A -f 3 -6 -s rr");
+  assert.equal(r.services.map((s) => s.key.addr || `fwm${s.key.fwmark}/${s.key.af}`), ["198.18.0.9", "198.18.0.1", "fwm3/4", "fwm3/6"]);
+});
+
+sem("the same address in another protocol or family is another service", () => {
+  const r = run("-A -t 198.18.0.1:80 -s rr\n-A -u 198.18.0.1:80 -s rr\n-A --sctp-service 198.18.0.1:80 -s rr\n-A -f 80 -s rr");
+  assert.is(r.services.length, 4);
+});
+
+sem("edit-service replaces everything and keeps the destinations (autotest case)", () => {
+  const svc = run("-A -t 198.18.0.1:80 -s rr -p 600 -M 255.255.0.0 -b flag-1\n-a -t 198.18.0.1:80 -r 198.19.0.1 -m\n-E -t 198.18.0.1:80 -p 1200").services[0];
+  assert.is(svc.sched, "wlc");
+  assert.is(svc.persistent, true);
+  assert.is(svc.timeoutSec, 1200);
+  assert.is(svc.netmask, "255.255.255.255");
+  assert.is(svc.schedFlags, 0);
+  assert.equal(svc.dests.map((d) => d.addr), ["198.19.0.1"]);
+  const off = run("-A -u 198.18.0.1:53 -s rr -p -o\n-E -u 198.18.0.1:53 -s rr").services[0];
+  assert.equal([off.persistent, off.timeoutSec, off.ops], [false, 0, false]);
+});
+
+sem("edit-dest replaces everything (autotest case: -m becomes -g with -w 10)", () => {
+  const d = run("-A -u 198.18.0.1:69 -s rr\n-a -u 198.18.0.1:69 -r 198.19.0.4:69 -m -w 3 -x 50 -y 5\n-e -u 198.18.0.1:69 -r 198.19.0.4:69 -w 10").services[0].dests[0];
+  assert.equal([d.fwd, d.weight, d.uThreshold, d.lThreshold], ["route", 10, 0, 0]);
+  const t = run("-A -t 198.18.0.1:80 -s rr\n-a -t 198.18.0.1:80 -r 198.19.0.5 -i --tun-type gue --tun-port 6080 --tun-csum\n-e -t 198.18.0.1:80 -r 198.19.0.5 -i").services[0].dests[0];
+  assert.equal([t.fwd, t.tunType, t.tunPort, t.tunCsum], ["tunnel", "ipip", 0, "nocsum"]);
+});
+
+sem("clear empties the services and keeps the timeouts", () => {
+  const r = run(BASE + "--set 100 0 0\n-C");
+  assert.equal(r.services, []);
+  assert.equal(r.timeouts, { tcp: 100, tcpfin: 120, udp: 300 });
+});
+
+sem("set-timeouts: 0 leaves a value unchanged", () => {
+  assert.equal(run("--set 0 0 0").timeouts, { tcp: 900, tcpfin: 120, udp: 300 });
+  assert.equal(run("--set 10 0 30\n--set 0 20 0").timeouts, { tcp: 10, tcpfin: 20, udp: 30 });
+});
+
+sem("a later command sees the earlier ones of the same batch", () => {
+  const r = run("-A -t 198.18.0.1:80 -s rr\n-a -t 198.18.0.1:80 -r 198.19.0.1\n-D -t 198.18.0.1:80\n-A -t 198.18.0.1:80 -s wlc");
+  assert.equal(r.services.map((s) => [s.sched, s.dests.length]), [["wlc", 0]]);
+});
+
+sem("the command that failed is named by the error, not hidden by later ones", () => {
+  throwsIpvs(() => run("-A -t 198.18.0.1:80 -s rr\n-A -t 198.18.0.1:80 -s rr\n-E -t 198.18.0.2:80 -s rr"), "Service already exists", 255);
+});
+
+sem.run();
+
+// ---
+const cli = suite("with parseArgs");
+
+cli("an argv Invocation applies directly", () => {
+  const inv = parseArgs(["-A", "-t", "[2001:2::1]:443", "-s", "sh", "-b", "sh-port"], NO_NAMES);
+  assert.is(inv.kind, "apply");
+  if (inv.kind !== "apply") return;
+  const r = applyAll(emptyRuleSet(), inv.cmds, SCHEDS);
+  assert.equal(r.services[0].key, { kind: "tcp", af: 6, addr: "2001:2::1", port: 443, fwmark: 0 });
+  assert.is(r.services[0].schedFlags, 2);
+});
+
+cli.run();

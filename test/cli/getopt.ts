@@ -44,7 +44,7 @@ function table(name: string, cases: [string | string[], Invocation][]) {
 
 function errors(name: string, cases: [string | string[], string, number][]) {
   const s = suite(name);
-  for (const [argv, msg, exit] of cases) s(`${JSON.stringify(argv)} -> ${msg}`, () => throwsIpvs(() => parse(argv), msg, exit));
+  for (const [argv, msg, exit] of cases) s(`${JSON.stringify(argv)} -> ${msg}`, () => { throwsIpvs(() => parse(argv), msg, exit); });
   s.run();
 }
 

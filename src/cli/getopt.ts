@@ -215,11 +215,14 @@ function atoi(s: string): number {
   return m ? Number(m[1]) : 0;
 }
 
-function parseTimeout(s: string, min: number, max: number): number {
+function numberOrFail(s: string, min: number, max: number, msg: string): number {
   const n = toNumber(s, min, max);
-  if (n < 0) throw usageError(`invalid timeout value \`${s}' specified`);
+  if (n < 0) throw usageError(msg);
   return n;
 }
+
+const parseTimeout = (s: string, min: number, max: number) =>
+  numberOrFail(s, min, max, `invalid timeout value \`${s}' specified`);
 
 function parseFwmark(s: string): number {
   const n = strtol10(s);
@@ -442,12 +445,6 @@ export function parseArgs(argv: readonly string[], env: ResolveEnv = systemNames
 }
 
 const TUN_CSUM: readonly TunCsum[] = ["nocsum", "csum", "remcsum"];
-
-function numberOrFail(s: string, min: number, max: number, msg: string): number {
-  const n = toNumber(s, min, max);
-  if (n < 0) throw usageError(msg);
-  return n;
-}
 
 function parseMcastGroup(a: string): string {
   if (a.includes(":")) {

@@ -27,3 +27,4 @@ const udp = await Bun.udpSocket({
 });
 console.log(`ready ${name} http://${addr}:${server.port} udp ${addr}:${udp.port}`);
 setTimeout(() => process.exit(0), Number(process.env.TSLB_SERVER_TTL ?? 600) * 1000);
+export {};

@@ -4,10 +4,9 @@
 // No I/O: the caller fetches the data (ListReply, ConnView[]) and prints the string.
 import type { ListOptions } from "../control/commands.ts";
 import { IpvsError, MSG } from "../control/errors.ts";
-import type { Af, Fwd, SvcKind, Timeouts } from "../control/model.ts";
+import { type Af, type Fwd, sameServiceKey, type SvcKind, type Timeouts } from "../control/model.ts";
 import type { ConnView, DestView, ListReply, ServiceView, Stats } from "../control/protocol.ts";
-import { addrPortName, cmpDests, cmpServices, protoName, qsort, schedFlagNames } from "../control/rules_text.ts";
-import { sameServiceKey } from "../control/model.ts";
+import { addrPortName, cmpDests, cmpServices, protoName, qsort, schedFlagNames } from "./rules_text.ts";
 import type { ReverseNames } from "./names.ts";
 
 const IPVS_VERSION = "1.2.1";

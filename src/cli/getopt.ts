@@ -99,9 +99,11 @@ function* popt(argv: readonly string[], leftovers: string[]): Generator<PoptEven
     while (k < word.length) {
       const def = BY_SHORT.get(word[k++]);
       if (!def) { yield { error: POPT_BADOPT, word }; return; }
-      if (word[k] === "=") k++;
+      const eq = word[k] === "=";
+      if (eq) k++;
       if (def.arg === NONE) { yield { tag: def.tag, arg: null, word }; continue; }
-      if (k < word.length) { yield { tag: def.tag, arg: word.slice(k), word }; break; }
+      // "-p600", "-p=600", and "-p=" (an empty argument, not a missing one).
+      if (k < word.length || eq) { yield { tag: def.tag, arg: word.slice(k), word }; break; }
       const ev = takeNext(def, word);
       yield ev;
       if ("error" in ev) return;
@@ -308,6 +310,9 @@ interface State {
   timeouts?: Timeouts;
 }
 
+/** ipvsadm's tun_flags value (nocsum 0, csum 1, remcsum 2) -> TunCsum. */
+const TUN_CSUM: readonly TunCsum[] = ["nocsum", "csum", "remcsum"];
+
 const TRY = (prog: string) =>
   new IpvsError("USAGE", `Try \`${prog} -h' or '${prog} --help' for more information.`, 255);
 
@@ -443,8 +448,6 @@ export function parseArgs(argv: readonly string[], env: ResolveEnv = systemNames
   checkRow(MATRIX[cmd], ALL_COLS, (c) => st.opts.has(c), `'${cmd}' command`);
   return finish(st);
 }
-
-const TUN_CSUM: readonly TunCsum[] = ["nocsum", "csum", "remcsum"];
 
 function parseMcastGroup(a: string): string {
   if (a.includes(":")) {

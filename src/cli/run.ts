@@ -7,7 +7,7 @@ import { IpvsError } from "../control/errors.ts";
 import { DEFAULT_TIMEOUTS, emptyRuleSet, type RuleSet } from "../control/model.ts";
 import type { GlobalOptions } from "../control/options.ts";
 import type { ConnView, ListReply, Reply } from "../control/protocol.ts";
-import { parseRestore, formatSave } from "../control/rules_text.ts";
+import { parseRestore, formatSave } from "./rules_text.ts";
 import { formatConns, formatList, formatTimeouts, helpText, versionText } from "./format_list.ts";
 import { parseArgs } from "./getopt.ts";
 import { NO_NAMES, systemNames } from "./names.ts";
@@ -64,6 +64,10 @@ export async function runCli(argv: string[], o: GlobalOptions, prog: string): Pr
         process.stdout.write(formatSave(rules, inv.numeric, inv.numeric ? NO_NAMES : systemNames()));
         return 0;
       }
+      case "start-daemon":
+      case "stop-daemon":
+        // Parsed and validated exactly as ipvsadm does; connection sync itself is not built yet.
+        throw new IpvsError("ENOTSUP", "connection synchronisation (--start-daemon/--stop-daemon) is not supported by tslb yet", 2);
       case "list": {
         const names = inv.opts.numeric ? NO_NAMES : systemNames();
         if (inv.opts.connections) {

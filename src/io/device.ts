@@ -1,6 +1,6 @@
 // The one device contract of the data plane (smoltcp phy::Device, wireguard-go tun.Device).
 // TUN, TAP and the in-memory test device implement it; the worker loop takes any Device.
-// Buffers belong to the caller; a device never keeps a reference to them after a call.
+// Buffers belong to the caller; a device may cache the address of the buffer it was last handed (to skip ptr() per packet) but never writes to it outside a call.
 
 export interface Device {
   readonly name: string;

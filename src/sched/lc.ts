@@ -1,6 +1,6 @@
 // lc — least connection (ip_vs_lc.c): the usable destination with the smallest
 // overhead (active*256 + inactive); weights only decide usability. Ties: first in list.
-import { DestSet, NO_DEST, type Scheduler } from "./scheduler.ts";
+import { DestSet, NO_DEST, type Scheduler, type SchedulerFactory } from "./scheduler.ts";
 
 export class LeastConn implements Scheduler {
   readonly name = "lc";
@@ -17,4 +17,4 @@ export class LeastConn implements Scheduler {
   }
 }
 
-export const lc = (): LeastConn => new LeastConn();
+export const lc: SchedulerFactory = () => new LeastConn();

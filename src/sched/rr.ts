@@ -2,7 +2,7 @@
 // after it wins, wrapping once. Weights > 0 are otherwise ignored. When the list
 // changes, the cursor stays on the same destination, or moves back to its nearest
 // surviving predecessor if that destination was deleted, as rr_del_dest does.
-import { DestSet, NO_DEST, type Scheduler } from "./scheduler.ts";
+import { DestSet, NO_DEST, type Scheduler, type SchedulerFactory } from "./scheduler.ts";
 
 export class RoundRobin implements Scheduler {
   readonly name = "rr";
@@ -30,4 +30,4 @@ export class RoundRobin implements Scheduler {
   }
 }
 
-export const rr = (): RoundRobin => new RoundRobin();
+export const rr: SchedulerFactory = () => new RoundRobin();

@@ -3,7 +3,7 @@
 // overhead(best) * w(d) > overhead(d) * w(best). Cross-multiplying instead of dividing
 // keeps the order exact in integers; products stay below 2^53 for any real load, so
 // plain JS numbers are exact. Ties keep the earlier (newer) destination.
-import { DEST_OVERLOAD, DestSet, NO_DEST, type Scheduler } from "./scheduler.ts";
+import { DEST_OVERLOAD, DestSet, NO_DEST, type Scheduler, type SchedulerFactory } from "./scheduler.ts";
 
 export class WeightedLeastConn implements Scheduler {
   readonly name = "wlc";
@@ -24,4 +24,4 @@ export class WeightedLeastConn implements Scheduler {
   }
 }
 
-export const wlc = (): WeightedLeastConn => new WeightedLeastConn();
+export const wlc: SchedulerFactory = () => new WeightedLeastConn();

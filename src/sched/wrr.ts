@@ -2,7 +2,7 @@
 // weight mw (less gcd-1), step di = gcd of the weights. Each pass over the list picks
 // destinations with weight >= cw; at the end of a pass cw drops by di and wraps to mw.
 // Any list change resets the cursor to the head and re-derives cw (ip_vs_wrr_dest_changed).
-import { DestSet, NO_DEST, type Scheduler } from "./scheduler.ts";
+import { DestSet, NO_DEST, type Scheduler, type SchedulerFactory } from "./scheduler.ts";
 
 function gcd(a: number, b: number): number {
   while (b !== 0) { const t = a % b; a = b; b = t; }
@@ -53,4 +53,4 @@ export class WeightedRoundRobin implements Scheduler {
   }
 }
 
-export const wrr = (): WeightedRoundRobin => new WeightedRoundRobin();
+export const wrr: SchedulerFactory = () => new WeightedRoundRobin();

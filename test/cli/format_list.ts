@@ -8,7 +8,7 @@ import { applyAll } from "../../src/control/apply.ts";
 import type { ListOptions } from "../../src/control/commands.ts";
 import { emptyRuleSet, type RuleSet, type ServiceKey } from "../../src/control/model.ts";
 import type { ConnView } from "../../src/control/protocol.ts";
-import { parseRestore } from "../../src/control/rules_text.ts";
+import { parseRestore } from "../../src/cli/rules_text.ts";
 import { throwsIpvs } from "../helpers/ipvs_error.ts";
 import { type Extra, listReply, stats } from "../helpers/list_view.ts";
 

@@ -128,6 +128,7 @@ table("popt forms: bundles, optional and attached arguments", [
   ["-A -t 198.18.0.1:80 -p", addSvc(VIP, { persistent: true, timeoutSec: 360 })],
   ["-A -t 198.18.0.1:80 -p 600", addSvc(VIP, { persistent: true, timeoutSec: 600 })],
   ["-A -t 198.18.0.1:80 -p600", addSvc(VIP, { persistent: true, timeoutSec: 600 })],
+  ["-A -t 198.18.0.1:80 -p=600", addSvc(VIP, { persistent: true, timeoutSec: 600 })],
   ["-A -t 198.18.0.1:80 --persistent=600", addSvc(VIP, { persistent: true, timeoutSec: 600 })],
   ["-A -t 198.18.0.1:80 --persistent 600", addSvc(VIP, { persistent: true, timeoutSec: 600 })],
   ["-A -t 198.18.0.1:80 -p -s rr", addSvc(VIP, { persistent: true, timeoutSec: 360, sched: "rr" })], // "-s" not taken as the value
@@ -244,6 +245,8 @@ errors("values", [
   ["-A -t 198.18.0.1:80 -p x", "invalid timeout value `x' specified", 2],
   ["-A -t 198.18.0.1:80 -p600s", "invalid timeout value `600s' specified", 2],
   ["-A -t 198.18.0.1:80 --persistent=", "invalid timeout value `' specified", 2],
+  ["-A -t 198.18.0.1:80 -p=", "invalid timeout value `' specified", 2],
+  ["-A -t= -s rr", "illegal virtual server address[:port] specified", 2],
   ["-A -t 198.18.0.1:80 -M nosuchmask", "illegal virtual server persistent mask specified", 2],
   ["-A -t 198.18.0.1:80 -M 255.255.255.256", "illegal virtual server persistent mask specified", 2],
   ["-A -t [2001:2::1]:80 -M 129", "illegal ipv6 netmask specified", 2],

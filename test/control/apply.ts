@@ -5,7 +5,7 @@ import { NO_NAMES } from "../../src/cli/names.ts";
 import { applyAll } from "../../src/control/apply.ts";
 import type { Command } from "../../src/control/commands.ts";
 import { type Dest, emptyRuleSet, type RuleSet, type ServiceKey } from "../../src/control/model.ts";
-import { parseRestore } from "../../src/control/rules_text.ts";
+import { parseRestore } from "../../src/cli/rules_text.ts";
 import { throwsIpvs } from "../helpers/ipvs_error.ts";
 
 const SCHEDS = ["rr", "wrr", "lc", "wlc", "sh"];

@@ -4,7 +4,7 @@
 // IPv6 words below 2^31, and fwmarks below 2^31: in those ranges ipvsadm's wrap-around
 // comparator is a true total order, so the expected order is well defined.
 import { type Af, type Dest, emptyRuleSet, type Fwd, type RuleSet, type Service, type SvcKind, type TunCsum } from "../../src/control/model.ts";
-import { cmpDests, cmpServices, qsort } from "../../src/control/rules_text.ts";
+import { cmpDests, cmpServices, qsort } from "../../src/cli/rules_text.ts";
 import { formatIPv4, formatIPv6 } from "../../src/wire/addr.ts";
 
 export const TEST_SCHEDULERS = ["rr", "wrr", "lc", "wlc", "sh", "mh", "sed"];

@@ -22,23 +22,23 @@ function seq(s: Scheduler, d: DestSet, n: number): number[] {
 
 const r = suite("rr");
 r("cycles in list order and skips weight 0 (quiesced) and overloaded", () => {
-  const s = rr(); const d = dests([[1, 1], [2, 5], [3, 0], [4, 1]]); s.rebuild(d);
+  const s = rr(0); const d = dests([[1, 1], [2, 5], [3, 0], [4, 1]]); s.rebuild(d);
   assert.equal(seq(s, d, 6), [1, 2, 4, 1, 2, 4]);
   d.flags[1] |= DEST_OVERLOAD;
   assert.equal(seq(s, d, 3), [1, 4, 1]);
 });
 r("no usable destination → NO_DEST", () => {
-  const s = rr(); const d = dests([[1, 0]]); s.rebuild(d);
+  const s = rr(0); const d = dests([[1, 0]]); s.rebuild(d);
   assert.is(s.schedule(d, new Pkt()), NO_DEST);
 });
 r("a new destination (added at the head) does not reset the rotation", () => {
-  const s = rr(); let d = dests([[1, 1], [2, 1]]); s.rebuild(d);
+  const s = rr(0); let d = dests([[1, 1], [2, 1]]); s.rebuild(d);
   assert.equal(seq(s, d, 1), [1]);
   d = dests([[3, 1], [1, 1], [2, 1]]); s.rebuild(d);
   assert.equal(seq(s, d, 4), [2, 3, 1, 2]);
 });
 r("deleting the cursor's destination continues from its predecessor", () => {
-  const s = rr(); let d = dests([[1, 1], [2, 1], [3, 1]]); s.rebuild(d);
+  const s = rr(0); let d = dests([[1, 1], [2, 1], [3, 1]]); s.rebuild(d);
   assert.equal(seq(s, d, 2), [1, 2]);
   d = dests([[1, 1], [3, 1]]); s.rebuild(d);
   assert.equal(seq(s, d, 3), [3, 1, 3]);
@@ -47,22 +47,22 @@ r.run();
 
 const w = suite("wrr");
 w("reference §3.2: [A(4),B(3),C(2)] → A A B A B C A B C", () => {
-  const s = wrr(); const d = dests([[1, 4], [2, 3], [3, 2]]); s.rebuild(d);
+  const s = wrr(0); const d = dests([[1, 4], [2, 3], [3, 2]]); s.rebuild(d);
   assert.equal(seq(s, d, 18), [1, 1, 2, 1, 2, 3, 1, 2, 3, 1, 1, 2, 1, 2, 3, 1, 2, 3]);
 });
 w("gcd 2: [A(2),B(4)] → B A B", () => {
-  const s = wrr(); const d = dests([[1, 2], [2, 4]]); s.rebuild(d);
+  const s = wrr(0); const d = dests([[1, 2], [2, 4]]); s.rebuild(d);
   assert.equal(seq(s, d, 6), [2, 1, 2, 2, 1, 2]);
 });
 w("all weights 0 or overloaded → NO_DEST", () => {
-  const s = wrr(); const d = dests([[1, 0], [2, 0]]); s.rebuild(d);
+  const s = wrr(0); const d = dests([[1, 0], [2, 0]]); s.rebuild(d);
   assert.is(s.schedule(d, new Pkt()), NO_DEST);
   const d2 = dests([[1, 3], [2, 1]]); s.rebuild(d2);
   d2.flags[0] |= DEST_OVERLOAD; d2.flags[1] |= DEST_OVERLOAD;
   assert.is(s.schedule(d2, new Pkt()), NO_DEST);
 });
 w("weights 1:1 alternate; a weight-0 destination is never chosen", () => {
-  const s = wrr(); const d = dests([[1, 1], [2, 0], [3, 1]]); s.rebuild(d);
+  const s = wrr(0); const d = dests([[1, 1], [2, 0], [3, 1]]); s.rebuild(d);
   assert.equal(seq(s, d, 4), [1, 3, 1, 3]);
 });
 w.run();
@@ -71,7 +71,7 @@ const l = suite("wlc and lc");
 l("wlc: least overhead/weight, cross-multiplied; ties keep the newer", () => {
   const conns = new Int32Array(64);
   const d = dests([[1, 1], [2, 3]], conns);
-  const s = wlc();
+  const s = wlc(0);
   assert.equal(seq(s, d, 1), [1], "tie at 0 keeps the first");
   conns[2] = 1; // dest 1: 1 active → overhead 256
   assert.equal(seq(s, d, 1), [2]);
@@ -84,6 +84,6 @@ l("lc ignores weights except 0", () => {
   const conns = new Int32Array(64);
   const d = dests([[1, 1], [2, 100], [3, 0]], conns);
   conns[2] = 1; conns[5] = 3; // dest 1 overhead 256, dest 2 overhead 3
-  assert.equal(seq(lc(), d, 1), [2]);
+  assert.equal(seq(lc(0), d, 1), [2]);
 });
 l.run();

@@ -4,12 +4,14 @@
 // line's IpvsError with `line` set, and the caller then applies nothing. formatSave is
 // byte-exact with `ipvsadm -S`, and parseRestore(formatSave(r)) rebuilds r (thresholds,
 // timeouts and the netmask of non-persistent services excepted: -S does not save them).
-import { parseArgs } from "../cli/getopt.ts";
-import { NO_NAMES, type ResolveEnv, type ReverseNames, systemNames } from "../cli/names.ts";
+// Each -R line is an ipvsadm command line, so this module uses cli/getopt's parseArgs
+// (getopt imports nothing from here, so there is no cycle).
+import { parseArgs } from "./getopt.ts";
+import { NO_NAMES, type ResolveEnv, type ReverseNames, systemNames } from "./names.ts";
 import { addrWords } from "../wire/addr.ts";
-import type { Command } from "./commands.ts";
-import { IpvsError } from "./errors.ts";
-import type { Af, Dest, Fwd, RuleSet, Service, ServiceKey, SvcKind } from "./model.ts";
+import type { Command } from "../control/commands.ts";
+import { IpvsError } from "../control/errors.ts";
+import type { Af, Dest, Fwd, RuleSet, Service, ServiceKey, SvcKind } from "../control/model.ts";
 
 // ---- -R ------------------------------------------------------------------------------
 

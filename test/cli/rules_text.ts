@@ -5,8 +5,9 @@ import { applyAll } from "../../src/control/apply.ts";
 import { emptyRuleSet, type RuleSet, type ServiceKey } from "../../src/control/model.ts";
 import {
   addrPortName, cmpDests, cmpServices, cmpU32, formatSave, parseRestore, qsort, restoreLines, schedFlagNames,
-} from "../../src/control/rules_text.ts";
+} from "../../src/cli/rules_text.ts";
 import { throwsIpvs } from "../helpers/ipvs_error.ts";
+import { listReply } from "../helpers/list_view.ts";
 import { namesFor, randomRules, TEST_SCHEDULERS } from "../helpers/random_rules.ts";
 
 const golden = (name: string) => Bun.file(new URL(`../golden/${name}`, import.meta.url)).text();
@@ -111,6 +112,7 @@ save("names without -n", async () => {
     "-A -u [2001:2::53]:53 -s rr\n-a -u [2001:2::53]:53 -r [2001:2::5]:53 -m\n");
   assert.fixture(formatSave(rules, false, names), await golden("ipvsadm_names_save.txt"));
   assert.fixture(formatSave(rules.services, false, names), await golden("ipvsadm_names_save.txt"));
+  assert.fixture(formatSave(listReply(rules).services, false, names), await golden("ipvsadm_names_save.txt"));
 });
 
 save("every tunnel form, IPv6 fwmark, pe, IPv6 mask, flag order", () => {

@@ -18,7 +18,7 @@ const FLOWS = Number(process.env.FLOWS ?? 1024);
 
 function pipeline(capacity: number): Pipeline {
   const table = ConnTable.create(capacity, MAX_DEST);
-  return new Pipeline(new ActiveConfig(natSnapshot(1, "rr"), table.destConns, null), table, new Float64Array(COUNTER_WORDS));
+  return new Pipeline(new ActiveConfig(natSnapshot(1, "rr"), table.destState, null), table, new Float64Array(COUNTER_WORDS));
 }
 
 /** Pre-built packets of FLOWS connections, both directions, laid out one per slot. */

@@ -9,6 +9,7 @@
 //
 // Contract: one writer thread at a time; the hot methods never allocate or throw.
 import { flowHash } from "./hash.ts";
+import { DS_ACTIVE, DS_INACTIVE, DS_STRIDE, allocDestState } from "./dest_state.ts";
 import { S_ESTABLISHED } from "./tcp_state.ts";
 import type { Pkt } from "../wire/pkt.ts";
 
@@ -43,7 +44,7 @@ const H_WORDS = 16;
 
 export interface ConnTableShared {
   sab: SharedArrayBuffer;
-  destConns: SharedArrayBuffer;
+  destState: SharedArrayBuffer;
 }
 
 function nextPow2(n: number): number {
@@ -68,8 +69,8 @@ export class ConnTable {
   readonly slotHash: Int32Array;
   readonly free: Int32Array;
   readonly mask: number;
-  /** [id*2] = ActiveConn, [id*2+1] = InActConn of destination id. */
-  readonly destConns: Int32Array;
+  /** Shared per-destination counts and flags (conntrack/dest_state.ts). */
+  readonly destState: Int32Array;
   private freeTop: number;
   private sweepCursor = 0;
   private readonly seed: number;
@@ -89,7 +90,7 @@ export class ConnTable {
     this.slotHash = new Int32Array(sab, off, slots);
     off += slots * 4;
     this.free = new Int32Array(sab, off, capacity);
-    this.destConns = new Int32Array(shared.destConns);
+    this.destState = new Int32Array(shared.destState);
     if (init) {
       this.header[H_CAPACITY] = capacity;
       this.header[H_SEED] = (Math.random() * 0x7fffffff) | 0;
@@ -101,7 +102,7 @@ export class ConnTable {
   }
 
   static create(capacity: number, maxDests: number): ConnTable {
-    const shared = { sab: new SharedArrayBuffer(connTableBytes(capacity)), destConns: new SharedArrayBuffer(maxDests * 8) };
+    const shared = { sab: new SharedArrayBuffer(connTableBytes(capacity)), destState: allocDestState(maxDests) };
     return new ConnTable(shared, true, capacity);
   }
   /** A second view of an existing table (another thread). Read-only use unless it becomes the writer. */
@@ -109,7 +110,7 @@ export class ConnTable {
     return new ConnTable(shared, false, 0);
   }
   get shared(): ConnTableShared {
-    return { sab: this.header.buffer as SharedArrayBuffer, destConns: this.destConns.buffer as SharedArrayBuffer };
+    return { sab: this.header.buffer as SharedArrayBuffer, destState: this.destState.buffer as SharedArrayBuffer };
   }
   get count(): number {
     return this.header[H_COUNT];
@@ -198,7 +199,7 @@ export class ConnTable {
       f |= F_REPLY;
     }
     e[b + E_STATE] = state | (f << 8);
-    this.destConns[dest * 2 + 1]++;
+    this.destState[dest * DS_STRIDE + DS_INACTIVE]++;
     this.header[H_COUNT]++;
     return id;
   }
@@ -212,8 +213,7 @@ export class ConnTable {
     this.removeKey(e[b + E_HASH0], (id << 1) + 1);
     if (f & F_REPLY) this.removeKey(e[b + E_HASH1], (id << 1) + 2);
     const dest = e[b + E_DEST];
-    if (f & F_INACTIVE) this.destConns[dest * 2 + 1]--;
-    else this.destConns[dest * 2]--;
+    this.destState[dest * DS_STRIDE + ((f & F_INACTIVE) !== 0 ? DS_INACTIVE : DS_ACTIVE)]--;
     e[b + E_STATE] = 0;
     this.free[this.freeTop++] = id;
     this.header[H_COUNT]--;
@@ -229,9 +229,9 @@ export class ConnTable {
     let f = e[b + E_STATE] >> 8;
     const dest = e[b + E_DEST];
     if ((f & F_INACTIVE) === 0 && state !== S_ESTABLISHED) {
-      this.destConns[dest * 2]--; this.destConns[dest * 2 + 1]++; f |= F_INACTIVE;
+      this.destState[dest * DS_STRIDE + DS_ACTIVE]--; this.destState[dest * DS_STRIDE + DS_INACTIVE]++; f |= F_INACTIVE;
     } else if ((f & F_INACTIVE) !== 0 && state === S_ESTABLISHED) {
-      this.destConns[dest * 2]++; this.destConns[dest * 2 + 1]--; f &= ~F_INACTIVE;
+      this.destState[dest * DS_STRIDE + DS_ACTIVE]++; this.destState[dest * DS_STRIDE + DS_INACTIVE]--; f &= ~F_INACTIVE;
     }
     e[b + E_STATE] = state | (f << 8);
     e[b + E_EXPIRES] = now + timeoutSec;

@@ -14,6 +14,7 @@ import { SCHEDULER_NAMES } from "../sched/index.ts";
 import {
   COUNTER_WORDS, DROP_BASE, K_CONNS, K_INBYTES, K_INPKTS, K_OUTBYTES, K_OUTPKTS, MISC_BASE, STATS_WIDTH, destBase, sumCounter, svcBase,
 } from "../stats/counters.ts";
+import { DS_ACTIVE, DS_INACTIVE, DS_PERSIST, DS_STRIDE, destIdle } from "../conntrack/dest_state.ts";
 import { STATE_NAMES } from "../conntrack/tcp_state.ts";
 import { formatIPv4, formatIPv6 } from "../wire/addr.ts";
 import { DROP_NAMES } from "../wire/drop.ts";
@@ -45,8 +46,8 @@ export class Daemon {
 
   constructor(private readonly opts: GlobalOptions, private readonly log: (m: string) => void) {
     this.host = new DataplaneHost(opts.connMax);
-    const conns = this.host.table.destConns;
-    this.ids = new RuleIds((id) => conns[id * 2] !== 0 || conns[id * 2 + 1] !== 0);
+    const state = this.host.table.destState;
+    this.ids = new RuleIds((id) => !destIdle(state, id));
   }
 
   async start(): Promise<void> {
@@ -134,7 +135,7 @@ export class Daemon {
   }
 
   private listReply(): ListReply {
-    const conns = this.host.table.destConns;
+    const st = this.host.table.destState;
     const noRate: Stats = { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 };
     return {
       size: 4096,
@@ -147,7 +148,11 @@ export class Daemon {
           rate: noRate,
           dests: s.dests.map((d) => {
             const id = this.ids.dest.peek(RuleIds.destKey(sk, d))!;
-            return { ...d, activeConns: conns[id * 2], inactConns: conns[id * 2 + 1], persistConns: 0, stats: this.stats(destBase(id)), rate: noRate };
+            const b = id * DS_STRIDE;
+            return {
+              ...d, activeConns: st[b + DS_ACTIVE], inactConns: st[b + DS_INACTIVE], persistConns: st[b + DS_PERSIST],
+              stats: this.stats(destBase(id)), rate: noRate,
+            };
           }),
         };
       }),

@@ -55,7 +55,7 @@ function nowMs(): number {
 }
 
 function adopt(snap: Snapshot): void {
-  pipeline.cfg = new ActiveConfig(snap, table.destConns, pipeline.cfg);
+  pipeline.cfg = new ActiveConfig(snap, table.destState, pipeline.cfg);
   Atomics.store(ctl, 1, snap.gen);
   postMessage({ type: "adopted", gen: snap.gen });
 }
@@ -99,7 +99,7 @@ self.onmessage = (ev: MessageEvent<WorkerMessage>) => {
     wakeFd = m.wakeFd;
     poller = new Poller([m.fd, m.wakeFd]);
     frame = Frame.alloc(HEADROOM + MAX_FRAME);
-    pipeline = new Pipeline(new ActiveConfig(m.snapshot, table.destConns, null), table, counters);
+    pipeline = new Pipeline(new ActiveConfig(m.snapshot, table.destState, null), table, counters);
     lastSweepMs = nowMs();
     Atomics.store(ctl, 1, m.snapshot.gen);
     postMessage({ type: "adopted", gen: m.snapshot.gen });

@@ -2,19 +2,18 @@
 // userspace data plane needs. A scheduler is a value made by a factory per service;
 // heavy work goes in rebuild() (control side, on any destination change), and
 // schedule() is the hot path: integer maths only, no allocation, no throw.
+import { DEST_F_OVERLOAD, DS_ACTIVE, DS_FLAGS, DS_INACTIVE, DS_STRIDE } from "../conntrack/dest_state.ts";
 import type { Pkt } from "../wire/pkt.ts";
 
 export const NO_DEST = -1;
 
-/** Destination flag bits as the data plane sees them. */
+/** Per-snapshot destination flag bits (DestSet.flags): in service (health checks may clear it). */
 export const DEST_AVAILABLE = 1;
-/** Set by the -x/-y thresholds: skipped by every scheduler. */
-export const DEST_OVERLOAD = 2;
 
 /**
  * One service's destinations in IPVS list order (index 0 = newest added), as typed
- * arrays. `conns` is the shared ActiveConn/InActConn block indexed by stable dest id:
- * [id*2] active, [id*2+1] inactive.
+ * arrays. `state` is the shared per-destination block (conntrack/dest_state.ts) indexed
+ * by stable dest id: live connection counts and the OVERLOAD flag.
  */
 export class DestSet {
   readonly count: number;
@@ -25,7 +24,7 @@ export class DestSet {
   readonly fwd: Uint8Array;
   /** Address words, 4 per destination (IPv4 uses word 0). */
   readonly addr: Int32Array;
-  constructor(count: number, readonly conns: Int32Array) {
+  constructor(count: number, readonly state: Int32Array) {
     this.count = count;
     this.id = new Int32Array(count);
     this.weight = new Int32Array(count);
@@ -34,12 +33,14 @@ export class DestSet {
     this.fwd = new Uint8Array(count);
     this.addr = new Int32Array(count * 4);
   }
-  active(i: number): number { return this.conns[this.id[i] * 2]; }
-  inactive(i: number): number { return this.conns[this.id[i] * 2 + 1]; }
+  active(i: number): number { return this.state[this.id[i] * DS_STRIDE + DS_ACTIVE]; }
+  inactive(i: number): number { return this.state[this.id[i] * DS_STRIDE + DS_INACTIVE]; }
   /** IPVS ip_vs_dest_conn_overhead: active * 256 + inactive (the 256 is IPVS's guess, kept for equal behaviour). */
-  overhead(i: number): number { return (this.conns[this.id[i] * 2] << 8) + this.conns[this.id[i] * 2 + 1]; }
-  /** Not overloaded and weight > 0: may take new connections. */
-  usable(i: number): boolean { return (this.flags[i] & DEST_OVERLOAD) === 0 && this.weight[i] > 0; }
+  overhead(i: number): number { const b = this.id[i] * DS_STRIDE; return (this.state[b + DS_ACTIVE] << 8) + this.state[b + DS_INACTIVE]; }
+  /** OVERLOAD set by the thresholds: skipped by every scheduler. */
+  overloaded(i: number): boolean { return (this.state[this.id[i] * DS_STRIDE + DS_FLAGS] & DEST_F_OVERLOAD) !== 0; }
+  /** Weight > 0 (not quiesced), available and not overloaded: may take new connections. */
+  usable(i: number): boolean { return this.weight[i] > 0 && (this.flags[i] & DEST_AVAILABLE) !== 0 && !this.overloaded(i); }
 }
 
 export interface Scheduler {

@@ -3,7 +3,7 @@
 // overhead(best) * w(d) > overhead(d) * w(best). Cross-multiplying instead of dividing
 // keeps the order exact in integers; products stay below 2^53 for any real load, so
 // plain JS numbers are exact. Ties keep the earlier (newer) destination.
-import { DEST_OVERLOAD, DestSet, NO_DEST, type Scheduler, type SchedulerFactory } from "./scheduler.ts";
+import { DestSet, NO_DEST, type Scheduler, type SchedulerFactory } from "./scheduler.ts";
 
 export class WeightedLeastConn implements Scheduler {
   readonly name = "wlc";
@@ -16,7 +16,7 @@ export class WeightedLeastConn implements Scheduler {
     let loh = d.overhead(best);
     let lw = d.weight[best];
     for (let i = best + 1; i < n; i++) {
-      if (d.flags[i] & DEST_OVERLOAD) continue;
+      if (d.overloaded(i)) continue;
       const doh = d.overhead(i);
       if (loh * d.weight[i] > doh * lw) { best = i; loh = doh; lw = d.weight[i]; }
     }

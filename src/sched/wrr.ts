@@ -2,7 +2,7 @@
 // weight mw (less gcd-1), step di = gcd of the weights. Each pass over the list picks
 // destinations with weight >= cw; at the end of a pass cw drops by di and wraps to mw.
 // Any list change resets the cursor to the head and re-derives cw (ip_vs_wrr_dest_changed).
-import { DestSet, NO_DEST, type Scheduler, type SchedulerFactory } from "./scheduler.ts";
+import { DEST_AVAILABLE, DestSet, NO_DEST, type Scheduler, type SchedulerFactory } from "./scheduler.ts";
 
 function gcd(a: number, b: number): number {
   while (b !== 0) { const t = a % b; a = b; b = t; }
@@ -44,7 +44,7 @@ export class WeightedRoundRobin implements Scheduler {
         if (this.cw <= 0) this.cw = this.mw;
         continue;
       }
-      if ((d.flags[i] & 2) === 0 && d.weight[i] >= this.cw && d.weight[i] > 0) {
+      if (d.weight[i] >= this.cw && (d.flags[i] & DEST_AVAILABLE) !== 0 && !d.overloaded(i)) {
         this.cursor = i;
         return i;
       }

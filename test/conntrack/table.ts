@@ -19,7 +19,7 @@ basic("insert finds the original and the reply key; remove frees both", () => {
   t.hashPkt(p);
   const id = t.insert(p, 1, 3, rip, 0, 0, 0, 8080, 0, true, S_NONE, 100, 60);
   assert.ok(id >= 0);
-  assert.is(t.destConns[3 * 2 + 1], 1, "new entries count as inactive");
+  assert.is(t.destState[3 * 4 + 1], 1, "new entries count as inactive");
   const q = pkt(cip, 40000, vip, 80); t.hashPkt(q);
   assert.is(t.lookup(q, 100), id); assert.is(q.dir, 0);
   const r = pkt(rip, 8080, cip, 40000); t.hashPkt(r);
@@ -28,7 +28,7 @@ basic("insert finds the original and the reply key; remove frees both", () => {
   assert.is(t.lookup(wrong, 100), -1);
   t.remove(id);
   assert.is(t.count, 0);
-  assert.is(t.destConns[7], 0);
+  assert.is(t.destState[3 * 4 + 1], 0);
   t.hashPkt(q); assert.is(t.lookup(q, 100), -1);
   t.hashPkt(r); assert.is(t.lookup(r, 100), -1);
 });
@@ -37,12 +37,12 @@ basic("ActiveConn/InActConn follow ESTABLISHED", () => {
   const p = pkt(1, 2, 3, 4); t.hashPkt(p);
   const id = t.insert(p, 1, 2, 5, 0, 0, 0, 6, 0, false, S_NONE, 0, 10);
   t.setState(id, S_SYN_RECV, 0, 60);
-  assert.equal([t.destConns[4], t.destConns[5]], [0, 1]);
+  assert.equal([t.destState[8], t.destState[9]], [0, 1]);
   t.setState(id, S_ESTABLISHED, 0, 900);
-  assert.equal([t.destConns[4], t.destConns[5]], [1, 0]);
+  assert.equal([t.destState[8], t.destState[9]], [1, 0]);
   assert.is(t.flags(id) & F_INACTIVE, 0);
   t.remove(id);
-  assert.equal([t.destConns[4], t.destConns[5]], [0, 0]);
+  assert.equal([t.destState[8], t.destState[9]], [0, 0]);
 });
 basic("full table refuses, expired entries are reaped on lookup and by sweep", () => {
   const t = ConnTable.create(16, 8);
@@ -54,7 +54,7 @@ basic("full table refuses, expired entries are reaped on lookup and by sweep", (
   assert.is(t.count, 15);
   assert.is(t.sweep(5, 16), 15);
   assert.is(t.count, 0);
-  assert.is(t.destConns[3], 0);
+  assert.is(t.destState[1 * 4 + 1], 0);
 });
 basic.run();
 

@@ -16,7 +16,7 @@ const SYN = 0x02, ACK = 0x10, FIN = 0x01, RST = 0x04;
 function setup(sched = "rr") {
   const table = ConnTable.create(1024, MAX_DEST);
   const counters = new Float64Array(COUNTER_WORDS);
-  const pl = new Pipeline(new ActiveConfig(natSnapshot(1, sched), table.destConns, null), table, counters);
+  const pl = new Pipeline(new ActiveConfig(natSnapshot(1, sched), table.destState, null), table, counters);
   const f = Frame.alloc(HEADROOM + 2048);
   /** Runs one packet; returns the verdict and the bytes that would be sent. */
   const run = (s: Ip4Spec | Uint8Array, now = 10) => {
@@ -48,7 +48,7 @@ nat("a TCP connection: DNAT in, SNAT out, states and counters", () => {
   r = run({ src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: ACK, payload: "GET / HTTP/1.0\r\n\r\n" });
   assert.is(r.v, VERDICT_TX);
   assert.ok(checksumsValid(r.out));
-  assert.is(table.destConns[1 * 2], 1, "ESTABLISHED counts as active");
+  assert.is(table.destState[1 * 4], 1, "ESTABLISHED counts as active");
   assert.is(counters[svcBase(1) + K_CONNS], 1);
   assert.is(counters[destBase(1) + K_INPKTS], 2);
   assert.is(counters[destBase(1) + K_OUTPKTS], 1);
@@ -75,7 +75,7 @@ nat("UDP request and reply; a zero UDP checksum stays zero", () => {
   r = run({ src: RS1, dst: CLIENT, proto: "udp", sport: 5353, dport: 5000, payload: "a", noUdpCsum: true });
   assert.equal(fields(r.out), { src: VIP, dst: CLIENT, sport: 53, dport: 5000 });
   assert.is(new DataView(r.out.buffer).getUint16(26), 0);
-  assert.is(table.destConns[3 * 2 + 1], 1, "UDP is always inactive");
+  assert.is(table.destState[3 * 4 + 1], 1, "UDP is always inactive");
 });
 nat("a SYN on a TIME_WAIT entry is rescheduled at once", () => {
   const { run, table } = setup();

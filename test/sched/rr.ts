@@ -4,14 +4,24 @@ import { rr } from "../../src/sched/rr.ts";
 import { wrr } from "../../src/sched/wrr.ts";
 import { wlc } from "../../src/sched/wlc.ts";
 import { lc } from "../../src/sched/lc.ts";
-import { DEST_OVERLOAD, DestSet, NO_DEST, type Scheduler } from "../../src/sched/scheduler.ts";
+import { DEST_F_OVERLOAD, DS_ACTIVE, DS_FLAGS, DS_INACTIVE, DS_STRIDE } from "../../src/conntrack/dest_state.ts";
+import { DestSet, NO_DEST, type Scheduler } from "../../src/sched/scheduler.ts";
 import { Pkt } from "../../src/wire/pkt.ts";
 
 /** A DestSet in list order (newest first) from [id, weight] pairs. */
 function dests(list: [number, number][], conns = new Int32Array(64)): DestSet {
+  // conns is the shared dest-state block; see setConns/overload below.
   const d = new DestSet(list.length, conns);
   list.forEach(([id, w], i) => { d.id[i] = id; d.weight[i] = w; d.flags[i] = 1; });
   return d;
+}
+/** Sets ActiveConn/InActConn of destination id. */
+function setConns(state: Int32Array, id: number, active: number, inactive: number): void {
+  state[id * DS_STRIDE + DS_ACTIVE] = active;
+  state[id * DS_STRIDE + DS_INACTIVE] = inactive;
+}
+function overload(d: DestSet, i: number): void {
+  d.state[d.id[i] * DS_STRIDE + DS_FLAGS] |= DEST_F_OVERLOAD;
 }
 function seq(s: Scheduler, d: DestSet, n: number): number[] {
   const p = new Pkt();
@@ -24,7 +34,7 @@ const r = suite("rr");
 r("cycles in list order and skips weight 0 (quiesced) and overloaded", () => {
   const s = rr(0); const d = dests([[1, 1], [2, 5], [3, 0], [4, 1]]); s.rebuild(d);
   assert.equal(seq(s, d, 6), [1, 2, 4, 1, 2, 4]);
-  d.flags[1] |= DEST_OVERLOAD;
+  overload(d, 1);
   assert.equal(seq(s, d, 3), [1, 4, 1]);
 });
 r("no usable destination → NO_DEST", () => {
@@ -58,7 +68,7 @@ w("all weights 0 or overloaded → NO_DEST", () => {
   const s = wrr(0); const d = dests([[1, 0], [2, 0]]); s.rebuild(d);
   assert.is(s.schedule(d, new Pkt()), NO_DEST);
   const d2 = dests([[1, 3], [2, 1]]); s.rebuild(d2);
-  d2.flags[0] |= DEST_OVERLOAD; d2.flags[1] |= DEST_OVERLOAD;
+  overload(d2, 0); overload(d2, 1);
   assert.is(s.schedule(d2, new Pkt()), NO_DEST);
 });
 w("weights 1:1 alternate; a weight-0 destination is never chosen", () => {
@@ -73,17 +83,17 @@ l("wlc: least overhead/weight, cross-multiplied; ties keep the newer", () => {
   const d = dests([[1, 1], [2, 3]], conns);
   const s = wlc(0);
   assert.equal(seq(s, d, 1), [1], "tie at 0 keeps the first");
-  conns[2] = 1; // dest 1: 1 active → overhead 256
+  setConns(conns, 1, 1, 0); // dest 1: 1 active → overhead 256
   assert.equal(seq(s, d, 1), [2]);
-  conns[4] = 2; // dest 2: 2 active (512) vs 256: 256*3 > 512*1 → dest 2
+  setConns(conns, 2, 2, 0); // dest 2: 512 vs 256: 256*3 > 512*1 → dest 2
   assert.equal(seq(s, d, 1), [2]);
-  conns[4] = 4; // 1024 vs 256: 256*3 < 1024 → dest 1
+  setConns(conns, 2, 4, 0); // 1024 vs 256: 256*3 < 1024 → dest 1
   assert.equal(seq(s, d, 1), [1]);
 });
 l("lc ignores weights except 0", () => {
   const conns = new Int32Array(64);
   const d = dests([[1, 1], [2, 100], [3, 0]], conns);
-  conns[2] = 1; conns[5] = 3; // dest 1 overhead 256, dest 2 overhead 3
+  setConns(conns, 1, 1, 0); setConns(conns, 2, 0, 3); // overheads 256 and 3
   assert.equal(seq(lc(0), d, 1), [2]);
 });
 l.run();

@@ -36,6 +36,7 @@ export class Pipeline {
   process(f: Frame, start: number, len: number, now: number): number {
     const p = this.pkt;
     const r = parseIp(p, f, start, len);
+    p.now = now;
     if (r !== 0) {
       // A sane packet of another protocol that is not for a VIP belongs to somebody else.
       if (r === DROP.UNSUPPORTED_L4 && !this.cfg.isVip(p)) return this.pass();

@@ -27,6 +27,8 @@ export class Pkt {
   hash = 0;
   /** Direction of the matched connection: 0 client→server, 1 server→client. */
   dir = 0;
+  /** The table clock (seconds) for this packet; set by the pipeline, read by lblc/lblcr expiry. */
+  now = 0;
 }
 
 /**

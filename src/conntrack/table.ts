@@ -9,7 +9,7 @@
 //
 // Contract: one writer thread at a time; the hot methods never allocate or throw.
 import { flowHash } from "./hash.ts";
-import { DS_ACTIVE, DS_INACTIVE, DS_STRIDE, allocDestState } from "./dest_state.ts";
+import { DS_ACTIVE, DS_INACTIVE, DS_PERSIST, DS_STRIDE, allocDestState, destUnbound } from "./dest_state.ts";
 import { S_ESTABLISHED } from "./tcp_state.ts";
 import type { Pkt } from "../wire/pkt.ts";
 
@@ -25,7 +25,9 @@ const E_DEST = 16;
 const E_EXPIRES = 17; // seconds on the table clock
 const E_HASH0 = 18; // hash of the original key
 const E_HASH1 = 19; // hash of the reply key (valid when F_REPLY)
-const STRIDE = 20;
+const E_TMPL = 20; // connection: id of its persistence template, or -1
+const E_REFS = 21; // template: how many live connections it controls
+const STRIDE = 22;
 
 export const F_USED = 1;
 /** Counted in InActConn (IPVS IP_VS_CONN_F_INACTIVE); otherwise in ActiveConn. */
@@ -34,6 +36,15 @@ export const F_INACTIVE = 2;
 export const F_NOOUTPUT = 4;
 /** A reply key is in the index. */
 export const F_REPLY = 8;
+// Bits 16 and 32 carry the forwarding method (dataplane/pipeline.ts FWD_SHIFT).
+/** A persistence template (-p): client port 0, counted in PersistConn, never forwarded. */
+export const F_TEMPLATE = 64;
+/** One-packet scheduling (-o): the next datagram in this direction is scheduled afresh. */
+export const F_ONEPACKET = 128;
+/** The original key was taken out of the index (an invalidated template). */
+export const F_UNKEYED = 256;
+/** IPVS re-checks a template that still controls connections this often instead of freeing it. */
+const TEMPLATE_RECHECK_SEC = 60;
 
 // Header words.
 const H_COUNT = 0;
@@ -130,10 +141,19 @@ export class ConnTable {
   }
 
   /**
-   * The live entry for `p` in either direction (sets p.dir), or -1. Expired entries met
-   * on the way are removed (gVisor reaps while walking a bucket). Needs p.hash (hashPkt).
+   * The live connection for `p` in either direction (sets p.dir), or -1. Expired entries
+   * met on the way are removed (gVisor reaps while walking a bucket). Needs p.hash (hashPkt).
    */
   lookup(p: Pkt, now: number): number {
+    return this.find(p, now, 0);
+  }
+
+  /** The live persistence template whose key is `p` (client net, port 0, VIP, port), or -1. */
+  lookupTemplate(p: Pkt, now: number): number {
+    return this.find(p, now, F_TEMPLATE);
+  }
+
+  private find(p: Pkt, now: number, kind: number): number {
     const e = this.e;
     const mask = this.mask;
     let i = p.hash & mask;
@@ -146,13 +166,13 @@ export class ConnTable {
         const b = id * STRIDE;
         const ports = e[b + E_PORTS];
         const dw = e[b + E_DPORT];
-        if (((dw >> 16) & 0xff) === p.proto) {
+        if (((dw >> 16) & 0xff) === p.proto && ((e[b + E_STATE] >> 8) & F_TEMPLATE) === kind) {
           if (dir === 0) {
             if (e[b + E_CADDR] === p.src0 && e[b + E_VADDR] === p.dst0 && ports === ((p.sport << 16) | p.dport) &&
                 e[b + E_CADDR + 1] === p.src1 && e[b + E_CADDR + 2] === p.src2 && e[b + E_CADDR + 3] === p.src3 &&
                 e[b + E_VADDR + 1] === p.dst1 && e[b + E_VADDR + 2] === p.dst2 && e[b + E_VADDR + 3] === p.dst3) {
               // Expired: reap it; backward-shift may have pulled a later key into slot i.
-              if (e[b + E_EXPIRES] <= now) { this.remove(id); continue; }
+              if (e[b + E_EXPIRES] <= now && this.expire(id, now)) continue;
               p.dir = 0;
               return id;
             }
@@ -160,7 +180,7 @@ export class ConnTable {
                      (ports >>> 16) === p.dport &&
                      e[b + E_DADDR + 1] === p.src1 && e[b + E_DADDR + 2] === p.src2 && e[b + E_DADDR + 3] === p.src3 &&
                      e[b + E_CADDR + 1] === p.dst1 && e[b + E_CADDR + 2] === p.dst2 && e[b + E_CADDR + 3] === p.dst3) {
-            if (e[b + E_EXPIRES] <= now) { this.remove(id); continue; }
+            if (e[b + E_EXPIRES] <= now && this.expire(id, now)) continue;
             p.dir = 1;
             return id;
           }
@@ -172,11 +192,13 @@ export class ConnTable {
 
   /**
    * New entry for the packet `p` (original direction) bound to destination `dest` at
-   * d0..d3:dport. Counted as inactive, as IPVS counts every new entry. With `reply`
-   * the reply key is indexed too (NAT). Returns the id, or -1 when the table is full.
+   * d0..d3:dport. A connection is counted as inactive, as IPVS counts every new entry;
+   * with `reply` its reply key is indexed too (NAT); `tmpl` is its controlling template
+   * or -1. With F_TEMPLATE in `flags` the entry is a persistence template instead: only
+   * the original key, counted in PersistConn. Returns the id, or -1 when the table is full.
    */
   insert(p: Pkt, svc: number, dest: number, d0: number, d1: number, d2: number, d3: number, dport: number,
-         flags: number, reply: boolean, state: number, now: number, timeoutSec: number): number {
+         flags: number, reply: boolean, state: number, now: number, timeoutSec: number, tmpl: number): number {
     if (this.freeTop === 0) return -1;
     const id = this.free[--this.freeTop];
     const e = this.e;
@@ -190,7 +212,11 @@ export class ConnTable {
     e[b + E_DEST] = dest;
     e[b + E_EXPIRES] = now + timeoutSec;
     e[b + E_HASH0] = p.hash;
-    let f = flags | F_USED | F_INACTIVE;
+    e[b + E_TMPL] = tmpl;
+    e[b + E_REFS] = 0;
+    if (tmpl >= 0) e[tmpl * STRIDE + E_REFS]++;
+    const template = (flags & F_TEMPLATE) !== 0;
+    let f = flags | F_USED | (template ? 0 : F_INACTIVE);
     this.insertKey(p.hash, (id << 1) + 1);
     if (reply) {
       const h1 = flowHash(this.seed, p.proto, d0, d1, d2, d3, dport, p.src0, p.src1, p.src2, p.src3, p.sport);
@@ -199,21 +225,31 @@ export class ConnTable {
       f |= F_REPLY;
     }
     e[b + E_STATE] = state | (f << 8);
-    this.destState[dest * DS_STRIDE + DS_INACTIVE]++;
+    this.destState[dest * DS_STRIDE + (template ? DS_PERSIST : DS_INACTIVE)]++;
     this.header[H_COUNT]++;
     return id;
   }
 
-  /** Frees an entry: both index keys, its ActiveConn/InActConn count, its id. */
+  /**
+   * Frees an entry: its index keys, its count (ActiveConn/InActConn with the thresholds'
+   * hysteresis, or PersistConn), its hold on its template, its id.
+   */
   remove(id: number): void {
     const e = this.e;
     const b = id * STRIDE;
     const f = e[b + E_STATE] >> 8;
     if ((f & F_USED) === 0) return;
-    this.removeKey(e[b + E_HASH0], (id << 1) + 1);
+    if ((f & F_UNKEYED) === 0) this.removeKey(e[b + E_HASH0], (id << 1) + 1);
     if (f & F_REPLY) this.removeKey(e[b + E_HASH1], (id << 1) + 2);
     const dest = e[b + E_DEST];
-    this.destState[dest * DS_STRIDE + ((f & F_INACTIVE) !== 0 ? DS_INACTIVE : DS_ACTIVE)]--;
+    if (f & F_TEMPLATE) {
+      this.destState[dest * DS_STRIDE + DS_PERSIST]--;
+    } else {
+      this.destState[dest * DS_STRIDE + ((f & F_INACTIVE) !== 0 ? DS_INACTIVE : DS_ACTIVE)]--;
+      destUnbound(this.destState, dest);
+      const t = e[b + E_TMPL];
+      if (t >= 0) e[t * STRIDE + E_REFS]--;
+    }
     e[b + E_STATE] = 0;
     this.free[this.freeTop++] = id;
     this.header[H_COUNT]--;
@@ -237,9 +273,44 @@ export class ConnTable {
     e[b + E_EXPIRES] = now + timeoutSec;
   }
 
+  /**
+   * An entry's timer ran out: frees it and returns true, except for a template that still
+   * controls live connections, which IPVS keeps (re-checked every 60 s) so stickiness
+   * lasts as long as the connections do.
+   */
+  private expire(id: number, now: number): boolean {
+    const b = id * STRIDE;
+    if (((this.e[b + E_STATE] >> 8) & F_TEMPLATE) !== 0 && this.e[b + E_REFS] > 0) {
+      this.e[b + E_EXPIRES] = now + TEMPLATE_RECHECK_SEC;
+      return false;
+    }
+    this.remove(id);
+    return true;
+  }
+
+  /**
+   * Takes a template out of the index so it never matches again (its destination is
+   * gone or quiesced); the entry itself lives on until its connections are gone and it
+   * expires, as IPVS's invalidated templates do, so their counts stay exact.
+   */
+  invalidate(id: number): void {
+    const b = id * STRIDE;
+    const f = this.e[b + E_STATE] >> 8;
+    if ((f & F_USED) === 0 || (f & F_UNKEYED) !== 0) return;
+    this.removeKey(this.e[b + E_HASH0], (id << 1) + 1);
+    this.e[b + E_STATE] |= F_UNKEYED << 8;
+    this.e[b + E_EXPIRES] = 0;
+  }
+
   /** Re-arms the timer without a state change (UDP, every packet). */
   touch(id: number, now: number, timeoutSec: number): void {
     this.e[id * STRIDE + E_EXPIRES] = now + timeoutSec;
+  }
+
+  /** Restarts a template's timer when a new connection uses it. */
+  rearm(id: number, now: number, timeoutSec: number): void {
+    const b = id * STRIDE + E_EXPIRES;
+    if (this.e[b] < now + timeoutSec) this.e[b] = now + timeoutSec;
   }
 
   /** Clears flag bits (e.g. F_NOOUTPUT once an OUTPUT packet is seen). */
@@ -256,7 +327,7 @@ export class ConnTable {
     let freed = 0;
     for (let n = 0; n < budget; n++) {
       const b = c * STRIDE;
-      if ((e[b + E_STATE] & (F_USED << 8)) !== 0 && e[b + E_EXPIRES] <= now) { this.remove(c); freed++; }
+      if ((e[b + E_STATE] & (F_USED << 8)) !== 0 && e[b + E_EXPIRES] <= now && this.expire(c, now)) freed++;
       c++;
       if (c === cap) c = 0;
     }
@@ -278,6 +349,7 @@ export class ConnTable {
   /** Word w (0–3) of the client (0), virtual (1) or destination (2) address. */
   addrWord(id: number, which: number, w: number): number { return this.e[id * STRIDE + which * 4 + w]; }
   inUse(id: number): boolean { return (this.e[id * STRIDE + E_STATE] & (F_USED << 8)) !== 0; }
+  template(id: number): number { return this.e[id * STRIDE + E_TMPL]; }
 
   private insertKey(hash: number, v: number): void {
     const mask = this.mask;

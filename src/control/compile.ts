@@ -1,8 +1,9 @@
 // RuleSet → Snapshot: the only place where rule text becomes numbers for the data plane.
 import { DEFAULT_STATE_TIMEOUTS, S_ESTABLISHED, S_FIN_WAIT, S_UDP } from "../conntrack/tcp_state.ts";
-import type { CompiledService, Snapshot } from "../dataplane/snapshot.ts";
+import type { CompiledService, DataplaneSysctls, Snapshot } from "../dataplane/snapshot.ts";
 import { FWD_MASQ, FWD_ROUTE, FWD_TUNNEL } from "../forward/fwd.ts";
 import { parseIPv4, parseIPv6 } from "../wire/addr.ts";
+import type { ServiceSpec } from "./model.ts";
 import type { Af, Fwd, RuleSet, Timeouts } from "./model.ts";
 import { RuleIds } from "./ids.ts";
 import { serviceKeyText } from "./model.ts";
@@ -32,7 +33,18 @@ export function stateTimeouts(t: Timeouts): number[] {
   return out;
 }
 
-export function compile(rules: RuleSet, ids: RuleIds, gen: number): Snapshot {
+/** The persistence netmask as address words: IPv4 dotted mask, IPv6 prefix length. All ones when not persistent. */
+export function maskWords(s: ServiceSpec): number[] {
+  if (!s.persistent) return [-1, -1, -1, -1];
+  if (s.key.af === 4) return [parseIPv4(s.netmask) ?? -1, -1, -1, -1];
+  const len = Number(s.netmask);
+  return [0, 1, 2, 3].map((w) => {
+    const bits = Math.max(0, Math.min(32, len - w * 32));
+    return bits === 0 ? 0 : bits === 32 ? -1 : (~0 << (32 - bits)) | 0;
+  });
+}
+
+export function compile(rules: RuleSet, ids: RuleIds, gen: number, sysctl: DataplaneSysctls): Snapshot {
   const services: CompiledService[] = rules.services.map((s) => {
     const sk = serviceKeyText(s.key);
     return {
@@ -46,6 +58,7 @@ export function compile(rules: RuleSet, ids: RuleIds, gen: number): Snapshot {
       schedFlags: s.schedFlags,
       persistent: s.persistent,
       timeoutSec: s.timeoutSec,
+      mask: maskWords(s),
       ops: s.ops,
       dests: s.dests.map((d) => ({
         id: ids.dest.peek(RuleIds.destKey(sk, d)) ?? 0,
@@ -58,5 +71,5 @@ export function compile(rules: RuleSet, ids: RuleIds, gen: number): Snapshot {
       })),
     };
   });
-  return { gen, services, stateTimeouts: stateTimeouts(rules.timeouts) };
+  return { gen, services, stateTimeouts: stateTimeouts(rules.timeouts), sysctl };
 }

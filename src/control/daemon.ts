@@ -14,7 +14,7 @@ import { SCHEDULER_NAMES } from "../sched/index.ts";
 import {
   COUNTER_WORDS, DROP_BASE, K_CONNS, K_INBYTES, K_INPKTS, K_OUTBYTES, K_OUTPKTS, MISC_BASE, STATS_WIDTH, destBase, sumCounter, svcBase,
 } from "../stats/counters.ts";
-import { DS_ACTIVE, DS_INACTIVE, DS_PERSIST, DS_STRIDE, destIdle } from "../conntrack/dest_state.ts";
+import { DS_ACTIVE, DS_FLAGS, DS_INACTIVE, DS_PERSIST, DS_STRIDE, destIdle, destSetThresholds } from "../conntrack/dest_state.ts";
 import { STATE_NAMES } from "../conntrack/tcp_state.ts";
 import { formatIPv4, formatIPv6 } from "../wire/addr.ts";
 import { DROP_NAMES } from "../wire/drop.ts";
@@ -28,6 +28,7 @@ import { NetworkState, planNetwork } from "./network.ts";
 import type { GlobalOptions } from "./options.ts";
 import type { ConnView, ListReply, Reply, Request, Stats } from "./protocol.ts";
 import { serveControl } from "./socket.ts";
+import { RATE_PERIOD_SEC, RateEstimator } from "../stats/rates.ts";
 
 const PROTO_NAME: Record<number, string> = { 6: "TCP", 17: "UDP", 132: "SCTP", 0: "IP" };
 
@@ -43,6 +44,8 @@ export class Daemon {
   private net: NetworkState | null = null;
   private stopServer: (() => void) | null = null;
   private stopping = false;
+  private readonly rates = new RateEstimator();
+  private rateTimer: ReturnType<typeof setInterval> | null = null;
 
   constructor(private readonly opts: GlobalOptions, private readonly log: (m: string) => void) {
     this.host = new DataplaneHost(opts.connMax);
@@ -65,8 +68,9 @@ export class Daemon {
     }
     this.net = new NetworkState(this.nl, { tunName: this.tun.name, tunIndex: idx, vipDev: o.vipDev, log: this.log });
     this.net.installBase();
-    await this.host.start(this.tun.fd, this.tun.name, compile(this.rules, this.ids, this.gen));
+    await this.host.start(this.tun.fd, this.tun.name, compile(this.rules, this.ids, this.gen, this.opts.sysctl));
     this.stopServer = serveControl(o.socket, (req) => this.handle(req), this.log);
+    this.rateTimer = setInterval(() => this.rates.sample(this.statBases(), (b) => this.rawStats(b)), RATE_PERIOD_SEC * 1000);
   }
 
   /** Requests run one at a time, in arrival order: apply is async (it waits for the worker). */
@@ -108,14 +112,39 @@ export class Daemon {
       net.apply(planNetwork(this.rules));
       throw e;
     }
-    this.ids.sync(next, (kind, id) => this.resetZero(kind === "svc" ? svcBase(id) : destBase(id)));
+    const st = this.host.table.destState;
+    this.ids.sync(next, (kind, id) => {
+      this.resetZero(kind === "svc" ? svcBase(id) : destBase(id));
+      // A reused id starts clean: no overload flag, no thresholds from its previous owner.
+      if (kind === "dest") st.fill(0, id * DS_STRIDE + DS_FLAGS, id * DS_STRIDE + DS_STRIDE);
+    });
+    for (const s of next.services) {
+      const sk = serviceKeyText(s.key);
+      for (const d of s.dests) destSetThresholds(st, this.ids.dest.peek(RuleIds.destKey(sk, d))!, d.uThreshold, d.lThreshold);
+    }
     this.rules = next;
     this.gen++;
-    await this.host.post(compile(next, this.ids, this.gen));
+    await this.host.post(compile(next, this.ids, this.gen, this.opts.sysctl));
   }
 
   private resetZero(base: number): void {
     for (let k = 0; k < STATS_WIDTH; k++) this.zero[base + k] = sumCounter(this.host.counterBlocks, base + k);
+    this.rates.reset(base, this.rawStats(base));
+  }
+
+  /** Counter bases (svc and dest) of everything in the rules: what the rate estimator samples. */
+  private *statBases(): Generator<number> {
+    for (const s of this.rules.services) {
+      const sk = serviceKeyText(s.key);
+      yield svcBase(this.ids.svc.peek(sk)!);
+      for (const d of s.dests) yield destBase(this.ids.dest.peek(RuleIds.destKey(sk, d))!);
+    }
+  }
+
+  private rawStats(base: number): Stats {
+    const b = this.host.counterBlocks;
+    const v = (k: number) => sumCounter(b, base + k);
+    return { conns: v(K_CONNS), inpkts: v(K_INPKTS), outpkts: v(K_OUTPKTS), inbytes: v(K_INBYTES), outbytes: v(K_OUTBYTES) };
   }
 
   private zeroCounters(key?: ServiceKey): void {
@@ -128,15 +157,18 @@ export class Daemon {
     }
   }
 
+  /** Counters since the last -Z (or since the object got its id). */
   private stats(base: number): Stats {
-    const b = this.host.counterBlocks;
-    const v = (k: number) => sumCounter(b, base + k) - this.zero[base + k];
-    return { conns: v(K_CONNS), inpkts: v(K_INPKTS), outpkts: v(K_OUTPKTS), inbytes: v(K_INBYTES), outbytes: v(K_OUTBYTES) };
+    const raw = this.rawStats(base);
+    const z = this.zero;
+    return {
+      conns: raw.conns - z[base + K_CONNS], inpkts: raw.inpkts - z[base + K_INPKTS], outpkts: raw.outpkts - z[base + K_OUTPKTS],
+      inbytes: raw.inbytes - z[base + K_INBYTES], outbytes: raw.outbytes - z[base + K_OUTBYTES],
+    };
   }
 
   private listReply(): ListReply {
     const st = this.host.table.destState;
-    const noRate: Stats = { conns: 0, inpkts: 0, outpkts: 0, inbytes: 0, outbytes: 0 };
     return {
       size: 4096,
       timeouts: this.rules.timeouts,
@@ -145,13 +177,13 @@ export class Daemon {
         return {
           ...s,
           stats: this.stats(svcBase(this.ids.svc.peek(sk)!)),
-          rate: noRate,
+          rate: this.rates.rate(svcBase(this.ids.svc.peek(sk)!)),
           dests: s.dests.map((d) => {
             const id = this.ids.dest.peek(RuleIds.destKey(sk, d))!;
             const b = id * DS_STRIDE;
             return {
               ...d, activeConns: st[b + DS_ACTIVE], inactConns: st[b + DS_INACTIVE], persistConns: st[b + DS_PERSIST],
-              stats: this.stats(destBase(id)), rate: noRate,
+              stats: this.stats(destBase(id)), rate: this.rates.rate(destBase(id)),
             };
           }),
         };
@@ -195,6 +227,7 @@ export class Daemon {
     if (!this.stopping) {
       this.stopping = true;
       this.stopServer?.();
+      if (this.rateTimer) clearInterval(this.rateTimer);
       await this.host.stop().catch(() => undefined);
       this.net?.teardown();
       this.nl?.close();

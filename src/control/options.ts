@@ -1,28 +1,59 @@
 // tslb's own options (not ipvsadm's): role flags and daemon settings. Each daemon
 // option has an environment variable TSLB_<NAME>; an auto-started daemon takes its
 // settings from those (DESIGN §2). These are removed from argv before ipvsadm parsing.
+import type { DataplaneSysctls } from "../dataplane/snapshot.ts";
 
 export interface GlobalOptions {
   socket: string;
   tun: string;
   vipDev: string;
   connMax: number;
+  /** IPVS's data-path sysctls under their IPVS names (see DEFAULT_SYSCTLS). */
+  sysctl: DataplaneSysctls;
   foreground: boolean;
   /** Role chosen by the first argument: cli (ipvsadm), daemon, shutdown. */
   role: "cli" | "daemon" | "shutdown";
 }
 
 export const DEFAULT_SOCKET = "/run/tslb/tslb.sock";
+
+/**
+ * tslb's defaults for IPVS's sysctls, chosen to avoid IPVS's two worst production
+ * failures: expire_nodest_conn=1 (IPVS: 0) so a removed server's connections expire on
+ * their next packet instead of black-holing for minutes; conn_reuse_mode=3 so a new SYN
+ * on a TIME_WAIT, CLOSE or FIN_WAIT entry is rescheduled at once (IPVS 1: TIME_WAIT and
+ * CLOSE only, FIN_WAIT only for DR/TUN). expire_quiescent_template stays IPVS's 0: a
+ * quiesced server keeps its persistent clients while it drains.
+ */
+export const DEFAULT_SYSCTLS: DataplaneSysctls = { expireNodestConn: 1, expireQuiescentTemplate: 0, connReuseMode: 3 };
 /** Default connection-table capacity: 2^20 entries ≈ 100 MiB of shared memory. */
 export const DEFAULT_CONN_MAX = 1 << 20;
 
-/** Options that take a value, with their environment variable. */
-const VALUED: Record<string, { env: string; field: "socket" | "tun" | "vipDev" | "connMax" }> = {
+type TextField = "socket" | "tun" | "vipDev";
+type SysctlField = keyof DataplaneSysctls;
+
+/** Options that take a value: their environment variable and where the value goes. */
+const VALUED: Record<string, { env: string; field: TextField | "connMax" | SysctlField }> = {
   "--socket": { env: "TSLB_SOCKET", field: "socket" },
   "--tun": { env: "TSLB_TUN", field: "tun" },
   "--vip-dev": { env: "TSLB_VIP_DEV", field: "vipDev" },
   "--conn-max": { env: "TSLB_CONN_MAX", field: "connMax" },
+  "--expire-nodest-conn": { env: "TSLB_EXPIRE_NODEST_CONN", field: "expireNodestConn" },
+  "--expire-quiescent-template": { env: "TSLB_EXPIRE_QUIESCENT_TEMPLATE", field: "expireQuiescentTemplate" },
+  "--conn-reuse-mode": { env: "TSLB_CONN_REUSE_MODE", field: "connReuseMode" },
 };
+
+const SYSCTL_MAX: Record<SysctlField, number> = { expireNodestConn: 1, expireQuiescentTemplate: 1, connReuseMode: 3 };
+
+function setValued(opts: GlobalOptions, name: string, field: TextField | "connMax" | SysctlField, v: string): void {
+  if (field === "connMax") opts.connMax = parseConnMax(v);
+  else if (field in SYSCTL_MAX) {
+    const f = field as SysctlField;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > SYSCTL_MAX[f]) throw new OptionError(`${name} must be an integer from 0 to ${SYSCTL_MAX[f]}`);
+    opts.sysctl[f] = n;
+  } else opts[field as TextField] = v;
+}
 
 export class OptionError extends Error {}
 
@@ -32,10 +63,15 @@ export function splitGlobalOptions(argv: string[], env: Record<string, string | 
     socket: env.TSLB_SOCKET || DEFAULT_SOCKET,
     tun: env.TSLB_TUN || "tslb0",
     vipDev: env.TSLB_VIP_DEV || "",
-    connMax: env.TSLB_CONN_MAX ? parseConnMax(env.TSLB_CONN_MAX) : DEFAULT_CONN_MAX,
+    connMax: DEFAULT_CONN_MAX,
+    sysctl: { ...DEFAULT_SYSCTLS },
     foreground: false,
     role: "cli",
   };
+  for (const [name, spec] of Object.entries(VALUED)) {
+    const v = env[spec.env];
+    if (v) setValued(opts, name, spec.field, v);
+  }
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -45,8 +81,7 @@ export function splitGlobalOptions(argv: string[], env: Record<string, string | 
     if (spec) {
       const v = eq > 0 && name !== a ? a.slice(eq + 1) : argv[++i];
       if (v === undefined) throw new OptionError(`option ${name} needs a value`);
-      if (spec.field === "connMax") opts.connMax = parseConnMax(v);
-      else opts[spec.field] = v;
+      setValued(opts, name, spec.field, v);
     } else if (a === "--foreground") {
       opts.foreground = true;
     } else if ((a === "--daemon" || a === "--shutdown") && rest.length === 0) {
@@ -67,7 +102,9 @@ function parseConnMax(v: string): number {
 
 /** The argv that starts a daemon with the same settings as this process. */
 export function daemonArgs(o: GlobalOptions): string[] {
-  const a = ["--daemon", "--foreground", "--socket", o.socket, "--tun", o.tun, "--conn-max", String(o.connMax)];
+  const a = ["--daemon", "--foreground", "--socket", o.socket, "--tun", o.tun, "--conn-max", String(o.connMax),
+    "--expire-nodest-conn", String(o.sysctl.expireNodestConn), "--expire-quiescent-template", String(o.sysctl.expireQuiescentTemplate),
+    "--conn-reuse-mode", String(o.sysctl.connReuseMode)];
   if (o.vipDev) a.push("--vip-dev", o.vipDev);
   return a;
 }

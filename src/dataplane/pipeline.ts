@@ -3,13 +3,14 @@
 // table, counters, clock): the worker loop, the tests and benches all call process().
 // Contract: allocates nothing, throws nothing; every packet not forwarded increments
 // exactly one drop counter (or the pass counter).
-import { ConnTable, F_NOOUTPUT } from "../conntrack/table.ts";
+import { destBound } from "../conntrack/dest_state.ts";
+import { ConnTable, F_NOOUTPUT, F_ONEPACKET, F_TEMPLATE } from "../conntrack/table.ts";
 import {
   S_CLOSE, S_FIN_WAIT, S_NONE, S_TIME_WAIT, S_UDP, TABLE_INPUT, TABLE_INPUT_ONLY, TABLE_OUTPUT, tcpNextState,
 } from "../conntrack/tcp_state.ts";
 import { FWD_MASQ } from "../forward/fwd.ts";
 import { natXmit } from "../forward/nat.ts";
-import { NO_DEST } from "../sched/scheduler.ts";
+import { DEST_AVAILABLE, NO_DEST } from "../sched/scheduler.ts";
 import {
   DROP_BASE, K_CONNS, K_INBYTES, K_INPKTS, K_OUTBYTES, K_OUTPKTS, MISC_BASE, M_PASS, destBase, svcBase,
 } from "../stats/counters.ts";
@@ -26,6 +27,8 @@ const FWD_SHIFT = 4;
 
 export class Pipeline {
   readonly pkt = new Pkt();
+  /** Scratch key for persistence-template lookups (client net, port 0, VIP, port). */
+  private readonly tkey = new Pkt();
   cfg: ActiveConfig;
 
   constructor(cfg: ActiveConfig, readonly table: ConnTable, readonly counters: Float64Array) {
@@ -46,13 +49,15 @@ export class Pipeline {
     t.hashPkt(p);
     let id = t.lookup(p, now);
     if (id >= 0) {
-      if (this.cfg.destPresent[t.dest(id)] === 0) {
-        // The destination was removed: expire the entry on sight instead of
-        // black-holing the flow (tslb's expire_nodest_conn=1 default).
+      const cfg = this.cfg;
+      if (cfg.destPresent[t.dest(id)] === 0) {
+        // The destination was removed. expire_nodest_conn=1 (tslb's default) expires the
+        // entry on sight instead of black-holing the flow until it times out.
+        if (cfg.sysctl.expireNodestConn === 0) return this.drop(DROP.DEST_GONE);
         t.remove(id);
         if (p.dir !== 0 || !this.mayStart(p)) return this.drop(DROP.DEST_GONE);
         id = -1;
-      } else if (p.dir === 0 && p.proto === IPPROTO_TCP && this.isReusedPort(id, p)) {
+      } else if (p.dir === 0 && ((t.flags(id) & F_ONEPACKET) !== 0 || (p.proto === IPPROTO_TCP && this.isReusedPort(id, p)))) {
         t.remove(id);
         id = -1;
       }
@@ -81,29 +86,102 @@ export class Pipeline {
    */
   private isReusedPort(id: number, p: Pkt): boolean {
     if ((p.tcpFlags & (TCP_SYN | TCP_ACKF | TCP_RST)) !== TCP_SYN) return false;
+    const cfg = this.cfg;
+    const mode = cfg.sysctl.connReuseMode;
     const st = this.table.state(id);
-    return st === S_TIME_WAIT || st === S_CLOSE || st === S_FIN_WAIT;
+    if ((mode & 1) !== 0 && (st === S_TIME_WAIT || st === S_CLOSE)) return true;
+    if ((mode & 2) !== 0 && st === S_FIN_WAIT) return true;
+    // IPVS: with expire_nodest_conn, a new SYN toward a quiesced destination is rescheduled.
+    if (cfg.sysctl.expireNodestConn !== 0) {
+      const dest = this.table.dest(id);
+      const s = cfg.destSvc[dest];
+      if (s >= 0 && cfg.dests[s].weight[cfg.destIndex[dest]] === 0) return true;
+    }
+    return false;
   }
 
   /** Schedules and inserts a connection for service index `s`. Returns the id or -DropReason. */
   private newConn(s: number, now: number): number {
     const cfg = this.cfg;
     const p = this.pkt;
+    const t = this.table;
     const ds = cfg.dests[s];
-    const di = cfg.scheds[s].schedule(ds, p);
-    if (di === NO_DEST) return -DROP.NO_DEST;
+    let di = NO_DEST;
+    let tmpl = -1;
+    if (cfg.svcPersistent[s] !== 0) {
+      tmpl = this.findTemplate(s, now);
+      if (tmpl >= 0) di = cfg.destIndex[t.dest(tmpl)];
+    }
+    if (di === NO_DEST) {
+      di = cfg.scheds[s].schedule(ds, p);
+      if (di === NO_DEST) return -DROP.NO_DEST;
+      if (cfg.svcPersistent[s] !== 0) {
+        tmpl = this.newTemplate(s, di, now);
+        if (tmpl < 0) return -DROP.TABLE_FULL;
+      }
+    }
     const fwd = ds.fwd[di];
-    const dport = ds.port[di] !== 0 ? ds.port[di] : p.dport;
+    // The destination's port when the packet hit the service port and the destination
+    // has one; otherwise the packet's own port (port-0 and fwmark services pass it through).
+    const dport = cfg.svcPort[s] !== 0 && ds.port[di] !== 0 ? ds.port[di] : p.dport;
     const masq = fwd === FWD_MASQ;
     const state = p.proto === IPPROTO_TCP ? S_NONE : S_UDP;
     const b = di * 4;
     const destId = ds.id[di];
-    const id = this.table.insert(p, cfg.svcId[s], destId, ds.addr[b], ds.addr[b + 1], ds.addr[b + 2], ds.addr[b + 3], dport,
-      (masq ? 0 : F_NOOUTPUT) | (fwd << FWD_SHIFT), masq, state, now, cfg.timeouts[state]);
+    const flags = (masq ? 0 : F_NOOUTPUT) | (fwd << FWD_SHIFT) | (cfg.svcOps[s] !== 0 ? F_ONEPACKET : 0);
+    const id = t.insert(p, cfg.svcId[s], destId, ds.addr[b], ds.addr[b + 1], ds.addr[b + 2], ds.addr[b + 3], dport,
+      flags, masq, state, now, cfg.timeouts[state], tmpl);
     if (id < 0) return -DROP.TABLE_FULL;
+    destBound(t.destState, destId);
     this.counters[svcBase(cfg.svcId[s]) + K_CONNS]++;
     this.counters[destBase(destId) + K_CONNS]++;
     return id;
+  }
+
+  /**
+   * Fills the template key for the current packet (IPVS ip_vs_sched_persist): protocol,
+   * client address AND the netmask, port 0, VIP, and the service port (0 for port-0
+   * services). Looks it up; a template whose destination is gone (or quiesced, with
+   * expire_quiescent_template) is invalidated. Returns the live template or -1.
+   */
+  private findTemplate(s: number, now: number): number {
+    const cfg = this.cfg;
+    const p = this.pkt;
+    const k = this.tkey;
+    const m = s * 4;
+    k.ipv = p.ipv;
+    k.proto = p.proto;
+    k.src0 = p.src0 & cfg.svcMask[m]; k.src1 = p.src1 & cfg.svcMask[m + 1];
+    k.src2 = p.src2 & cfg.svcMask[m + 2]; k.src3 = p.src3 & cfg.svcMask[m + 3];
+    k.sport = 0;
+    k.dst0 = p.dst0; k.dst1 = p.dst1; k.dst2 = p.dst2; k.dst3 = p.dst3;
+    k.dport = cfg.svcPort[s];
+    const t = this.table;
+    t.hashPkt(k);
+    const tmpl = t.lookupTemplate(k, now);
+    if (tmpl < 0) return -1;
+    const dest = t.dest(tmpl);
+    const di = cfg.destIndex[dest];
+    const ds = cfg.dests[s];
+    const usable = di >= 0 && cfg.destSvc[dest] === s && (ds.flags[di] & DEST_AVAILABLE) !== 0 &&
+      !(cfg.sysctl.expireQuiescentTemplate !== 0 && ds.weight[di] === 0);
+    if (!usable) {
+      t.invalidate(tmpl);
+      return -1;
+    }
+    t.rearm(tmpl, now, cfg.svcTimeout[s]);
+    return tmpl;
+  }
+
+  /** A new template for the key in tkey (findTemplate filled it) pointing at destination index `di`. */
+  private newTemplate(s: number, di: number, now: number): number {
+    const cfg = this.cfg;
+    const ds = cfg.dests[s];
+    const k = this.tkey;
+    const b = di * 4;
+    const tport = cfg.svcPort[s] !== 0 ? ds.port[di] : 0;
+    return this.table.insert(k, cfg.svcId[s], ds.id[di], ds.addr[b], ds.addr[b + 1], ds.addr[b + 2], ds.addr[b + 3], tport,
+      F_TEMPLATE, false, k.proto === IPPROTO_TCP ? S_NONE : S_UDP, now, cfg.svcTimeout[s], -1);
   }
 
   /** Counters, state transition and transmit for a packet of connection `id`. */
@@ -133,7 +211,11 @@ export class Pipeline {
       t.touch(id, now, this.cfg.timeouts[S_UDP]);
     }
     const fwd = (flags >> FWD_SHIFT) & 3;
-    if (fwd !== FWD_MASQ) return this.drop(DROP.UNSUPPORTED_FWD);
+    if (fwd !== FWD_MASQ) {
+      // One-packet entries of non-NAT methods are done after this packet (no replies come back).
+      if ((flags & F_ONEPACKET) !== 0) t.remove(id);
+      return this.drop(DROP.UNSUPPORTED_FWD);
+    }
     const r = natXmit(f, p, t, id);
     return r === 0 ? VERDICT_TX : this.drop(r);
   }

@@ -30,9 +30,21 @@ export interface CompiledService {
   schedFlags: number;
   persistent: boolean;
   timeoutSec: number;
+  /** Persistence netmask as four int32 words (IPv4: word 0). */
+  mask: number[];
   ops: boolean;
   /** IPVS list order, newest first. */
   dests: CompiledDest[];
+}
+
+/** IPVS's sysctls that change data-path behaviour (tslb's defaults in control/options.ts). */
+export interface DataplaneSysctls {
+  /** 1: a packet of a connection whose destination is gone expires it (and may be rescheduled); 0: silent drop. */
+  expireNodestConn: number;
+  /** 1: a template pointing at a quiesced (weight 0) destination is dropped on use. */
+  expireQuiescentTemplate: number;
+  /** Bit 1: a SYN on a TIME_WAIT/CLOSE entry is rescheduled; bit 2: on FIN_WAIT too. 0: never. */
+  connReuseMode: number;
 }
 
 export interface Snapshot {
@@ -40,6 +52,7 @@ export interface Snapshot {
   services: CompiledService[];
   /** Per TCP/UDP state timeouts in seconds (conntrack/tcp_state.ts order). */
   stateTimeouts: number[];
+  sysctl: DataplaneSysctls;
 }
 
 /** Open-addressing map (proto, port, address words) → service index, in typed arrays. */
@@ -91,10 +104,21 @@ export class ActiveConfig {
   readonly svcId: Int32Array;
   readonly svcProto: Uint8Array;
   readonly svcPort: Int32Array;
+  readonly svcPersistent: Uint8Array;
+  readonly svcTimeout: Int32Array;
+  /** Persistence netmask words, 4 per service. */
+  readonly svcMask: Int32Array;
+  /** One-packet scheduling (-o), only ever set for UDP services. */
+  readonly svcOps: Uint8Array;
   readonly dests: DestSet[];
   readonly scheds: Scheduler[];
   /** By dest id: 1 while the destination exists in this snapshot. */
   readonly destPresent: Uint8Array;
+  /** By dest id: its index in its service's DestSet (a dest id belongs to one service). */
+  readonly destIndex: Int32Array;
+  /** By dest id: the index of its service. */
+  readonly destSvc: Int32Array;
+  readonly sysctl: DataplaneSysctls;
   readonly timeouts: Int32Array;
   private readonly index: ServiceIndex;
 
@@ -105,6 +129,13 @@ export class ActiveConfig {
     this.svcId = new Int32Array(n);
     this.svcProto = new Uint8Array(n);
     this.svcPort = new Int32Array(n);
+    this.svcPersistent = new Uint8Array(n);
+    this.svcTimeout = new Int32Array(n);
+    this.svcMask = new Int32Array(n * 4);
+    this.svcOps = new Uint8Array(n);
+    this.destIndex = new Int32Array(MAX_DEST).fill(-1);
+    this.destSvc = new Int32Array(MAX_DEST).fill(-1);
+    this.sysctl = { ...snap.sysctl };
     this.dests = [];
     this.scheds = [];
     this.destPresent = new Uint8Array(MAX_DEST);
@@ -115,6 +146,10 @@ export class ActiveConfig {
       this.svcId[s] = svc.id;
       this.svcProto[s] = svc.proto;
       this.svcPort[s] = svc.port;
+      this.svcPersistent[s] = svc.persistent ? 1 : 0;
+      this.svcTimeout[s] = svc.timeoutSec;
+      this.svcMask.set(svc.mask, s * 4);
+      this.svcOps[s] = svc.ops && svc.proto === 17 ? 1 : 0;
       const a = svc.addr;
       if (svc.fwmark === 0) {
         this.index.set(svc.proto, svc.port, a[0], a[1], a[2], a[3], s);
@@ -129,6 +164,8 @@ export class ActiveConfig {
         ds.fwd[i] = d.fwd;
         ds.addr.set(d.addr, i * 4);
         this.destPresent[d.id] = 1;
+        this.destIndex[d.id] = i;
+        this.destSvc[d.id] = s;
       });
       this.dests.push(ds);
       // Keep the scheduler's state (rr cursor, wrr weight) across unrelated changes.

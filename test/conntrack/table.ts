@@ -1,5 +1,6 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
+import { DS_ACTIVE, DS_INACTIVE, DS_STRIDE } from "../../src/conntrack/dest_state.ts";
 import { ConnTable, F_INACTIVE } from "../../src/conntrack/table.ts";
 import { S_ESTABLISHED, S_NONE, S_SYN_RECV } from "../../src/conntrack/tcp_state.ts";
 import { Pkt } from "../../src/wire/pkt.ts";
@@ -17,9 +18,9 @@ basic("insert finds the original and the reply key; remove frees both", () => {
   const vip = 0xc6120064 | 0, rip = 0xc612010b | 0, cip = 0xc6120002 | 0;
   const p = pkt(cip, 40000, vip, 80);
   t.hashPkt(p);
-  const id = t.insert(p, 1, 3, rip, 0, 0, 0, 8080, 0, true, S_NONE, 100, 60);
+  const id = t.insert(p, 1, 3, rip, 0, 0, 0, 8080, 0, true, S_NONE, 100, 60, -1);
   assert.ok(id >= 0);
-  assert.is(t.destState[3 * 4 + 1], 1, "new entries count as inactive");
+  assert.is(t.destState[3 * DS_STRIDE + DS_INACTIVE], 1, "new entries count as inactive");
   const q = pkt(cip, 40000, vip, 80); t.hashPkt(q);
   assert.is(t.lookup(q, 100), id); assert.is(q.dir, 0);
   const r = pkt(rip, 8080, cip, 40000); t.hashPkt(r);
@@ -28,33 +29,33 @@ basic("insert finds the original and the reply key; remove frees both", () => {
   assert.is(t.lookup(wrong, 100), -1);
   t.remove(id);
   assert.is(t.count, 0);
-  assert.is(t.destState[3 * 4 + 1], 0);
+  assert.is(t.destState[3 * DS_STRIDE + DS_INACTIVE], 0);
   t.hashPkt(q); assert.is(t.lookup(q, 100), -1);
   t.hashPkt(r); assert.is(t.lookup(r, 100), -1);
 });
 basic("ActiveConn/InActConn follow ESTABLISHED", () => {
   const t = ConnTable.create(16, 8);
   const p = pkt(1, 2, 3, 4); t.hashPkt(p);
-  const id = t.insert(p, 1, 2, 5, 0, 0, 0, 6, 0, false, S_NONE, 0, 10);
+  const id = t.insert(p, 1, 2, 5, 0, 0, 0, 6, 0, false, S_NONE, 0, 10, -1);
   t.setState(id, S_SYN_RECV, 0, 60);
-  assert.equal([t.destState[8], t.destState[9]], [0, 1]);
+  assert.equal([t.destState[2 * DS_STRIDE + DS_ACTIVE], t.destState[2 * DS_STRIDE + DS_INACTIVE]], [0, 1]);
   t.setState(id, S_ESTABLISHED, 0, 900);
-  assert.equal([t.destState[8], t.destState[9]], [1, 0]);
+  assert.equal([t.destState[2 * DS_STRIDE + DS_ACTIVE], t.destState[2 * DS_STRIDE + DS_INACTIVE]], [1, 0]);
   assert.is(t.flags(id) & F_INACTIVE, 0);
   t.remove(id);
-  assert.equal([t.destState[8], t.destState[9]], [0, 0]);
+  assert.equal([t.destState[2 * DS_STRIDE + DS_ACTIVE], t.destState[2 * DS_STRIDE + DS_INACTIVE]], [0, 0]);
 });
 basic("full table refuses, expired entries are reaped on lookup and by sweep", () => {
   const t = ConnTable.create(16, 8);
-  for (let i = 0; i < 16; i++) { const p = pkt(i, 1, 99, 80); t.hashPkt(p); assert.ok(t.insert(p, 1, 1, 7, 0, 0, 0, 80, 0, true, S_NONE, 0, 5) >= 0); }
+  for (let i = 0; i < 16; i++) { const p = pkt(i, 1, 99, 80); t.hashPkt(p); assert.ok(t.insert(p, 1, 1, 7, 0, 0, 0, 80, 0, true, S_NONE, 0, 5, -1) >= 0); }
   const extra = pkt(100, 1, 99, 80); t.hashPkt(extra);
-  assert.is(t.insert(extra, 1, 1, 7, 0, 0, 0, 80, 0, true, S_NONE, 0, 5), -1);
+  assert.is(t.insert(extra, 1, 1, 7, 0, 0, 0, 80, 0, true, S_NONE, 0, 5, -1), -1);
   const p0 = pkt(0, 1, 99, 80); t.hashPkt(p0);
   assert.is(t.lookup(p0, 5), -1, "expired at now >= expires");
   assert.is(t.count, 15);
   assert.is(t.sweep(5, 16), 15);
   assert.is(t.count, 0);
-  assert.is(t.destState[1 * 4 + 1], 0);
+  assert.is(t.destState[1 * DS_STRIDE + DS_INACTIVE], 0);
 });
 basic.run();
 
@@ -89,7 +90,7 @@ model("200 000 operations agree with the model", () => {
       if (live) continue;
       assert.is(t.lookup(p, now), -1, "the pipeline looks up before it inserts");
       const rip = 0xc6120100 | Math.floor(r() * 4), rport = 8000 + Math.floor(r() * 3);
-      const id = t.insert(p, 1, 1, rip | 0, 0, 0, 0, rport, 0, true, S_NONE, now, 1 + Math.floor(r() * 5));
+      const id = t.insert(p, 1, 1, rip | 0, 0, 0, 0, rport, 0, true, S_NONE, now, 1 + Math.floor(r() * 5), -1);
       if (m.size >= cap) { assert.is(id, -1); continue; }
       assert.ok(id >= 0, `insert at ${n} (size ${m.size})`);
       m.set(k, { id, expires: t.expires(id), rip: rip | 0, rport });

@@ -1,9 +1,10 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { heapStats } from "bun:jsc";
+import { DEST_F_OVERLOAD, DS_ACTIVE, DS_FLAGS, DS_INACTIVE, DS_LTHRESH, DS_PERSIST, DS_STRIDE, DS_UTHRESH } from "../../src/conntrack/dest_state.ts";
 import { ConnTable } from "../../src/conntrack/table.ts";
 import { Pipeline } from "../../src/dataplane/pipeline.ts";
-import { ActiveConfig } from "../../src/dataplane/snapshot.ts";
+import { ActiveConfig, type Snapshot } from "../../src/dataplane/snapshot.ts";
 import { VERDICT_DROP, VERDICT_PASS, VERDICT_TX } from "../../src/dataplane/verdict.ts";
 import { COUNTER_WORDS, DROP_BASE, K_CONNS, K_INBYTES, K_INPKTS, K_OUTPKTS, MAX_DEST, MISC_BASE, M_PASS, destBase, svcBase } from "../../src/stats/counters.ts";
 import { DROP } from "../../src/wire/drop.ts";
@@ -13,10 +14,12 @@ import { CLIENT, RS1, RS2, VIP, natSnapshot } from "../fixtures/snapshots.ts";
 
 const SYN = 0x02, ACK = 0x10, FIN = 0x01, RST = 0x04;
 
-function setup(sched = "rr") {
+function setup(sched = "rr", edit?: (s: Snapshot) => void) {
   const table = ConnTable.create(1024, MAX_DEST);
   const counters = new Float64Array(COUNTER_WORDS);
-  const pl = new Pipeline(new ActiveConfig(natSnapshot(1, sched), table.destState, null), table, counters);
+  const snap = natSnapshot(1, sched);
+  edit?.(snap);
+  const pl = new Pipeline(new ActiveConfig(snap, table.destState, null), table, counters);
   const f = Frame.alloc(HEADROOM + 2048);
   /** Runs one packet; returns the verdict and the bytes that would be sent. */
   const run = (s: Ip4Spec | Uint8Array, now = 10) => {
@@ -25,7 +28,14 @@ function setup(sched = "rr") {
     const v = pl.process(f, HEADROOM, b.length, now);
     return { v, out: f.u8.slice(pl.pkt.start, pl.pkt.start + pl.pkt.len) };
   };
-  return { table, counters, pl, run };
+  /** Swaps in an edited copy of the snapshot, as the worker does between batches. */
+  const reconfigure = (f: (s: Snapshot) => void) => {
+    const next = natSnapshot(2, sched);
+    edit?.(next);
+    f(next);
+    pl.cfg = new ActiveConfig(next, table.destState, pl.cfg);
+  };
+  return { table, counters, pl, run, reconfigure };
 }
 
 function fields(b: Uint8Array) {
@@ -48,7 +58,7 @@ nat("a TCP connection: DNAT in, SNAT out, states and counters", () => {
   r = run({ src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: ACK, payload: "GET / HTTP/1.0\r\n\r\n" });
   assert.is(r.v, VERDICT_TX);
   assert.ok(checksumsValid(r.out));
-  assert.is(table.destState[1 * 4], 1, "ESTABLISHED counts as active");
+  assert.is(table.destState[1 * DS_STRIDE + DS_ACTIVE], 1, "ESTABLISHED counts as active");
   assert.is(counters[svcBase(1) + K_CONNS], 1);
   assert.is(counters[destBase(1) + K_INPKTS], 2);
   assert.is(counters[destBase(1) + K_OUTPKTS], 1);
@@ -75,7 +85,7 @@ nat("UDP request and reply; a zero UDP checksum stays zero", () => {
   r = run({ src: RS1, dst: CLIENT, proto: "udp", sport: 5353, dport: 5000, payload: "a", noUdpCsum: true });
   assert.equal(fields(r.out), { src: VIP, dst: CLIENT, sport: 53, dport: 5000 });
   assert.is(new DataView(r.out.buffer).getUint16(26), 0);
-  assert.is(table.destState[3 * 4 + 1], 1, "UDP is always inactive");
+  assert.is(table.destState[3 * DS_STRIDE + DS_INACTIVE], 1, "UDP is always inactive");
 });
 nat("a SYN on a TIME_WAIT entry is rescheduled at once", () => {
   const { run, table } = setup();
@@ -89,6 +99,82 @@ nat("a SYN on a TIME_WAIT entry is rescheduled at once", () => {
   assert.is(table.count, 1);
 });
 nat.run();
+
+const persist = suite("pipeline: persistence, thresholds, one-packet, quiescing");
+persist("-p: a client sticks to one server across source ports; the template is counted and listed", () => {
+  const { run, table } = setup("rr", (s) => { s.services[0].persistent = true; s.services[0].timeoutSec = 360; s.services[0].mask = [ip4("255.255.255.0"), -1, -1, -1]; });
+  const dsts = [];
+  for (let i = 0; i < 4; i++) dsts.push(fields(run({ src: CLIENT, dst: VIP, sport: 45000 + i, dport: 80, flags: SYN }).out).dst);
+  assert.equal(dsts, [RS1, RS1, RS1, RS1]);
+  // Same /24: same template. Another /24: scheduled afresh (rr moves on to RS2).
+  assert.is(fields(run({ src: "198.18.0.77", dst: VIP, sport: 1, dport: 80, flags: SYN }).out).dst, RS1);
+  assert.is(fields(run({ src: "198.18.5.1", dst: VIP, sport: 1, dport: 80, flags: SYN }).out).dst, RS2);
+  assert.is(table.destState[1 * DS_STRIDE + DS_PERSIST], 1, "one template for 198.18.0.0/24");
+  assert.is(table.destState[1 * DS_STRIDE + DS_INACTIVE], 5);
+  assert.is(table.count, 6 + 2, "six connections, two templates");
+});
+persist("a template outlives its timeout while it controls connections, then expires", () => {
+  const { run, table } = setup("rr", (s) => { s.services[0].persistent = true; s.services[0].timeoutSec = 10; });
+  run({ src: CLIENT, dst: VIP, sport: 1000, dport: 80, flags: SYN }, 100);
+  run({ src: RS1, dst: CLIENT, sport: 8080, dport: 1000, flags: SYN | ACK }, 100);
+  run({ src: CLIENT, dst: VIP, sport: 1000, dport: 80, flags: ACK }, 100);
+  table.sweep(200, table.capacity);
+  assert.is(table.destState[1 * DS_STRIDE + DS_PERSIST], 1, "kept: it still controls an ESTABLISHED connection");
+  assert.is(fields(run({ src: CLIENT, dst: VIP, sport: 1001, dport: 80, flags: SYN }, 200).out).dst, RS1, "still sticky");
+  table.sweep(5000, table.capacity); // the connection times out; the template is re-checked 60 s later
+  table.sweep(5061, table.capacity);
+  assert.is(table.count, 0);
+  assert.is(table.destState[1 * DS_STRIDE + DS_PERSIST], 0);
+});
+persist("a template to a removed destination is dropped and the client rescheduled", () => {
+  const { run, reconfigure } = setup("rr", (s) => { s.services[0].persistent = true; s.services[0].timeoutSec = 360; });
+  assert.is(fields(run({ src: CLIENT, dst: VIP, sport: 1000, dport: 80, flags: SYN }).out).dst, RS1);
+  reconfigure((s) => { s.services[0].dests.splice(0, 1); });
+  assert.is(fields(run({ src: CLIENT, dst: VIP, sport: 1001, dport: 80, flags: SYN }).out).dst, RS2);
+});
+persist("-x/-y: OVERLOAD at the upper threshold, cleared below the lower one", () => {
+  const { run, table } = setup("rr", (s) => { s.services[0].dests[0].uThreshold = 2; });
+  table.destState[1 * DS_STRIDE + DS_UTHRESH] = 2;
+  table.destState[1 * DS_STRIDE + DS_LTHRESH] = 1;
+  const dsts = [];
+  for (let i = 0; i < 6; i++) dsts.push(fields(run({ src: CLIENT, dst: VIP, sport: 2000 + i, dport: 80, flags: SYN }).out).dst);
+  assert.equal(dsts, [RS1, RS2, RS1, RS2, RS2, RS2], "RS1 takes at most 2");
+  assert.ok((table.destState[1 * DS_STRIDE + DS_FLAGS] & DEST_F_OVERLOAD) !== 0);
+  // Both RS1 connections time out (SYN_RECV 60 s): below -y 1 → cleared.
+  table.sweep(10 + 61, table.capacity);
+  assert.is(table.destState[1 * DS_STRIDE + DS_FLAGS] & DEST_F_OVERLOAD, 0);
+});
+persist("weight 0 quiesces: no new connections, the open one keeps working", () => {
+  const { run, reconfigure } = setup("rr");
+  run({ src: CLIENT, dst: VIP, sport: 3000, dport: 80, flags: SYN });
+  reconfigure((s) => { s.services[0].dests[0].weight = 0; });
+  assert.is(fields(run({ src: CLIENT, dst: VIP, sport: 3000, dport: 80, flags: ACK }).out).dst, RS1, "established flow continues");
+  for (let i = 0; i < 3; i++) assert.is(fields(run({ src: CLIENT, dst: VIP, sport: 3100 + i, dport: 80, flags: SYN }).out).dst, RS2);
+});
+persist("-o: every UDP datagram is scheduled on its own; replies of the newest still translate", () => {
+  const { run, table } = setup("rr", (s) => { s.services[1].ops = true; });
+  const d1 = fields(run({ src: CLIENT, dst: VIP, proto: "udp", sport: 7000, dport: 53, payload: "a" }).out).dst;
+  const d2 = fields(run({ src: CLIENT, dst: VIP, proto: "udp", sport: 7000, dport: 53, payload: "b" }).out).dst;
+  assert.equal([d1, d2], [RS1, RS2]);
+  assert.is(table.count, 1);
+  assert.equal(fields(run({ src: RS2, dst: CLIENT, proto: "udp", sport: 5353, dport: 7000, payload: "r" }).out).src, VIP);
+});
+persist("expire_nodest_conn=0 keeps IPVS's silent drop for a removed destination", () => {
+  const { run, reconfigure, counters } = setup("rr", (s) => { s.sysctl.expireNodestConn = 0; });
+  run({ src: CLIENT, dst: VIP, proto: "udp", sport: 7100, dport: 53, payload: "a" });
+  reconfigure((s) => { s.services[1].dests.splice(0, 1); });
+  assert.is(run({ src: CLIENT, dst: VIP, proto: "udp", sport: 7100, dport: 53, payload: "b" }).v, VERDICT_DROP);
+  assert.is(counters[DROP_BASE + DROP.DEST_GONE], 1);
+});
+persist("conn_reuse_mode=0: a SYN on a TIME_WAIT entry follows the old entry", () => {
+  const { run } = setup("rr", (s) => { s.sysctl.connReuseMode = 0; });
+  const c = { src: CLIENT, dst: VIP, sport: 42000, dport: 80 };
+  const sv = { src: RS1, dst: CLIENT, sport: 8080, dport: 42000 };
+  run({ ...c, flags: SYN }); run({ ...sv, flags: SYN | ACK }); run({ ...c, flags: ACK });
+  run({ ...c, flags: FIN | ACK }); run({ ...sv, flags: FIN | ACK }); run({ ...c, flags: ACK });
+  assert.is(fields(run({ ...c, flags: SYN }).out).dst, RS1);
+});
+persist.run();
 
 const drops = suite("pipeline: drops and passes are counted");
 drops("each bad input moves exactly its counter", () => {

@@ -183,7 +183,7 @@ export function helpText(prog: string, schedulers: readonly string[] = IPVSADM_S
   ${p} -A|E virtual-service [-s scheduler] [-p [timeout]] [-M netmask] [--pe persistence_engine] [-b sched-flags]
   ${p} -D virtual-service
   ${p} -C
-  ${p} -R
+  ${p} -R [--dry-run]
   ${p} -S [-n]
   ${p} -a|e virtual-service -r server-address [options]
   ${p} -d virtual-service -r server-address
@@ -214,14 +214,14 @@ Commands (long or short form):
 virtual-service:
   --tcp-service|-t  service-address   host[:port], [ipv6]:port or a bare IPv6 address
   --udp-service|-u  service-address   the same, for UDP
-  --sctp-service    service-address   the same, for SCTP
+  --sctp-service    service-address   the same, for SCTP (not supported by tslb yet)
   --fwmark-service|-f fwmark          a firewall mark, 1..4294967295
 
 Options:
   --ipv6         -6                   the fwmark service is IPv6 (after -f)
   --scheduler    -s scheduler         one of ${schedulers.join("|")},
                                       wlc when not given.
-  --pe            engine              persistence engine (none is available in tslb)
+  --pe            engine              persistence engine (sip; not supported by tslb yet)
   --persistent   -p [timeout]         persistent service, 360 s when no timeout is given
   --netmask      -M netmask           persistence granularity (IPv4 mask, IPv6 prefix length)
   --real-server  -r server-address    host and optional port of a real server
@@ -250,6 +250,7 @@ Options:
   --ops          -o                   one-packet scheduling (UDP)
   --numeric      -n                   numeric addresses and ports
   --sched-flags  -b flags             scheduler flags, comma separated
+  --dry-run                           with -R: print what would change, change nothing
 
 Daemon Options:
   --syncid sid                        sync id, 0..255

@@ -41,6 +41,8 @@ const POPT_TABLE: readonly (readonly [string, string, ArgKind])[] = [
   ["mcast-port", "", REQUIRED], ["mcast-ttl", "", REQUIRED], ["sync-maxlen", "", REQUIRED],
   ["tun-info", "", NONE], ["tun-type", "", REQUIRED], ["tun-port", "", REQUIRED],
   ["tun-nocsum", "", NONE], ["tun-csum", "", NONE], ["tun-remcsum", "", NONE],
+  // tslb's own: -R --dry-run.
+  ["dry-run", "", NONE],
 ];
 
 interface PoptDef { tag: string; arg: ArgKind }
@@ -125,12 +127,12 @@ const CMD_BY_TAG: Readonly<Record<string, Cmd>> = {
 
 /** Option names as ipvsadm's messages spell them; the index is the matrix column, and
  *  column order (not command-line order) decides which of two conflicting options is
- *  "earlier" in a message. */
+ *  "earlier" in a message. The last column, dry-run, is tslb's own (allowed with -R only). */
 const OPT = ["numeric", "connection", "service-address", "scheduler", "persistent", "netmask",
   "real-server", "forwarding-method", "weight", "u-threshold", "l-threshold", "mcast-interface",
   "timeout", "daemon", "stats", "rate", "thresholds", "persistent-conn", "nosort", "syncid",
   "exact", "ops", "pe", "sched-flags", "mcast-group", "mcast-port", "mcast-ttl", "sync-maxlen",
-  "tun-info", "tun-type", "tun-port", "tun-nocsum", "tun-csum", "tun-remcsum"] as const;
+  "tun-info", "tun-type", "tun-port", "tun-nocsum", "tun-csum", "tun-remcsum", "dry-run"] as const;
 type Opt = (typeof OPT)[number];
 const col = (o: Opt) => OPT.indexOf(o);
 
@@ -146,27 +148,29 @@ const OPT_BY_TAG: Readonly<Record<string, Opt>> = {
   "mcast-port": "mcast-port", "mcast-ttl": "mcast-ttl", "sync-maxlen": "sync-maxlen",
   "tun-info": "tun-info", "tun-type": "tun-type", "tun-port": "tun-port",
   "tun-nocsum": "tun-nocsum", "tun-csum": "tun-csum", "tun-remcsum": "tun-remcsum",
+  "dry-run": "dry-run",
 };
 
 // One string per command, one character per OPT column: '+' required, 'x' illegal,
-// '1' at most one of the '1' columns, ' ' optional (reference §1.4).
+// '1' at most one of the '1' columns, ' ' optional (reference §1.4; column 34, dry-run,
+// is tslb's).
 //                                      0         1         2         3
-//                                      0123456789012345678901234567890123
+//                                      01234567890123456789012345678901234
 const MATRIX: Readonly<Record<Cmd, string>> = {
-  "add-service":    "xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx",
-  "edit-service":   "xx+   xxxxxxxxxxxxxxx   xxxxxxxxxx",
-  "delete-service": "xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-  flush:            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-  list:             " 11xxxxxxxxx11       xxxxxxx xxxxx",
-  "add-server":     "xx+xxx+    xxxxxxxxxxxxxxxxxx     ",
-  "delete-server":  "xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxx",
-  "edit-server":    "xx+xxx+    xxxxxxxxxxxxxxxxxx     ",
-  set:              "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-  "start-daemon":   "xxxxxxxxxxx xxxxxxx xxxx    xxxxxx",
-  "stop-daemon":    "xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxx",
-  restore:          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-  save:             " xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
-  zero:             "xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+  "add-service":    "xx+   xxxxxxxxxxxxxxx   xxxxxxxxxxx",
+  "edit-service":   "xx+   xxxxxxxxxxxxxxx   xxxxxxxxxxx",
+  "delete-service": "xx+xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+  flush:            "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+  list:             " 11xxxxxxxxx11       xxxxxxx xxxxxx",
+  "add-server":     "xx+xxx+    xxxxxxxxxxxxxxxxxx     x",
+  "delete-server":  "xx+xxx+xxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+  "edit-server":    "xx+xxx+    xxxxxxxxxxxxxxxxxx     x",
+  set:              "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+  "start-daemon":   "xxxxxxxxxxx xxxxxxx xxxx    xxxxxxx",
+  "stop-daemon":    "xxxxxxxxxxxxxxxxxxx xxxxxxxxxxxxxxx",
+  restore:          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx ",
+  save:             " xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+  zero:             "xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
 };
 
 const TUN_COLS: readonly Opt[] = ["tun-port", "tun-nocsum", "tun-csum", "tun-remcsum"];
@@ -508,7 +512,7 @@ function finish(st: State): Invocation {
       return { kind: "list", opts };
     }
     case "save": return { kind: "save", numeric: has("numeric") };
-    case "restore": return { kind: "restore" };
+    case "restore": return { kind: "restore", dryRun: has("dry-run") };
     case "zero": return has("service-address") ? { kind: "zero", key: keyOf(st) } : { kind: "zero" };
     case "start-daemon":
       if (!st.daemon.mcastIfn) st.daemon.mcastIfn = "eth0";

@@ -7,7 +7,9 @@ import { IpvsError } from "../control/errors.ts";
 import { DEFAULT_TIMEOUTS, emptyRuleSet, type RuleSet } from "../control/model.ts";
 import type { GlobalOptions } from "../control/options.ts";
 import type { ConnView, ListReply, Reply } from "../control/protocol.ts";
-import { parseRestore, formatSave } from "./rules_text.ts";
+import { SCHEDULER_NAMES } from "../sched/index.ts";
+import { diffRules, planRestore } from "./dry_run.ts";
+import { formatSave } from "./rules_text.ts";
 import { formatConns, formatList, formatTimeouts, helpText, versionText } from "./format_list.ts";
 import { parseArgs } from "./getopt.ts";
 import { NO_NAMES, systemNames } from "./names.ts";
@@ -47,9 +49,17 @@ export async function runCli(argv: string[], o: GlobalOptions, prog: string): Pr
       case "version": process.stdout.write(versionText()); return 0;
       case "apply": replyData(await call(o, { op: "apply", cmds: inv.cmds }, true), null); return 0;
       case "restore": {
-        // All-or-nothing: every line is parsed before anything is sent, and the daemon
-        // applies the whole batch or none of it.
-        const cmds = parseRestore(await readStdin(), prog, systemNames());
+        // All-or-nothing: every line is parsed and applied to a copy of the current rules
+        // first, so the first bad line is named (parse error or kernel refusal alike);
+        // only then is the whole batch sent, and the daemon applies all of it or none
+        // (re-checking it against its rules of that moment).
+        const text = await readStdin();
+        const current = replyData<RuleSet>(await call(o, { op: "rules" }, false), emptyRuleSet());
+        const { cmds, after } = planRestore(current, text, SCHEDULER_NAMES, prog, systemNames());
+        if (inv.dryRun) {
+          process.stdout.write(diffRules(current, after));
+          return 0;
+        }
         if (cmds.length > 0) replyData(await call(o, { op: "apply", cmds }, true), null);
         return 0;
       }

@@ -3,8 +3,11 @@
 // kernel refuses (reference §1.7, exit 255); the input RuleSet is never modified, so a
 // failed batch leaves the running rules untouched (tslb's -R is all-or-nothing).
 // Checks run in the kernel's order: service lookup, family, ranges, then the dest itself.
+// What ipvsadm accepts but tslb's data plane cannot forward yet (SCTP services, the sip
+// persistence engine) is refused here with tslb's own EOPNOTSUPP message, so that no
+// service is ever accepted that would silently drop its traffic.
 import type { Command } from "./commands.ts";
-import { MSG, opError } from "./errors.ts";
+import { IpvsError, MSG, opError } from "./errors.ts";
 import { type Dest, type RuleSet, type Service, type ServiceKey, sameServiceKey } from "./model.ts";
 import { parseIPv4, parseIPv6 } from "../wire/addr.ts";
 
@@ -13,6 +16,34 @@ export function applyAll(rules: RuleSet, cmds: readonly Command[], schedulers: r
   for (const cmd of cmds) applyOne(next, cmd, schedulers);
   return next;
 }
+
+/**
+ * applyAll over -R input, one batch of Commands per input line, in order. The batches may
+ * come from a generator that parses lazily, so a line that does not parse and a line the
+ * "kernel" refuses are reported in input order. The first failing batch throws its
+ * IpvsError with `line` set to that batch's line (an error that already has a line keeps
+ * it); the input RuleSet is never modified.
+ */
+export function applyLines(
+  rules: RuleSet, lines: Iterable<{ line: number; cmds: readonly Command[] }>, schedulers: readonly string[],
+): RuleSet {
+  const next = structuredClone(rules);
+  for (const { line, cmds } of lines) {
+    try {
+      for (const cmd of cmds) applyOne(next, cmd, schedulers);
+    } catch (e) {
+      if (e instanceof IpvsError && e.line === undefined) e.line = line;
+      throw e;
+    }
+  }
+  return next;
+}
+
+/** tslb-only refusals: accepted by ipvsadm, not forwarded by tslb's data plane yet. */
+const SCTP_UNSUPPORTED = "SCTP services are not supported by tslb's data plane yet";
+const PE_UNSUPPORTED = (pe: string) => `persistence engine '${pe}' is not supported by tslb yet`;
+/** Persistence engines IPVS has (ipvsadm's PE_LIST); any other name is ENOENT. */
+const KNOWN_PES: readonly string[] = ["sip"];
 
 function findService(rules: RuleSet, key: ServiceKey): Service | undefined {
   return rules.services.find((s) => sameServiceKey(s.key, key));
@@ -49,11 +80,17 @@ function applyOne(rules: RuleSet, cmd: Command, schedulers: readonly string[]) {
     }
     case "add-service":
     case "edit-service": {
+      // Before the lookup: an SCTP service can never exist, so say why rather than ESRCH.
+      if (cmd.svc.key.kind === "sctp") throw opError("EOPNOTSUPP", SCTP_UNSUPPORTED);
       const old = findService(rules, cmd.svc.key);
       if (cmd.kind === "add-service" && old) throw opError("EEXIST", MSG.SVC_EXISTS);
       if (cmd.kind === "edit-service" && !old) throw opError("ESRCH", MSG.NO_SUCH_SERVICE);
-      // No persistence engine is implemented yet, so any --pe name is unknown.
-      if (!schedulers.includes(cmd.svc.sched) || cmd.svc.pe !== "") throw opError("ENOENT", MSG.SCHED_NOT_FOUND);
+      // The kernel looks the scheduler up first, then the persistence engine.
+      const pe = cmd.svc.pe;
+      if (!schedulers.includes(cmd.svc.sched) || (pe !== "" && !KNOWN_PES.includes(pe))) {
+        throw opError("ENOENT", MSG.SCHED_NOT_FOUND);
+      }
+      if (pe !== "") throw opError("EOPNOTSUPP", PE_UNSUPPORTED(pe)); // no engine is built yet
       const spec = structuredClone(cmd.svc);
       if (old) Object.assign(old, spec); // edit replaces every setting, keeps the dests
       else rules.services.push({ ...spec, dests: [] });

@@ -49,7 +49,8 @@ export type Invocation =
   | { kind: "list"; opts: ListOptions }
   | { kind: "save"; numeric: boolean }
   | { kind: "zero"; key?: ServiceKey }
-  | { kind: "restore" }
+  /** -R; dryRun = tslb's --dry-run: report what would change, apply nothing. */
+  | { kind: "restore"; dryRun: boolean }
   | { kind: "start-daemon"; daemon: SyncDaemonSpec }
   | { kind: "stop-daemon"; daemon: SyncDaemonSpec }
   | { kind: "help" }

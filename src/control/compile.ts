@@ -44,7 +44,7 @@ export function maskWords(s: ServiceSpec): number[] {
   });
 }
 
-export function compile(rules: RuleSet, ids: RuleIds, gen: number, sysctl: DataplaneSysctls): Snapshot {
+export function compile(rules: RuleSet, ids: RuleIds, gen: number, sysctl: DataplaneSysctls, markDevs: Snapshot["markDevs"] = []): Snapshot {
   const services: CompiledService[] = rules.services.map((s) => {
     const sk = serviceKeyText(s.key);
     return {
@@ -71,5 +71,5 @@ export function compile(rules: RuleSet, ids: RuleIds, gen: number, sysctl: Datap
       })),
     };
   });
-  return { gen, services, stateTimeouts: stateTimeouts(rules.timeouts), sysctl };
+  return { gen, services, stateTimeouts: stateTimeouts(rules.timeouts), sysctl, markDevs };
 }

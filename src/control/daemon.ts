@@ -24,6 +24,7 @@ import { IpvsError, MSG, opError } from "./errors.ts";
 import { RuleIds } from "./ids.ts";
 import type { Command } from "./commands.ts";
 import { emptyRuleSet, type RuleSet, sameServiceKey, type ServiceKey, serviceKeyText } from "./model.ts";
+import { MarkDevices } from "./mark_devices.ts";
 import { NetworkState, planNetwork } from "./network.ts";
 import type { GlobalOptions } from "./options.ts";
 import type { ConnView, ListReply, Reply, Request, Stats } from "./protocol.ts";
@@ -42,6 +43,7 @@ export class Daemon {
   private tun: TunDevice | null = null;
   private nl: RtNetlink | null = null;
   private net: NetworkState | null = null;
+  private marks: MarkDevices | null = null;
   private stopServer: (() => void) | null = null;
   private stopping = false;
   private readonly rates = new RateEstimator();
@@ -59,15 +61,20 @@ export class Daemon {
     this.nl = RtNetlink.open();
     const idx = this.nl.linkIndex(this.tun.name);
     this.nl.linkSetUp(idx);
-    // Packets tslb writes carry the client's address as source, which is routed out of
-    // another interface: loose reverse-path filtering (2) accepts them whatever conf/all says.
-    sysctlWrite(`net/ipv4/conf/${this.tun.name}/rp_filter`, "2");
+    // What tslb writes into the TUN carries the client's address as source (routed out of
+    // another interface) or a VIP / firewall-marked address as source (maybe not routed
+    // at all). The kernel uses max(conf/all, conf/<tun>): with all=0 the TUN gets 0 (no
+    // check, needed for unrouted fwmark addresses); otherwise 2 (loose) keeps NAT working.
+    const allRpf = sysctlRead("net/ipv4/conf/all/rp_filter").trim();
+    sysctlWrite(`net/ipv4/conf/${this.tun.name}/rp_filter`, allRpf === "0" ? "0" : "2");
+    if (allRpf !== "0") this.log(`net.ipv4.conf.all.rp_filter=${allRpf}: replies from fwmark services need a route to their destination addresses`);
     if (sysctlRead("net/ipv4/ip_forward").trim() !== "1") {
       sysctlWrite("net/ipv4/ip_forward", "1");
       this.log("enabled net.ipv4.ip_forward (the kernel forwards what tslb writes into the TUN)");
     }
     this.net = new NetworkState(this.nl, { tunName: this.tun.name, tunIndex: idx, vipDev: o.vipDev, log: this.log });
     this.net.installBase();
+    this.marks = new MarkDevices(this.nl, this.log);
     await this.host.start(this.tun.fd, this.tun.name, compile(this.rules, this.ids, this.gen, this.opts.sysctl));
     this.stopServer = serveControl(o.socket, (req) => this.handle(req), this.log);
     this.rateTimer = setInterval(() => this.rates.sample(this.statBases(), (b) => this.rawStats(b)), RATE_PERIOD_SEC * 1000);
@@ -106,10 +113,13 @@ export class Daemon {
   private async apply(cmds: Command[]): Promise<void> {
     const next = applyAll(this.rules, cmds, SCHEDULER_NAMES);
     const net = this.net!;
+    const marks = this.marks!;
     try {
       net.apply(planNetwork(next));
+      marks.sync(MarkDevices.wanted(next));
     } catch (e) {
       net.apply(planNetwork(this.rules));
+      marks.sync(MarkDevices.wanted(this.rules));
       throw e;
     }
     const st = this.host.table.destState;
@@ -124,7 +134,8 @@ export class Daemon {
     }
     this.rules = next;
     this.gen++;
-    await this.host.post(compile(next, this.ids, this.gen, this.opts.sysctl));
+    await this.host.post(compile(next, this.ids, this.gen, this.opts.sysctl, marks.devices()));
+    marks.closeStale();
   }
 
   private resetZero(base: number): void {
@@ -229,6 +240,7 @@ export class Daemon {
       this.stopServer?.();
       if (this.rateTimer) clearInterval(this.rateTimer);
       await this.host.stop().catch(() => undefined);
+      this.marks?.teardown();
       this.net?.teardown();
       this.nl?.close();
       this.tun?.close();

@@ -29,12 +29,16 @@ export function planNetwork(rules: RuleSet): NetPlan {
   const vips = new Map<string, VipRoute>();
   const replies = new Map<string, ReplyRule>();
   for (const s of rules.services) {
-    if (s.key.kind === "fwm") continue; // fwmark services cannot be selected by a route
-    vips.set(`${s.key.af}|${s.key.addr}`, { af: s.key.af, addr: s.key.addr });
+    // A fwmark service has no VIP of its own: marked packets reach it through its mark's
+    // TUN (control/mark_devices.ts), whatever their destination, TCP and UDP alike.
+    if (s.key.kind !== "fwm") vips.set(`${s.key.af}|${s.key.addr}`, { af: s.key.af, addr: s.key.addr });
+    const protos = s.key.kind === "fwm" ? [6, 17] : [PROTO_NUM[s.key.kind]];
     for (const d of s.dests) {
       if (d.fwd !== "masq") continue;
-      const r: ReplyRule = { af: d.af, rip: d.addr, proto: PROTO_NUM[s.key.kind], rport: d.port };
-      replies.set(`${r.af}|${r.rip}|${r.proto}|${r.rport}`, r);
+      for (const proto of protos) {
+        const r: ReplyRule = { af: d.af, rip: d.addr, proto, rport: d.port };
+        replies.set(`${r.af}|${r.rip}|${r.proto}|${r.rport}`, r);
+      }
     }
   }
   return { vips, replies };

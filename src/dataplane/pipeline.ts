@@ -16,7 +16,7 @@ import {
 } from "../stats/counters.ts";
 import { DROP } from "../wire/drop.ts";
 import type { Frame } from "../wire/frame.ts";
-import { IPPROTO_TCP } from "../wire/ipv4.ts";
+import { IPPROTO_TCP, IPPROTO_UDP } from "../wire/ipv4.ts";
 import { Pkt, parseIp } from "../wire/pkt.ts";
 import { TCP_ACKF, TCP_RST, TCP_SYN } from "../wire/tcp.ts";
 import type { ActiveConfig } from "./snapshot.ts";
@@ -35,14 +35,18 @@ export class Pipeline {
     this.cfg = cfg;
   }
 
-  /** Processes the IP packet at f[start, start+len). On TX/PASS the bytes to send are pkt.start..pkt.len. */
-  process(f: Frame, start: number, len: number, now: number): number {
+  /**
+   * Processes the IP packet at f[start, start+len), read from a device that gives it
+   * firewall mark `mark` (0: none). On TX/PASS the bytes to send are pkt.start..pkt.len.
+   */
+  process(f: Frame, start: number, len: number, now: number, mark = 0): number {
     const p = this.pkt;
     const r = parseIp(p, f, start, len);
     p.now = now;
+    p.mark = mark;
     if (r !== 0) {
       // A sane packet of another protocol that is not for a VIP belongs to somebody else.
-      if (r === DROP.UNSUPPORTED_L4 && !this.cfg.isVip(p)) return this.pass();
+      if (r === DROP.UNSUPPORTED_L4 && (mark !== 0 || !this.cfg.isVip(p))) return this.pass();
       return this.drop(r);
     }
     const t = this.table;
@@ -64,7 +68,7 @@ export class Pipeline {
     }
     if (id < 0) {
       const s = this.cfg.matchService(p);
-      if (s < 0) return this.cfg.isVip(p) ? this.drop(DROP.NO_SERVICE) : this.pass();
+      if (s < 0) return this.cfg.isVip(p) && mark === 0 ? this.drop(DROP.NO_SERVICE) : this.pass();
       if (!this.mayStart(p)) return this.drop(DROP.NO_CONN);
       id = this.newConn(s, now);
       if (id < 0) return this.drop(-id);
@@ -121,9 +125,9 @@ export class Pipeline {
       }
     }
     const fwd = ds.fwd[di];
-    // The destination's port when the packet hit the service port and the destination
-    // has one; otherwise the packet's own port (port-0 and fwmark services pass it through).
-    const dport = cfg.svcPort[s] !== 0 && ds.port[di] !== 0 ? ds.port[di] : p.dport;
+    // IPVS: the destination's port unless it is 0; then the packet's own port passes
+    // through (port-0 and fwmark services with port-less destinations).
+    const dport = ds.port[di] !== 0 ? ds.port[di] : p.dport;
     const masq = fwd === FWD_MASQ;
     const state = p.proto === IPPROTO_TCP ? S_NONE : S_UDP;
     const b = di * 4;
@@ -150,12 +154,20 @@ export class Pipeline {
     const k = this.tkey;
     const m = s * 4;
     k.ipv = p.ipv;
-    k.proto = p.proto;
     k.src0 = p.src0 & cfg.svcMask[m]; k.src1 = p.src1 & cfg.svcMask[m + 1];
     k.src2 = p.src2 & cfg.svcMask[m + 2]; k.src3 = p.src3 & cfg.svcMask[m + 3];
     k.sport = 0;
-    k.dst0 = p.dst0; k.dst1 = p.dst1; k.dst2 = p.dst2; k.dst3 = p.dst3;
-    k.dport = cfg.svcPort[s];
+    const fwmark = cfg.svcFwmark[s];
+    if (fwmark !== 0) {
+      // fwmark templates: protocol IP (0), the mark as the virtual address, port 0.
+      k.proto = 0;
+      k.dst0 = fwmark; k.dst1 = 0; k.dst2 = 0; k.dst3 = 0;
+      k.dport = 0;
+    } else {
+      k.proto = p.proto;
+      k.dst0 = p.dst0; k.dst1 = p.dst1; k.dst2 = p.dst2; k.dst3 = p.dst3;
+      k.dport = cfg.svcPort[s];
+    }
     const t = this.table;
     t.hashPkt(k);
     const tmpl = t.lookupTemplate(k, now);
@@ -181,7 +193,7 @@ export class Pipeline {
     const b = di * 4;
     const tport = cfg.svcPort[s] !== 0 ? ds.port[di] : 0;
     return this.table.insert(k, cfg.svcId[s], ds.id[di], ds.addr[b], ds.addr[b + 1], ds.addr[b + 2], ds.addr[b + 3], tport,
-      F_TEMPLATE, false, k.proto === IPPROTO_TCP ? S_NONE : S_UDP, now, cfg.svcTimeout[s], -1);
+      F_TEMPLATE, false, k.proto === IPPROTO_UDP ? S_UDP : S_NONE, now, cfg.svcTimeout[s], -1);
   }
 
   /** Counters, state transition and transmit for a packet of connection `id`. */

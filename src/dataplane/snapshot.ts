@@ -53,6 +53,8 @@ export interface Snapshot {
   /** Per TCP/UDP state timeouts in seconds (conntrack/tcp_state.ts order). */
   stateTimeouts: number[];
   sysctl: DataplaneSysctls;
+  /** One TUN per firewall mark in use (control/mark_devices.ts): packets read there carry that mark. */
+  markDevs: { mark: number; name: string; fd: number }[];
 }
 
 /** Open-addressing map (proto, port, address words) → service index, in typed arrays. */
@@ -97,6 +99,8 @@ class ServiceIndex {
 
 /** Marks "some service uses this address" in the index (proto 0, port 0). */
 const VIP_MARK = -2;
+/** Index key "protocol" of fwmark services: (FWM_KEY, 0, mark, af, 0, 0). */
+const FWM_KEY = 0xff;
 
 export class ActiveConfig {
   readonly gen: number;
@@ -104,6 +108,8 @@ export class ActiveConfig {
   readonly svcId: Int32Array;
   readonly svcProto: Uint8Array;
   readonly svcPort: Int32Array;
+  /** Firewall mark of fwmark services, else 0. */
+  readonly svcFwmark: Int32Array;
   readonly svcPersistent: Uint8Array;
   readonly svcTimeout: Int32Array;
   /** Persistence netmask words, 4 per service. */
@@ -129,6 +135,7 @@ export class ActiveConfig {
     this.svcId = new Int32Array(n);
     this.svcProto = new Uint8Array(n);
     this.svcPort = new Int32Array(n);
+    this.svcFwmark = new Int32Array(n);
     this.svcPersistent = new Uint8Array(n);
     this.svcTimeout = new Int32Array(n);
     this.svcMask = new Int32Array(n * 4);
@@ -150,8 +157,10 @@ export class ActiveConfig {
       this.svcTimeout[s] = svc.timeoutSec;
       this.svcMask.set(svc.mask, s * 4);
       this.svcOps[s] = svc.ops && svc.proto === 17 ? 1 : 0;
+      this.svcFwmark[s] = svc.fwmark | 0;
       const a = svc.addr;
-      if (svc.fwmark === 0) {
+      if (svc.fwmark !== 0) this.index.set(FWM_KEY, 0, svc.fwmark | 0, svc.af, 0, 0, s);
+      else {
         this.index.set(svc.proto, svc.port, a[0], a[1], a[2], a[3], s);
         if (this.index.get(0, 0, a[0], a[1], a[2], a[3]) === -1) this.index.set(0, 0, a[0], a[1], a[2], a[3], VIP_MARK);
       }
@@ -181,8 +190,16 @@ export class ActiveConfig {
     return undefined;
   }
 
-  /** Service index for a packet that may start a connection: exact (proto, VIP, port), then the port-0 service. -1 if none. */
+  /**
+   * Service index for a packet that may start a connection, in IPVS's order: the fwmark
+   * service of the packet's mark (same family), exact (proto, VIP, port), then the
+   * port-0 service. -1 if none.
+   */
   matchService(p: Pkt): number {
+    if (p.mark !== 0) {
+      const m = this.index.get(FWM_KEY, 0, p.mark, p.ipv, 0, 0);
+      if (m >= 0) return m;
+    }
     const s = this.index.get(p.proto, p.dport, p.dst0, p.dst1, p.dst2, p.dst3);
     if (s >= 0) return s;
     const z = this.index.get(p.proto, 0, p.dst0, p.dst1, p.dst2, p.dst3);

@@ -40,8 +40,11 @@ const SWEEP_PERIOD_MS = 2000;
 
 let pipeline: Pipeline;
 let table: ConnTable;
-let dev: Device;
+/** devs[0] is the main TUN (mark 0); then one TUN per firewall mark. */
+let devs: Device[] = [];
+let devMarks = new Int32Array(0);
 let poller: Poller;
+let mainDev: Device;
 let wakeFd = -1;
 let ctl: Int32Array;
 let counters: Float64Array;
@@ -54,8 +57,19 @@ function nowMs(): number {
   return performance.timeOrigin + performance.now();
 }
 
+/** (Re)builds the device list and the poll set when the snapshot's mark devices change. */
+function setDevices(snap: Snapshot): void {
+  const want = snap.markDevs.map((d) => `${d.fd}/${d.mark}`).join(",");
+  const have = devs.slice(1).map((d, i) => `${d.fd}/${devMarks[i + 1]}`).join(",");
+  if (devs.length > 0 && want === have) return;
+  devs = [mainDev, ...snap.markDevs.map((d) => new TunDevice(d.name, d.fd))];
+  devMarks = Int32Array.from([0, ...snap.markDevs.map((d) => d.mark | 0)]);
+  poller = new Poller([...devs.map((d) => d.fd), wakeFd]);
+}
+
 function adopt(snap: Snapshot): void {
   pipeline.cfg = new ActiveConfig(snap, table.destState, pipeline.cfg);
+  setDevices(snap);
   Atomics.store(ctl, 1, snap.gen);
   postMessage({ type: "adopted", gen: snap.gen });
 }
@@ -64,20 +78,28 @@ function loop(): void {
   if (stopped) return;
   const pending = Atomics.load(ctl, 0) !== Atomics.load(ctl, 1);
   poller.wait(pending ? 0 : IDLE_POLL_MS);
-  if (poller.readable(1)) drainEventFd(wakeFd);
+  const nd = devs.length;
+  if (poller.readable(nd)) drainEventFd(wakeFd);
   const ms = nowMs();
   const now = Math.floor(ms / 1000) - clockBaseSec;
   table.setNow(now);
   const u8 = frame.u8;
   const cap = u8.length - HEADROOM;
   const p = pipeline.pkt;
-  for (let i = 0; i < BATCH; i++) {
-    const len = dev.recv(u8, HEADROOM, cap);
-    if (len <= 0) break;
-    counters[MISC_BASE + M_RX]++;
-    if (pipeline.process(frame, HEADROOM, len, now) === VERDICT_DROP) continue;
-    if (dev.send(u8, p.start, p.len) < 0) counters[DROP_BASE + DROP.TX_ERROR]++;
-    else counters[MISC_BASE + M_TX]++;
+  for (let d = 0; d < nd; d++) {
+    if (!poller.readable(d)) continue;
+    const dev = devs[d];
+    const mark = devMarks[d];
+    for (let i = 0; i < BATCH; i++) {
+      const len = dev.recv(u8, HEADROOM, cap);
+      if (len <= 0) break;
+      counters[MISC_BASE + M_RX]++;
+      if (pipeline.process(frame, HEADROOM, len, now, mark) === VERDICT_DROP) continue;
+      // Always written to the main TUN: the kernel's reverse-path check then finds the
+      // route back (the reply rules point at it), and its own writes are exempt from them.
+      if (mainDev.send(u8, p.start, p.len) < 0) counters[DROP_BASE + DROP.TX_ERROR]++;
+      else counters[MISC_BASE + M_TX]++;
+    }
   }
   const budget = Math.ceil((table.capacity * (ms - lastSweepMs)) / SWEEP_PERIOD_MS);
   if (budget >= 64) {
@@ -95,9 +117,9 @@ self.onmessage = (ev: MessageEvent<WorkerMessage>) => {
     ctl = new Int32Array(m.ctl);
     clockBaseSec = m.clockBaseSec;
     // The control thread opened the queue; fds are process-wide, so the worker adopts it.
-    dev = new TunDevice(m.devName, m.fd);
+    mainDev = new TunDevice(m.devName, m.fd);
     wakeFd = m.wakeFd;
-    poller = new Poller([m.fd, m.wakeFd]);
+    setDevices(m.snapshot);
     frame = Frame.alloc(HEADROOM + MAX_FRAME);
     pipeline = new Pipeline(new ActiveConfig(m.snapshot, table.destState, null), table, counters);
     lastSweepMs = nowMs();

@@ -11,7 +11,7 @@ import {
   SOCK_RAW, SysError, bind, close, poll, recv, sendto, setsockopt, socket,
 } from "./libc.ts";
 import {
-  FIB_RULE_HDR_LEN, FRA_DPORT_RANGE, FRA_DST, FRA_IIFNAME, FRA_IP_PROTO, FRA_PRIORITY, FRA_SPORT_RANGE,
+  FIB_RULE_HDR_LEN, FRA_DPORT_RANGE, FRA_DST, FRA_FWMARK, FRA_FWMASK, FRA_IIFNAME, FRA_IP_PROTO, FRA_PRIORITY, FRA_SPORT_RANGE,
   FRA_SRC, FRA_TABLE, FR_ACT_TO_TBL, IFF_UP, IFINFOMSG_LEN, IFLA_IFNAME, IFLA_MTU, NDA_DST,
   NETLINK_CAP_ACK, NETLINK_EXT_ACK, NETLINK_ROUTE, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK,
   NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NTF_PROXY, NUD_PERMANENT, NlBuilder, type NlMsg,
@@ -52,6 +52,8 @@ export interface RuleSpec {
   ipproto?: number;
   sport?: number;
   dport?: number;
+  /** Match packets carrying this firewall mark (mask all ones). */
+  fwmark?: number;
 }
 
 const REPLY_TIMEOUT_MS = 5000;
@@ -214,6 +216,10 @@ export class RtNetlink {
     if (r.ipproto !== undefined) b.attrU8(FRA_IP_PROTO, r.ipproto);
     if (r.sport !== undefined) b.attrPortRange(FRA_SPORT_RANGE, r.sport, r.sport);
     if (r.dport !== undefined) b.attrPortRange(FRA_DPORT_RANGE, r.dport, r.dport);
+    if (r.fwmark !== undefined) {
+      b.attrU32(FRA_FWMARK, r.fwmark >>> 0);
+      b.attrU32(FRA_FWMASK, 0xffffffff);
+    }
   }
 
   private neighMsg(type: number, flags: number, af: Af, addr: string, ifindex: number): void {

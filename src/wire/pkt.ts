@@ -29,6 +29,8 @@ export class Pkt {
   dir = 0;
   /** The table clock (seconds) for this packet; set by the pipeline, read by lblc/lblcr expiry. */
   now = 0;
+  /** Firewall mark (int32), known from the device the packet was read on; 0 = none. */
+  mark = 0;
 }
 
 /**

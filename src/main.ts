@@ -1,9 +1,10 @@
 // tslb: one binary, two roles. The first word decides: `--daemon` runs the data plane
 // and control socket (`--foreground` keeps it attached, for containers and systemd),
-// `--shutdown` stops a running daemon and removes what it made, anything else is the
-// ipvsadm-compatible CLI.
+// `--shutdown` stops a running daemon and removes what it made, `--simulate` shows what
+// the schedulers would do with the rules, anything else is the ipvsadm-compatible CLI.
 import { basename } from "node:path";
 import { runCli } from "./cli/run.ts";
+import { runSimulate } from "./cli/simulate.ts";
 import { call, isRunning, startDaemon } from "./control/client.ts";
 import { runDaemon } from "./control/daemon.ts";
 import { OptionError, splitGlobalOptions } from "./control/options.ts";
@@ -29,6 +30,7 @@ async function main(): Promise<number> {
     await startDaemon(opts);
     return 0;
   }
+  if (opts.role === "simulate") return runSimulate(rest, opts);
   if (opts.role === "shutdown") {
     const r = await call(opts, { op: "shutdown" }, false);
     if (r === null) return 0; // nothing running: nothing to remove

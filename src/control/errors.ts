@@ -3,7 +3,7 @@
 // operation, popt errors and the "Try ..." path, 1: listing errors).
 
 export class IpvsError extends Error {
-  /** 1-based line of -R input that raised the error (set by parseRestore). */
+  /** 1-based line of -R input that raised the error (set by parseRestore and applyLines). */
   line?: number;
 
   constructor(

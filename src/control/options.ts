@@ -11,8 +11,8 @@ export interface GlobalOptions {
   /** IPVS's data-path sysctls under their IPVS names (see DEFAULT_SYSCTLS). */
   sysctl: DataplaneSysctls;
   foreground: boolean;
-  /** Role chosen by the first argument: cli (ipvsadm), daemon, shutdown. */
-  role: "cli" | "daemon" | "shutdown";
+  /** Role chosen by the first argument: cli (ipvsadm), daemon, shutdown, simulate. */
+  role: "cli" | "daemon" | "shutdown" | "simulate";
 }
 
 export const DEFAULT_SOCKET = "/run/tslb/tslb.sock";
@@ -84,9 +84,9 @@ export function splitGlobalOptions(argv: string[], env: Record<string, string | 
       setValued(opts, name, spec.field, v);
     } else if (a === "--foreground") {
       opts.foreground = true;
-    } else if ((a === "--daemon" || a === "--shutdown") && rest.length === 0) {
+    } else if ((a === "--daemon" || a === "--shutdown" || a === "--simulate") && rest.length === 0 && opts.role === "cli") {
       // Only as the first word: ipvsadm's own `-L --daemon` (sync daemons) stays a list option.
-      opts.role = a === "--daemon" ? "daemon" : "shutdown";
+      opts.role = a === "--daemon" ? "daemon" : a === "--shutdown" ? "shutdown" : "simulate";
     } else {
       rest.push(a);
     }

@@ -83,7 +83,8 @@ table("commands and defaults", [
   ["--set 0 0 2678400", apply({ kind: "set-timeouts", timeouts: { tcp: 0, tcpfin: 0, udp: 2678400 } })],
   ["10 --set 20 30", apply({ kind: "set-timeouts", timeouts: { tcp: 10, tcpfin: 20, udp: 30 } })], // popt collects leftovers anywhere
   ["--set -- 1 2 3", apply({ kind: "set-timeouts", timeouts: { tcp: 1, tcpfin: 2, udp: 3 } })],
-  ["-R", { kind: "restore" }],
+  ["-R", { kind: "restore", dryRun: false }],
+  ["--restore", { kind: "restore", dryRun: false }],
   ["-S", { kind: "save", numeric: false }],
   ["-S -n", { kind: "save", numeric: true }],
   ["-Sn", { kind: "save", numeric: true }],
@@ -359,6 +360,38 @@ errors("service and server checks", [
   ["-a -t 198.18.0.1:80 -r 198.19.0.1 -i --tun-type gre --tun-remcsum", "Illegal 'tun-remcsum' option with the 'gre' tunnel type", 2],
   ["-a -t 198.18.0.1:80 -r 198.19.0.1 -i --tun-type gre --tun-csum --tun-nocsum",
     "The option 'tun-csum' conflicts with the 'tun-nocsum' option in the 'gre' tunnel type", 2],
+]);
+
+// ---
+table("-R --dry-run (tslb's own option)", [
+  ["-R --dry-run", { kind: "restore", dryRun: true }],
+  ["--restore --dry-run", { kind: "restore", dryRun: true }],
+  ["-R --sort --dry-run", { kind: "restore", dryRun: true }], // --sort sets no option column
+]);
+
+errors("--dry-run with any other command, as ipvsadm words an illegal option", [
+  ["-A -t 198.18.0.1:80 --dry-run", "Illegal 'dry-run' option with the 'add-service' command", 2],
+  ["-E -t 198.18.0.1:80 --dry-run", "Illegal 'dry-run' option with the 'edit-service' command", 2],
+  ["-D -t 198.18.0.1:80 --dry-run", "Illegal 'dry-run' option with the 'delete-service' command", 2],
+  ["-C --dry-run", "Illegal 'dry-run' option with the 'flush' command", 2],
+  ["-L --dry-run", "Illegal 'dry-run' option with the 'list' command", 2],
+  ["-a -t 198.18.0.1:80 -r 198.19.0.1 --dry-run", "Illegal 'dry-run' option with the 'add-server' command", 2],
+  ["-e -t 198.18.0.1:80 -r 198.19.0.1 --dry-run", "Illegal 'dry-run' option with the 'edit-server' command", 2],
+  ["-d -t 198.18.0.1:80 -r 198.19.0.1 --dry-run", "Illegal 'dry-run' option with the 'delete-server' command", 2],
+  ["--set 1 2 3 --dry-run", "Illegal 'dry-run' option with the 'set' command", 2],
+  ["--start-daemon master --dry-run", "Illegal 'dry-run' option with the 'start-daemon' command", 2],
+  ["--stop-daemon master --dry-run", "Illegal 'dry-run' option with the 'stop-daemon' command", 2],
+  ["-S --dry-run", "Illegal 'dry-run' option with the 'save' command", 2],
+  ["-Z --dry-run", "Illegal 'dry-run' option with the 'zero' command", 2],
+  // ipvsadm's own columns come first, so their complaints win.
+  ["-A -t 198.18.0.1:80 --dry-run -n", "Illegal 'numeric' option with the 'add-service' command", 2],
+  ["-R -n --dry-run", "Illegal 'numeric' option with the 'restore' command", 2],
+  ["-R --dry-run --dry-run", "multiple 'dry-run' options specified", 2],
+  ["-R --dry-run=yes", "--dry-run=yes: option does not take an argument", 255],
+  ["-R --dry", "--dry: unknown option", 255], // popt takes no abbreviations
+  ["-R --dry-run now", "unexpected argument now", 2],
+  ["-R -- --dry-run", "unexpected argument --dry-run", 2],
+  ["--dry-run -R", TRY, 255], // the first option must be a command
 ]);
 
 // ---

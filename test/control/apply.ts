@@ -2,10 +2,11 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { parseArgs } from "../../src/cli/getopt.ts";
 import { NO_NAMES } from "../../src/cli/names.ts";
-import { applyAll } from "../../src/control/apply.ts";
+import { applyAll, applyLines } from "../../src/control/apply.ts";
 import type { Command } from "../../src/control/commands.ts";
 import { type Dest, emptyRuleSet, type RuleSet, type ServiceKey } from "../../src/control/model.ts";
 import { parseRestore } from "../../src/cli/rules_text.ts";
+import { IpvsError } from "../../src/control/errors.ts";
 import { throwsIpvs } from "../helpers/ipvs_error.ts";
 
 const SCHEDS = ["rr", "wrr", "lc", "wlc", "sh"];
@@ -24,7 +25,9 @@ const ERRORS: [string, string, string][] = [
   ["unknown scheduler on add", "-A -t 198.18.0.1:80 -s nosuch", "Scheduler or persistence engine not found"],
   ["unknown scheduler on edit", BASE + "-E -t 198.18.0.1:80 -s nosuch", "Scheduler or persistence engine not found"],
   ["default scheduler missing", "-A -t 198.18.0.1:80", "Scheduler or persistence engine not found"], // run with ["rr"] only
-  ["any persistence engine", "-A -t 198.18.0.1:80 -s rr -p --pe sip", "Scheduler or persistence engine not found"],
+  ["unknown persistence engine", "-A -t 198.18.0.1:80 -s rr -p --pe foo", "Scheduler or persistence engine not found"],
+  ["unknown persistence engine on edit", BASE + "-E -t 198.18.0.1:80 -s rr -p --pe sipx", "Scheduler or persistence engine not found"],
+  ["unknown scheduler before a known engine", "-A -t 198.18.0.1:80 -s nosuch -p --pe sip", "Scheduler or persistence engine not found"],
   ["edit missing service", "-E -t 198.18.0.1:80 -s rr", "No such service"],
   ["delete missing service", BASE + "-D -t 198.18.0.1:81", "No such service"],
   ["add dest, missing service", "-a -t 198.18.0.1:80 -r 198.19.0.1", "Service not defined"],
@@ -69,6 +72,85 @@ errs("a mixed-family dest that is not a tunnel is refused (Commands not from the
 });
 
 errs.run();
+
+// ---
+const unsupported = suite("accepted by ipvsadm, not forwarded by tslb yet: EOPNOTSUPP, exit 255");
+
+const SCTP_MSG = "SCTP services are not supported by tslb's data plane yet";
+const SIP_MSG = "persistence engine 'sip' is not supported by tslb yet";
+
+unsupported("an SCTP service is refused on add and on edit", () => {
+  assert.is(throwsIpvs(() => run("-A --sctp-service 198.18.0.1:5060 -s rr"), SCTP_MSG, 255).code, "EOPNOTSUPP");
+  assert.is(throwsIpvs(() => run("-A --sctp-service [2001:2::1]:5060 -s wlc -p"), SCTP_MSG, 255).code, "EOPNOTSUPP");
+  // Said before the lookup: no SCTP service can exist, so "No such service" would mislead.
+  assert.is(throwsIpvs(() => run("-E --sctp-service 198.18.0.1:5060 -s rr"), SCTP_MSG, 255).code, "EOPNOTSUPP");
+  // ... and before the scheduler is looked up.
+  throwsIpvs(() => run("-A --sctp-service 198.18.0.1:5060 -s nosuch"), SCTP_MSG, 255);
+});
+
+unsupported("other commands on an SCTP service find no service, as IPVS would", () => {
+  throwsIpvs(() => run("-a --sctp-service 198.18.0.1:5060 -r 198.19.0.1"), "Service not defined", 255);
+  throwsIpvs(() => run("-D --sctp-service 198.18.0.1:5060"), "No such service", 255);
+});
+
+unsupported("--pe sip is refused on add and on edit; the edit leaves the service as it was", () => {
+  assert.is(throwsIpvs(() => run("-A -t 198.18.0.1:80 -s rr -p --pe sip"), SIP_MSG, 255).code, "EOPNOTSUPP");
+  assert.is(throwsIpvs(() => run("-A -u 198.18.0.1:5060 -s rr --pe sip"), SIP_MSG, 255).code, "EOPNOTSUPP");
+  const before = run(BASE);
+  const snapshot = structuredClone(before);
+  throwsIpvs(() => run("-E -t 198.18.0.1:80 -s wlc -p --pe sip", before), SIP_MSG, 255);
+  assert.equal(before, snapshot);
+});
+
+unsupported("--pe sip on a service that exists already: EEXIST comes first, as in the kernel", () => {
+  throwsIpvs(() => run(BASE + "-A -t 198.18.0.1:80 -s rr -p --pe sip"), "Service already exists", 255);
+  throwsIpvs(() => run("-E -t 198.18.0.9:80 -s rr -p --pe sip"), "No such service", 255);
+});
+
+unsupported.run();
+
+// ---
+const lines = suite("applyLines (-R input, one batch per line)");
+
+const batches = (text: string) =>
+  text.split("\n").map((l, i) => ({ line: i + 1, cmds: l.trim() === "" ? [] : cmds(l) }));
+
+lines("applies in order, like applyAll over the concatenation", () => {
+  const text = BASE + "-a -t 198.18.0.1:80 -r 198.19.0.2 -m -w 4\n\n-E -t 198.18.0.1:80 -s wrr";
+  assert.equal(applyLines(emptyRuleSet(), batches(text), SCHEDS), run(text));
+});
+
+lines("the first failing line is named; the input RuleSet is untouched", () => {
+  const before = run(BASE);
+  const snapshot = structuredClone(before);
+  const text = "-a -t 198.18.0.1:80 -r 198.19.0.2\n\n-a -t 198.18.0.1:80 -r 198.19.0.2 -w 3\n-A -t 198.18.0.1:80 -s rr";
+  const e = throwsIpvs(() => applyLines(before, batches(text), SCHEDS), "Destination already exists", 255, 3);
+  assert.is(e.code, "EEXIST");
+  assert.equal(before, snapshot);
+});
+
+lines("a lazily parsed batch that throws stops the run at its own line", () => {
+  function* gen() {
+    yield { line: 1, cmds: cmds("-A -t 198.18.0.1:80 -s rr") };
+    throw Object.assign(new IpvsError("USAGE", "illegal weight specified", 2), { line: 7 });
+  }
+  throwsIpvs(() => applyLines(emptyRuleSet(), gen(), SCHEDS), "illegal weight specified", 2, 7);
+  // A kernel error on an earlier line wins over a later line that would not parse.
+  function* gen2() {
+    yield { line: 2, cmds: cmds("-D -t 198.18.0.1:80") };
+    throw new Error("not reached");
+  }
+  throwsIpvs(() => applyLines(emptyRuleSet(), gen2(), SCHEDS), "No such service", 255, 2);
+});
+
+lines("no batches: an equal copy", () => {
+  const before = run(BASE);
+  const after = applyLines(before, [], SCHEDS);
+  assert.equal(after, before);
+  assert.is.not(after, before);
+});
+
+lines.run();
 
 // ---
 const pure = suite("purity");
@@ -129,7 +211,7 @@ sem("services keep creation order", () => {
 });
 
 sem("the same address in another protocol or family is another service", () => {
-  const r = run("-A -t 198.18.0.1:80 -s rr\n-A -u 198.18.0.1:80 -s rr\n-A --sctp-service 198.18.0.1:80 -s rr\n-A -f 80 -s rr");
+  const r = run("-A -t 198.18.0.1:80 -s rr\n-A -u 198.18.0.1:80 -s rr\n-A -f 80 -s rr\n-A -f 80 -6 -s rr");
   assert.is(r.services.length, 4);
 });
 

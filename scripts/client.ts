@@ -1,6 +1,7 @@
 // A real client for tests and the demo, run inside a client namespace:
 //   bun scripts/client.ts http ADDR PORT COUNT   COUNT sequential HTTP/1.0 requests, each on a new TCP connection
 //   bun scripts/client.ts udp ADDR PORT TEXT     one datagram, prints the reply
+//   bun scripts/client.ts keepalive ADDR PORT    one TCP connection; a GET (HTTP/1.1 keep-alive) per stdin line
 // Prints one line per answer; bounded: every request times out after 2 s.
 import { connect } from "node:net";
 import { createSocket } from "node:dgram";
@@ -29,7 +30,36 @@ if (mode === "http") {
   const t = setTimeout(() => { console.log("error timeout"); process.exit(1); }, 2000);
   s.on("message", (m) => { clearTimeout(t); console.log(m.toString()); s.close(); });
   s.send(arg ?? "ping", port, addr);
+} else if (mode === "keepalive") {
+  // One connection for the whole run: each line on stdin sends one request on it and
+  // prints the body (or "closed"). Ends on EOF or after 60 s.
+  const s = connect({ host: addr, port });
+  let buf = "";
+  let pending: ((b: string) => void) | null = null;
+  s.on("data", (d) => {
+    buf += d.toString();
+    const m = /\r\n\r\n/.exec(buf);
+    const len = Number(/content-length: (\d+)/i.exec(buf)?.[1] ?? -1);
+    if (m && len >= 0 && buf.length >= m.index + 4 + len) {
+      const body = buf.slice(m.index + 4, m.index + 4 + len).trim();
+      buf = buf.slice(m.index + 4 + len);
+      pending?.(body);
+    }
+  });
+  s.on("close", () => pending?.("closed"));
+  s.on("error", () => pending?.("closed"));
+  setTimeout(() => process.exit(0), 60_000);
+  await new Promise((r) => s.once("connect", r));
+  for await (const _line of console) {
+    const body = await new Promise<string>((resolve) => {
+      pending = resolve;
+      s.write(`GET / HTTP/1.1\r\nHost: ${addr}\r\nConnection: keep-alive\r\n\r\n`);
+      setTimeout(() => resolve("timeout"), 2000);
+    });
+    console.log(body);
+  }
+  s.destroy();
 } else {
-  console.error("usage: client.ts http|udp ADDR PORT COUNT|TEXT");
+  console.error("usage: client.ts http|udp|keepalive ADDR PORT [COUNT|TEXT]");
   process.exit(2);
 }

@@ -16,9 +16,11 @@
 //
 // LocalityTable is the storage shared with lblcr: flat typed arrays, open addressing
 // with linear probing and backward-shift deletion (no tombstones), allocated once per
-// service. SLOTS = 32 K (25 % above the kernel's GC threshold of 16 K, at ≤ 75 % load);
-// when HARD_CAP live entries exist a new address is served but not cached — the
-// kernel's "if we fail to create a cache entry, we'll just use the valid dest".
+// service (lblc ≈ 0.9 MiB, lblcr with 16-member sets ≈ 2.9 MiB). SLOTS = 32 K and at most
+// HARD_CAP = 24 K live entries (75 % load): 8 K of headroom above the kernel's GC
+// threshold of 16 K, where its 6-minute rule starts (IPVS itself has no hard limit). At
+// HARD_CAP a new address is served but not cached — the kernel's "if we fail to create
+// a cache entry, we'll just use the valid dest".
 // Destinations are stored by stable id; rebuild() drops ids that left the service.
 // schedule(): no allocation.
 import type { Pkt } from "../wire/pkt.ts";
@@ -177,14 +179,14 @@ export class LocalityTable {
     this.size[s] = n;
   }
 
-  /** Control side: drops members whose destination id left the service (`present[id]` = 0). */
-  purge(present: Int32Array): void {
+  /** Control side: drops members whose destination id left the service (`byId[id] < 0` or out of range). */
+  purge(byId: Int32Array): void {
     for (let s = 0; s < LOC_SLOTS; s++) {
       if (this.used[s] === 0) continue;
       const b = s * this.width;
       for (let k = this.size[s] - 1; k >= 0; k--) {
         const id = this.member[b + k];
-        if (id >= present.length || present[id] < 0) this.removeMemberAt(s, k);
+        if (id >= byId.length || byId[id] < 0) this.removeMemberAt(s, k);
       }
     }
   }

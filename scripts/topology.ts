@@ -53,6 +53,8 @@ export class Topology {
 
   up(): this {
     const { lb, cl, cl2, rs1, rs2 } = this.ns;
+    // A safety net: even if a test's own cleanup never runs, the namespaces go at exit.
+    process.once("exit", () => this.destroy());
     try {
       for (const n of [lb, cl, cl2, rs1, rs2]) {
         sh(["ip", "netns", "add", n]);

@@ -113,6 +113,17 @@ persist("-p: a client sticks to one server across source ports; the template is 
   assert.is(table.destState[1 * DS_STRIDE + DS_INACTIVE], 5);
   assert.is(table.count, 6 + 2, "six connections, two templates");
 });
+persist("a persistent port-0 service passes the client's port through and sticks across ports", () => {
+  const { run, table } = setup("rr", (s) => {
+    const svc = s.services[0];
+    svc.port = 0; svc.persistent = true; svc.timeoutSec = 360;
+    for (const d of svc.dests) d.port = 0;
+  });
+  const a = fields(run({ src: CLIENT, dst: VIP, sport: 1000, dport: 80, flags: SYN }).out);
+  const b = fields(run({ src: CLIENT, dst: VIP, sport: 1001, dport: 443, flags: SYN }).out);
+  assert.equal([a.dst, a.dport, b.dst, b.dport], [RS1, 80, RS1, 443]);
+  assert.is(table.destState[1 * DS_STRIDE + DS_PERSIST], 1, "one template (port 0) for both ports");
+});
 persist("a template outlives its timeout while it controls connections, then expires", () => {
   const { run, table } = setup("rr", (s) => { s.services[0].persistent = true; s.services[0].timeoutSec = 10; });
   run({ src: CLIENT, dst: VIP, sport: 1000, dport: 80, flags: SYN }, 100);

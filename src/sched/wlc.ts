@@ -16,7 +16,9 @@ export class WeightedLeastConn implements Scheduler {
     let loh = d.overhead(best);
     let lw = d.weight[best];
     for (let i = best + 1; i < n; i++) {
-      if (d.overloaded(i)) continue;
+      // IPVS only skips OVERLOAD here (weight 0 can never win the product); usable()
+      // also skips a destination a health check took out of service.
+      if (!d.usable(i)) continue;
       const doh = d.overhead(i);
       if (loh * d.weight[i] > doh * lw) { best = i; loh = doh; lw = d.weight[i]; }
     }

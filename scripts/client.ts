@@ -26,7 +26,7 @@ if (mode === "http") {
     try { console.log(await httpOnce()); } catch (e) { console.log(`error ${(e as Error).message}`); }
   }
 } else if (mode === "udp") {
-  const s = createSocket("udp4");
+  const s = createSocket(addr.includes(":") ? "udp6" : "udp4");
   const t = setTimeout(() => { console.log("error timeout"); process.exit(1); }, 2000);
   s.on("message", (m) => { clearTimeout(t); console.log(m.toString()); s.close(); });
   s.send(arg ?? "ping", port, addr);

@@ -7,6 +7,8 @@
 //   cl2  198.18.0.2/24 ── 198.18.0.1  lb  (same segment as the VIP: proxy ARP, --vip-dev)
 //                                      lb  br0 198.18.1.1/24 ── rs1 198.18.1.11, rs2 198.18.1.12
 //   VIP 198.18.0.100; real servers' default route via 198.18.1.1 (NAT needs replies back).
+// IPv6 alongside, same shape: cl 2001:2:0:2::2, cl2 2001:2:0:ff::2 (VIP6 2001:2:0:ff::100 on
+// its segment), real servers 2001:2:0:1::11 and ::12 behind br0 2001:2:0:1::1.
 import { spawnSync } from "node:child_process";
 
 export const VIP = "198.18.0.100";
@@ -14,6 +16,10 @@ export const LB_RS = "198.18.1.1";
 export const RS = ["198.18.1.11", "198.18.1.12"];
 export const CL = "198.18.2.2";
 export const CL2 = "198.18.0.2";
+export const VIP6 = "2001:2:0:ff::100";
+export const RS6 = ["2001:2:0:1::11", "2001:2:0:1::12"];
+export const CL6 = "2001:2:0:2::2";
+export const CL26 = "2001:2:0:ff::2";
 
 export function sh(cmd: string[], allowFail = false): { out: string; err: string; code: number } {
   const r = spawnSync(cmd[0], cmd.slice(1), { encoding: "utf8", timeout: 30_000 });
@@ -60,22 +66,35 @@ export class Topology {
         sh(["ip", "netns", "add", n]);
         this.made.push(n);
         this.ip(n, "link", "set", "lo", "up");
+        // No duplicate address detection: link-local addresses usable at once, no 1 s stall
+        // on the first IPv6 packets of a test.
+        this.sysctl(n, "net.ipv6.conf.default.accept_dad=0");
+        this.sysctl(n, "net.ipv6.conf.all.accept_dad=0");
       }
       this.veth(cl, "eth0", lb, "lbc");
       this.ip(cl, "addr", "add", `${CL}/24`, "dev", "eth0");
       this.ip(lb, "addr", "add", "198.18.2.1/24", "dev", "lbc");
       this.ip(cl, "route", "add", `${VIP}/32`, "via", "198.18.2.1");
+      // nodad: the addresses are usable at once instead of after duplicate detection.
+      this.ip(cl, "addr", "add", `${CL6}/64`, "dev", "eth0", "nodad");
+      this.ip(lb, "addr", "add", "2001:2:0:2::1/64", "dev", "lbc", "nodad");
+      this.ip(cl, "-6", "route", "add", `${VIP6}/128`, "via", "2001:2:0:2::1");
       this.veth(cl2, "eth0", lb, this.vipDev);
       this.ip(cl2, "addr", "add", `${CL2}/24`, "dev", "eth0");
       this.ip(lb, "addr", "add", "198.18.0.1/24", "dev", this.vipDev);
+      this.ip(cl2, "addr", "add", `${CL26}/64`, "dev", "eth0", "nodad");
+      this.ip(lb, "addr", "add", "2001:2:0:ff::1/64", "dev", this.vipDev, "nodad");
       this.ip(lb, "link", "add", "br0", "type", "bridge");
       this.ip(lb, "addr", "add", `${LB_RS}/24`, "dev", "br0");
+      this.ip(lb, "addr", "add", "2001:2:0:1::1/64", "dev", "br0", "nodad");
       this.ip(lb, "link", "set", "br0", "up");
       [rs1, rs2].forEach((n, i) => {
         this.veth(n, "eth0", lb, `lbr${i + 1}`);
         this.ip(lb, "link", "set", `lbr${i + 1}`, "master", "br0");
         this.ip(n, "addr", "add", `${RS[i]}/24`, "dev", "eth0");
         this.ip(n, "route", "add", "default", "via", LB_RS);
+        this.ip(n, "addr", "add", `${RS6[i]}/64`, "dev", "eth0", "nodad");
+        this.ip(n, "-6", "route", "add", "default", "via", "2001:2:0:1::1");
       });
       return this;
     } catch (e) {

@@ -112,6 +112,7 @@ export class Daemon {
   /** All-or-nothing: applyAll is pure, and the kernel side is rolled back if it fails half-way. */
   private async apply(cmds: Command[]): Promise<void> {
     const next = applyAll(this.rules, cmds, SCHEDULER_NAMES);
+    if (next.services.some((s) => s.key.af === 6)) this.enableIpv6();
     const net = this.net!;
     const marks = this.marks!;
     try {
@@ -136,6 +137,18 @@ export class Daemon {
     this.gen++;
     await this.host.post(compile(next, this.ids, this.gen, this.opts.sysctl, marks.devices()));
     marks.closeStale();
+  }
+
+  private ipv6Enabled = false;
+  /** The first IPv6 service: the kernel must forward IPv6 (and answer NDP for VIPs with --vip-dev). */
+  private enableIpv6(): void {
+    if (this.ipv6Enabled) return;
+    if (sysctlRead("net/ipv6/conf/all/forwarding").trim() !== "1") {
+      sysctlWrite("net/ipv6/conf/all/forwarding", "1");
+      this.log("enabled net.ipv6.conf.all.forwarding (the kernel forwards what tslb writes into the TUN)");
+    }
+    if (this.opts.vipDev) sysctlWrite(`net/ipv6/conf/${this.opts.vipDev}/proxy_ndp`, "1");
+    this.ipv6Enabled = true;
   }
 
   private resetZero(base: number): void {

@@ -22,6 +22,11 @@ import { TCP_ACKF, TCP_RST, TCP_SYN } from "../wire/tcp.ts";
 import type { ActiveConfig } from "./snapshot.ts";
 import { VERDICT_DROP, VERDICT_PASS, VERDICT_TX } from "./verdict.ts";
 
+/** IPv4 224.0.0.0/4 and above (multicast, broadcast), IPv6 ff00::/8. */
+function isMulticast(p: Pkt): boolean {
+  return p.ipv === 4 ? (p.dst0 >>> 28) >= 0xe : (p.dst0 >>> 24) === 0xff;
+}
+
 /** Connection flag bits 4–5 hold the forwarding method, so xmit never needs the config. */
 const FWD_SHIFT = 4;
 
@@ -45,8 +50,9 @@ export class Pipeline {
     p.now = now;
     p.mark = mark;
     if (r !== 0) {
-      // A sane packet of another protocol that is not for a VIP belongs to somebody else.
-      if (r === DROP.UNSUPPORTED_L4 && (mark !== 0 || !this.cfg.isVip(p))) return this.pass();
+      // A sane packet of another protocol that is not for a VIP belongs to somebody else,
+      // unless it is the kernel's own multicast on the TUN (router solicitations, MLD).
+      if (r === DROP.UNSUPPORTED_L4 && (mark !== 0 || !this.cfg.isVip(p))) return isMulticast(p) ? this.drop(DROP.MULTICAST) : this.pass();
       return this.drop(r);
     }
     const t = this.table;

@@ -1,39 +1,66 @@
 // NAT ("Masq", ip_vs_nat_xmit): client→server packets get the real server as
 // destination; server→client replies get the VIP back as source. Checksums are patched
-// where the fields are written (RFC 1624), never recomputed. IPv4 only for now.
+// where the fields are written (RFC 1624), never recomputed: the IPv4 header checksum,
+// and the TCP/UDP checksum for the pseudo-header address and the port.
 // Contract: `p` was parsed by parseIp (TCP or UDP) and matched connection `id`.
 // Returns 0 (send the packet) or a DropReason, like every xmit function.
 import type { ConnTable } from "../conntrack/table.ts";
 import { csumReplace16, csumReplace32 } from "../wire/checksum.ts";
 import type { Frame } from "../wire/frame.ts";
 import { IPPROTO_UDP, ipv4SetDstCsum, ipv4SetSrcCsum } from "../wire/ipv4.ts";
+import { IPV6_DST, IPV6_SRC } from "../wire/ipv6.ts";
 import type { Pkt } from "../wire/pkt.ts";
 
-/** Patches the L4 checksum for one address and one port change. A zero UDP checksum means "none" and stays 0. */
-function l4PatchCsum(dv: DataView, p: Pkt, oldAddr: number, newAddr: number, oldPort: number, newPort: number): void {
-  const at = p.l4csum;
-  const c0 = dv.getUint16(at);
-  if (p.proto === IPPROTO_UDP && c0 === 0) return;
-  let c = csumReplace16(csumReplace32(c0, oldAddr, newAddr), oldPort, newPort);
-  // RFC 768: a computed UDP checksum of 0 is sent as all ones.
-  if (c === 0 && p.proto === IPPROTO_UDP) c = 0xffff;
-  dv.setUint16(at, c);
+/** Which connection address replaces the packet's: 1 = virtual (SNAT), 2 = destination (DNAT). */
+const ADDR_VIRTUAL = 1;
+const ADDR_DEST = 2;
+
+/**
+ * Writes connection address `which` into the packet's source (dst=false) or destination
+ * field and returns the L4 checksum patched for the change. IPv4 also patches the header.
+ */
+function setAddr(dv: DataView, p: Pkt, t: ConnTable, id: number, which: number, dst: boolean, csum: number): number {
+  if (p.ipv === 4) {
+    const a = t.addrWord(id, which, 0);
+    const old = dst ? ipv4SetDstCsum(dv, p.l3, a) : ipv4SetSrcCsum(dv, p.l3, a);
+    return csumReplace32(csum, old, a);
+  }
+  // IPv6 has no header checksum; the 128-bit address is in the L4 pseudo-header.
+  const at = p.l3 + (dst ? IPV6_DST : IPV6_SRC);
+  for (let w = 0; w < 4; w++) {
+    const a = t.addrWord(id, which, w);
+    const old = dv.getInt32(at + w * 4);
+    if (old !== a) {
+      dv.setInt32(at + w * 4, a);
+      csum = csumReplace32(csum, old, a);
+    }
+  }
+  return csum;
 }
 
 export function natXmit(f: Frame, p: Pkt, t: ConnTable, id: number): number {
   const dv = f.dv;
+  const at = p.l4csum;
+  const c0 = dv.getUint16(at);
+  // A zero UDP checksum over IPv4 means "none" and stays 0 (IPv6 forbids 0; left as sent).
+  const patch = !(p.proto === IPPROTO_UDP && c0 === 0);
+  let c = c0;
   if (p.dir === 0) {
-    const daddr = t.addrWord(id, 2, 0);
     const dport = t.dport(id);
-    const old = ipv4SetDstCsum(dv, p.l3, daddr);
-    l4PatchCsum(dv, p, old, daddr, p.dport, dport);
+    c = setAddr(dv, p, t, id, ADDR_DEST, true, c);
+    c = csumReplace16(c, p.dport, dport);
     dv.setUint16(p.l4 + 2, dport);
   } else {
-    const vaddr = t.addrWord(id, 1, 0);
     const vport = t.vport(id);
-    const old = ipv4SetSrcCsum(dv, p.l3, vaddr);
-    l4PatchCsum(dv, p, old, vaddr, p.sport, vport);
+    c = setAddr(dv, p, t, id, ADDR_VIRTUAL, false, c);
+    c = csumReplace16(c, p.sport, vport);
     dv.setUint16(p.l4, vport);
+  }
+  if (patch) {
+    // RFC 768: a computed UDP checksum of 0 is sent as all ones.
+    if (c === 0 && p.proto === IPPROTO_UDP) c = 0xffff;
+    dv.setUint16(at, c);
   }
   return 0;
 }
+

@@ -31,11 +31,13 @@ export const DROP = {
   TX_ERROR: 13,
   /** The connection's forwarding method has no data path in this build (DR, tunnel: issue 5). */
   UNSUPPORTED_FWD: 14,
+  /** Multicast or broadcast that the kernel routed into the TUN (IPv6 router solicitations, MLD): never ours. */
+  MULTICAST: 15,
 } as const;
 
 export const DROP_NAMES: readonly string[] = [
   "none", "truncated", "unsupported_l3", "bad_ip_header", "bad_ip_csum", "fragment", "unsupported_l4",
   "bad_l4_header", "no_service", "no_conn", "no_dest", "table_full", "dest_gone", "tx_error",
-  "unsupported_fwd",
+  "unsupported_fwd", "multicast",
 ];
 export const DROP_COUNT = DROP_NAMES.length;

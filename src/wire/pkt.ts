@@ -4,6 +4,7 @@
 import { DROP } from "./drop.ts";
 import type { Frame } from "./frame.ts";
 import { IPPROTO_TCP, IPPROTO_UDP, ipv4Check, ipv4IsFragment } from "./ipv4.ts";
+import { IPPROTO_IPV6_FRAG, IPV6_DST, IPV6_HDR_LEN, IPV6_NEXT, IPV6_SRC, ipv6Check, ipv6SkippableExt } from "./ipv6.ts";
 import { TCP_CSUM, TCP_FLAGS, tcpCheck } from "./tcp.ts";
 import { UDP_CSUM, udpCheck } from "./udp.ts";
 
@@ -34,8 +35,9 @@ export class Pkt {
 }
 
 /**
- * Parses an IP packet at frame[start, start+len) into `p`.
- * Returns 0 (TCP or UDP, ports valid), DROP.UNSUPPORTED_L4 (a sane IPv4 packet of another
+ * Parses an IPv4 or IPv6 packet at frame[start, start+len) into `p` (IPv6 extension
+ * headers are walked; a fragment header is DROP.FRAGMENT).
+ * Returns 0 (TCP or UDP, ports valid), DROP.UNSUPPORTED_L4 (a sane packet of another
  * protocol: addresses are filled, ports are 0), or another DropReason. Never throws.
  */
 export function parseIp(p: Pkt, f: Frame, start: number, len: number): number {
@@ -49,6 +51,7 @@ export function parseIp(p: Pkt, f: Frame, start: number, len: number): number {
   p.tcpFlags = 0;
   if (len < 1) return DROP.TRUNCATED;
   const ver = u8[start] >> 4;
+  if (ver === 6) return parseIpv6(p, f, start, len);
   if (ver !== 4) return DROP.UNSUPPORTED_L3;
   const bad = ipv4Check(u8, start, len);
   if (bad !== 0) return bad;
@@ -62,8 +65,40 @@ export function parseIp(p: Pkt, f: Frame, start: number, len: number): number {
   p.src1 = 0; p.src2 = 0; p.src3 = 0;
   p.dst1 = 0; p.dst2 = 0; p.dst3 = 0;
   if (ipv4IsFragment(dv, start)) return DROP.FRAGMENT;
-  const l4 = start + ihl;
-  const avail = total - ihl;
+  return parseL4(p, u8, start + ihl, total - ihl);
+}
+
+/** Most extension headers walked before giving up (a chain longer than this is abuse). */
+const MAX_EXT_HEADERS = 8;
+
+function parseIpv6(p: Pkt, f: Frame, start: number, len: number): number {
+  const u8 = f.u8;
+  const dv = f.dv;
+  const bad = ipv6Check(u8, start, len);
+  if (bad !== 0) return bad;
+  const total = IPV6_HDR_LEN + ((u8[start + 4] << 8) | u8[start + 5]);
+  p.len = total;
+  p.ipv = 6;
+  p.src0 = dv.getInt32(start + IPV6_SRC); p.src1 = dv.getInt32(start + IPV6_SRC + 4);
+  p.src2 = dv.getInt32(start + IPV6_SRC + 8); p.src3 = dv.getInt32(start + IPV6_SRC + 12);
+  p.dst0 = dv.getInt32(start + IPV6_DST); p.dst1 = dv.getInt32(start + IPV6_DST + 4);
+  p.dst2 = dv.getInt32(start + IPV6_DST + 8); p.dst3 = dv.getInt32(start + IPV6_DST + 12);
+  const end = start + total;
+  let next = u8[start + IPV6_NEXT];
+  let off = start + IPV6_HDR_LEN;
+  for (let n = 0; n < MAX_EXT_HEADERS && ipv6SkippableExt(next); n++) {
+    if (off + 8 > end) return DROP.TRUNCATED;
+    next = u8[off];
+    off += (u8[off + 1] + 1) << 3;
+  }
+  p.proto = next;
+  if (off > end || ipv6SkippableExt(next)) return DROP.BAD_IP_HEADER;
+  if (next === IPPROTO_IPV6_FRAG) return DROP.FRAGMENT;
+  return parseL4(p, u8, off, end - off);
+}
+
+/** TCP/UDP ports, flags and checksum offset at `l4` with `avail` bytes of transport data. */
+function parseL4(p: Pkt, u8: Uint8Array, l4: number, avail: number): number {
   p.l4 = l4;
   if (p.proto === IPPROTO_TCP) {
     const r = tcpCheck(u8, l4, avail);

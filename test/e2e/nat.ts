@@ -108,6 +108,15 @@ nat("--stats counts one connection per request and packets both ways", () => {
   assert.equal(udp.slice(2, 5), ["1", "1", "1"]);
 });
 
+nat("--rate reports IPVS's 2-second estimator after traffic", async () => {
+  // The estimator samples every 2 s; two samples after the requests above are enough.
+  await Bun.sleep(4200);
+  const lines = cli(["-L", "-n", "--rate"]).out.split("\n");
+  assert.is(lines[1], "Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS   OutBPS");
+  const tcp = lines.find((l) => l.startsWith("TCP  198.18.0.100:80"))!.trim().split(/\s+/);
+  assert.ok(Number(tcp[3]) > 0 && Number(tcp[5]) > 0, `rates: ${tcp.join(" ")}`);
+});
+
 nat("-L -n -c lists the entries", () => {
   const out = cli(["-L", "-n", "-c"]).out.split("\n");
   assert.is(out[0], "IPVS connection entries");

@@ -109,3 +109,67 @@ export class Topology {
     this.made = [];
   }
 }
+
+/**
+ * The direct-routing topology: client, real servers and tslb's TAP on one Ethernet
+ * segment (a bridge in the balancer's namespace), as IPVS DR needs.
+ *   cl 198.18.4.2, rs1 198.18.4.11, rs2 198.18.4.12, all on bridge "br-dr" in lb;
+ *   the real servers carry the VIP 198.18.4.100/32 on lo with arp_ignore=1, arp_announce=2.
+ */
+export const DR_VIP = "198.18.4.100";
+export const DR_RS = ["198.18.4.11", "198.18.4.12"];
+export const DR_CL = "198.18.4.2";
+
+export class DrTopology {
+  readonly ns: { lb: string; cl: string; rs1: string; rs2: string };
+  readonly bridge = "br-dr";
+  private made: string[] = [];
+  private readonly t: Topology;
+
+  constructor(tag: string) {
+    const p = `tslb-${tag}-${process.pid}`;
+    this.ns = { lb: `${p}-lb`, cl: `${p}-cl`, rs1: `${p}-rs1`, rs2: `${p}-rs2` };
+    this.t = new Topology(tag);
+  }
+  ip(ns: string, ...args: string[]): string { return this.t.ip(ns, ...args); }
+  exec(ns: string, argv: string[], allowFail = false, timeoutSec = 30) { return this.t.exec(ns, argv, allowFail, timeoutSec); }
+
+  up(): this {
+    const { lb, cl, rs1, rs2 } = this.ns;
+    process.once("exit", () => this.destroy());
+    try {
+      for (const n of [lb, cl, rs1, rs2]) {
+        sh(["ip", "netns", "add", n]);
+        this.made.push(n);
+        this.ip(n, "link", "set", "lo", "up");
+      }
+      this.ip(lb, "link", "add", this.bridge, "type", "bridge");
+      this.ip(lb, "link", "set", this.bridge, "up");
+      const hosts: [string, string, string][] = [[cl, DR_CL, "lbc"], [rs1, DR_RS[0], "lbr1"], [rs2, DR_RS[1], "lbr2"]];
+      for (const [n, addr, port] of hosts) {
+        sh(["ip", "link", "add", "eth0", "netns", n, "type", "veth", "peer", "name", port, "netns", lb]);
+        this.ip(lb, "link", "set", port, "master", this.bridge);
+        this.ip(lb, "link", "set", port, "up");
+        this.ip(n, "addr", "add", `${addr}/24`, "dev", "eth0");
+        this.ip(n, "link", "set", "eth0", "up");
+      }
+      for (const n of [rs1, rs2]) {
+        this.ip(n, "addr", "add", `${DR_VIP}/32`, "dev", "lo");
+        for (const k of ["net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2", "net.ipv4.conf.eth0.arp_ignore=1",
+          "net.ipv4.conf.eth0.arp_announce=2", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.eth0.rp_filter=0"]) {
+          sh(["ip", "netns", "exec", n, "sysctl", "-qw", k]);
+        }
+      }
+      return this;
+    } catch (e) {
+      this.destroy();
+      throw e;
+    }
+  }
+
+  destroy(): void {
+    for (const n of this.made) sh(["ip", "netns", "pids", n], true).out.split("\n").filter(Boolean).forEach((pid) => sh(["kill", "-9", pid], true));
+    for (const n of this.made) sh(["ip", "netns", "del", n], true);
+    this.made = [];
+  }
+}

@@ -20,7 +20,7 @@ import type { Command } from "../control/commands.ts";
 import { IpvsError } from "../control/errors.ts";
 import type { Dest, Fwd, RuleSet, Service, Timeouts } from "../control/model.ts";
 import { type ResolveEnv, type ReverseNames, NO_NAMES, systemNames } from "./names.ts";
-import { cmpDests, cmpServices, formatSave, parseRestore, qsort, restoreLines, schedFlagNames } from "./rules_text.ts";
+import { checkOptions, cmpDests, cmpServices, formatSave, parseRestore, qsort, restoreLines, schedFlagNames } from "./rules_text.ts";
 
 // ---- planning -----------------------------------------------------------------------
 
@@ -106,6 +106,7 @@ function destChanges(a: Dest, b: Dest): string[] {
   diff("u-threshold", a.uThreshold, b.uThreshold);
   diff("l-threshold", a.lThreshold, b.lThreshold);
   if (a.fwd === "tunnel" && b.fwd === "tunnel") diff("tunnel", tunnelText(a), tunnelText(b));
+  diff("check", a.check ? checkOptions(a.check) : "none", b.check ? checkOptions(b.check) : "none");
   return out;
 }
 

@@ -9,8 +9,8 @@
 import type { Command, Invocation, ListOptions, SyncDaemonSpec } from "../control/commands.ts";
 import { IpvsError, usageError } from "../control/errors.ts";
 import {
-  DEFAULT_PERSISTENT_TIMEOUT, type Af, type Dest, type ServiceKey, type ServiceSpec,
-  type SvcKind, type Timeouts, type TunCsum, type TunType,
+  CHECK_DEFAULTS, DEFAULT_PERSISTENT_TIMEOUT, type Af, type CheckKind, type Dest, type HealthCheck, type ServiceKey,
+  type ServiceSpec, type SvcKind, type Timeouts, type TunCsum, type TunType,
 } from "../control/model.ts";
 import { formatIPv4, formatIPv6, parseIPv4, parseIPv4Strict, parseIPv6 } from "../wire/addr.ts";
 import { type ResolveEnv, systemNames } from "./names.ts";
@@ -43,6 +43,11 @@ const POPT_TABLE: readonly (readonly [string, string, ArgKind])[] = [
   ["tun-nocsum", "", NONE], ["tun-csum", "", NONE], ["tun-remcsum", "", NONE],
   // tslb's own: -R --dry-run.
   ["dry-run", "", NONE],
+  // tslb's own, outside ipvsadm's matrix (see TSLB_OPTS): health checks and list formats.
+  ["check", "", REQUIRED], ["check-port", "", REQUIRED], ["check-path", "", REQUIRED],
+  ["check-status", "", REQUIRED], ["check-interval", "", REQUIRED], ["check-timeout", "", REQUIRED],
+  ["check-rise", "", REQUIRED], ["check-fall", "", REQUIRED], ["check-via-vip", "", NONE],
+  ["json", "", NONE], ["health", "", NONE],
 ];
 
 interface PoptDef { tag: string; arg: ArgKind }
@@ -172,6 +177,14 @@ const MATRIX: Readonly<Record<Cmd, string>> = {
   save:             " xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
   zero:             "xx xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
 };
+
+/** tslb-only options kept out of ipvsadm's matrix (its columns and messages stay
+ *  ipvsadm's): health-check settings, legal with -a/-e only, and list formats, legal with
+ *  -L only. Misuse gets ipvsadm-style messages. */
+const CHECK_OPTS = ["check", "check-port", "check-path", "check-status", "check-interval",
+  "check-timeout", "check-rise", "check-fall", "check-via-vip"] as const;
+const LIST_OPTS = ["json", "health"] as const;
+const TSLB_OPTS: ReadonlySet<string> = new Set([...CHECK_OPTS, ...LIST_OPTS]);
 
 const TUN_COLS: readonly Opt[] = ["tun-port", "tun-nocsum", "tun-csum", "tun-remcsum"];
 const TUN_MATRIX: Readonly<Record<TunType, string>> = { ipip: "xxxx", gue: "+111", gre: "x11x" };
@@ -312,6 +325,8 @@ interface State {
   daemon: SyncDaemonSpec;
   /** --set values. */
   timeouts?: Timeouts;
+  /** tslb-only options (TSLB_OPTS) in command-line order, with their arguments. */
+  tslb: Map<string, string | null>;
 }
 
 /** ipvsadm's tun_flags value (nocsum 0, csum 1, remcsum 2) -> TunCsum. */
@@ -350,6 +365,7 @@ export function parseArgs(argv: readonly string[], env: ResolveEnv = systemNames
       tunType: "ipip", tunPort: 0, tunCsum: "nocsum",
     },
     daemon: { state: "master", mcastIfn: "", syncId: 0, mcastGroup: "", mcastPort: 0, mcastTtl: 0, syncMaxlen: 0 },
+    tslb: new Map(),
   };
   if (cmd === "start-daemon" || cmd === "stop-daemon") {
     if (arg === "master" || arg === "backup") st.daemon.state = arg;
@@ -360,6 +376,11 @@ export function parseArgs(argv: readonly string[], env: ResolveEnv = systemNames
   let tunFlags = 0;
   for (const ev of scan) {
     if ("error" in ev) throw new IpvsError("USAGE", `${ev.word}: ${ev.error}`, 255);
+    if (TSLB_OPTS.has(ev.tag)) {
+      if (st.tslb.has(ev.tag)) throw usageError(`multiple '${ev.tag}' options specified`);
+      st.tslb.set(ev.tag, ev.arg);
+      continue;
+    }
     const opt = Object.hasOwn(OPT_BY_TAG, ev.tag) ? OPT_BY_TAG[ev.tag] : undefined;
     if (opt) {
       if (st.opts.has(col(opt))) throw usageError(`multiple '${opt}' options specified`);
@@ -450,7 +471,59 @@ export function parseArgs(argv: readonly string[], env: ResolveEnv = systemNames
   st.dest.tunCsum = TUN_CSUM[tunFlags] ?? "nocsum";
 
   checkRow(MATRIX[cmd], ALL_COLS, (c) => st.opts.has(c), `'${cmd}' command`);
+  for (const name of st.tslb.keys()) {
+    const legal = (CHECK_OPTS as readonly string[]).includes(name) ? cmd === "add-server" || cmd === "edit-server" : cmd === "list";
+    if (!legal) throw usageError(`Illegal '${name}' option with the '${cmd}' command`);
+  }
   return finish(st);
+}
+
+/** Seconds with up to millisecond precision, 0 < s <= 3600, as milliseconds. */
+function checkSeconds(a: string, what: string): number {
+  const ms = /^\d+(\.\d{1,3})?$/.test(a) ? Math.round(Number(a) * 1000) : 0;
+  if (ms <= 0 || ms > 3600_000) throw usageError(`illegal check ${what} specified`);
+  return ms;
+}
+
+/**
+ * The --check* options of -a/-e as a HealthCheck (kind "none" for `--check none`), or
+ * undefined when none was given. Called after the destination's port is final.
+ */
+function parseCheck(o: ReadonlyMap<string, string | null>, dest: Dest): HealthCheck | undefined {
+  const given = CHECK_OPTS.filter((n) => o.has(n));
+  if (given.length === 0) return undefined;
+  const kind = o.get("check");
+  if (kind === undefined || kind === null) throw usageError(`You need to supply the 'check' option with the '${given[0]}' option`);
+  if (kind !== "tcp" && kind !== "http" && kind !== "udp" && kind !== "none") throw usageError("illegal check type specified");
+  const c: HealthCheck = { kind: kind as CheckKind, ...CHECK_DEFAULTS };
+  for (const n of given) {
+    if (n === "check") continue;
+    if (kind === "none" || ((n === "check-path" || n === "check-status") && kind !== "http")) {
+      throw usageError(`Illegal '${n}' option with the '${kind}' check type`);
+    }
+    const a = o.get(n) ?? "";
+    switch (n) {
+      case "check-port": c.port = numberOrFail(a, 1, 65535, "illegal check port specified"); break;
+      case "check-path":
+        // One -R word: printable, no blanks.
+        if (!/^\/[\x21-\x7e]*$/.test(a)) throw usageError("illegal check path specified");
+        c.path = a;
+        break;
+      case "check-status": c.status = numberOrFail(a, 100, 599, "illegal check status specified"); break;
+      case "check-interval": c.intervalMs = checkSeconds(a, "interval"); break;
+      case "check-timeout": c.timeoutMs = checkSeconds(a, "timeout"); break;
+      case "check-rise": c.rise = numberOrFail(a, 1, 1000, "illegal check rise specified"); break;
+      case "check-fall": c.fall = numberOrFail(a, 1, 1000, "illegal check fall specified"); break;
+      case "check-via-vip":
+        if (dest.fwd === "masq") throw usageError("Check option 'check-via-vip' conflicts with forward method");
+        c.viaVip = true;
+        break;
+    }
+  }
+  if (kind === "none") return c;
+  if (c.port === dest.port) c.port = 0; // the default: only a different port is kept (and saved)
+  if (c.port === 0 && dest.port === 0) throw usageError("You need to supply the 'check-port' option for a server without a port");
+  return c;
 }
 
 function parseMcastGroup(a: string): string {
@@ -499,6 +572,8 @@ function finish(st: State): Invocation {
       throw usageError("Tunnel options conflict with forward method");
     }
     checkRow(TUN_MATRIX[dest.tunType], TUN_COLS.map(col), (c) => st.opts.has(c), `'${dest.tunType}' tunnel type`);
+    const check = parseCheck(st.tslb, dest);
+    if (check) dest.check = check;
   }
 
   switch (cmd) {
@@ -509,6 +584,16 @@ function finish(st: State): Invocation {
       }
       const opts = listOptions(st.opts);
       if (has("service-address")) opts.key = keyOf(st);
+      // tslb's --json (any listing but --timeout/--daemon) and --health (a listing of its own).
+      if (st.tslb.has("json")) {
+        if (has("timeout") || has("daemon")) throw usageError("options conflicts in the list command");
+        opts.json = true;
+      }
+      if (st.tslb.has("health")) {
+        const others: Opt[] = ["connection", "timeout", "daemon", "stats", "rate", "thresholds", "persistent-conn", "tun-info"];
+        if (others.some(has)) throw usageError("options conflicts in the list command");
+        opts.health = true;
+      }
       return { kind: "list", opts };
     }
     case "save": return { kind: "save", numeric: has("numeric") };

@@ -11,7 +11,7 @@ import { NO_NAMES, type ResolveEnv, type ReverseNames, systemNames } from "./nam
 import { addrWords } from "../wire/addr.ts";
 import type { Command } from "../control/commands.ts";
 import { IpvsError } from "../control/errors.ts";
-import type { Af, Dest, Fwd, RuleSet, Service, ServiceKey, SvcKind } from "../control/model.ts";
+import { type Af, CHECK_DEFAULTS, DEFAULT_TIMEOUTS, type Dest, type Fwd, type HealthCheck, type RuleSet, type Service, type ServiceKey, type SvcKind } from "../control/model.ts";
 
 // ---- -R ------------------------------------------------------------------------------
 
@@ -122,10 +122,19 @@ const FWD_SWITCH: Readonly<Record<Fwd, string>> = { route: "-g", masq: "-m", tun
 const SVC_SWITCH: Readonly<Record<SvcKind, string>> = { tcp: "-t", udp: "-u", sctp: "--sctp-service", fwm: "-f" };
 const DEFAULT_MASK: Readonly<Record<Af, string>> = { 4: "255.255.255.255", 6: "128" };
 
-/** -S output for the rules (a RuleSet, or the services of a ListReply). */
-export function formatSave(rules: RuleSet | readonly Service[], numeric: boolean, names: ReverseNames = NO_NAMES): string {
+/**
+ * -S output for the rules (a RuleSet, or the services of a ListReply). tslb's health-check
+ * options follow ipvsadm's on a destination's line, only when it has a check. With
+ * `full` (the state file) thresholds are kept too (-x/-y, which ipvsadm -S drops) and
+ * non-default timeouts come first as a --set line, so that nothing is lost on reload.
+ */
+export function formatSave(rules: RuleSet | readonly Service[], numeric: boolean, names: ReverseNames = NO_NAMES, full = false): string {
   const services = "services" in rules ? rules.services : rules;
   let out = "";
+  if (full && "timeouts" in rules) {
+    const t = rules.timeouts;
+    if (t.tcp !== DEFAULT_TIMEOUTS.tcp || t.tcpfin !== DEFAULT_TIMEOUTS.tcpfin || t.udp !== DEFAULT_TIMEOUTS.udp) out += `--set ${t.tcp} ${t.tcpfin} ${t.udp}\n`;
+  }
   for (const svc of qsort(services, (a, b) => cmpServices(a.key, b.key))) {
     const k = svc.key;
     const proto = protoName(k.kind);
@@ -143,9 +152,25 @@ export function formatSave(rules: RuleSet | readonly Service[], numeric: boolean
     out += "\n";
     for (const d of qsort<Dest>(svc.dests, cmpDests)) {
       const dname = addrPortName(d.af, d.addr, d.port, proto, numeric, names);
-      out += `-a ${svcName} -r ${dname} ${FWD_SWITCH[d.fwd]} -w ${d.weight}${d.fwd === "tunnel" ? tunnelRule(d) : ""}\n`;
+      const thresholds = full ? (d.uThreshold ? ` -x ${d.uThreshold}` : "") + (d.lThreshold ? ` -y ${d.lThreshold}` : "") : "";
+      out += `-a ${svcName} -r ${dname} ${FWD_SWITCH[d.fwd]} -w ${d.weight}${d.fwd === "tunnel" ? tunnelRule(d) : ""}${thresholds}${d.check ? " " + checkOptions(d.check) : ""}\n`;
     }
   }
+  return out;
+}
+
+/** A check as -a options: --check first, then only the settings that differ from the defaults. */
+export function checkOptions(c: HealthCheck): string {
+  const D = CHECK_DEFAULTS;
+  let out = `--check ${c.kind}`;
+  if (c.port !== D.port) out += ` --check-port ${c.port}`;
+  if (c.path !== D.path) out += ` --check-path ${c.path}`;
+  if (c.status !== D.status) out += ` --check-status ${c.status}`;
+  if (c.intervalMs !== D.intervalMs) out += ` --check-interval ${c.intervalMs / 1000}`;
+  if (c.timeoutMs !== D.timeoutMs) out += ` --check-timeout ${c.timeoutMs / 1000}`;
+  if (c.rise !== D.rise) out += ` --check-rise ${c.rise}`;
+  if (c.fall !== D.fall) out += ` --check-fall ${c.fall}`;
+  if (c.viaVip) out += " --check-via-vip";
   return out;
 }
 

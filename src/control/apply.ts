@@ -42,6 +42,7 @@ export function applyLines(
 /** tslb-only refusals: accepted by ipvsadm, not forwarded by tslb's data plane yet. */
 const SCTP_UNSUPPORTED = "SCTP services are not supported by tslb's data plane yet";
 const PE_UNSUPPORTED = (pe: string) => `persistence engine '${pe}' is not supported by tslb yet`;
+const CHECK_VIA_VIP_MASQ = "--check-via-vip is for direct-routing and tunnel servers only (give the check again, without it)";
 /** Persistence engines IPVS has (ipvsadm's PE_LIST); any other name is ENOENT. */
 const KNOWN_PES: readonly string[] = ["sip"];
 
@@ -110,13 +111,18 @@ function applyOne(rules: RuleSet, cmd: Command, schedulers: readonly string[]) {
       if (d.af !== svc.key.af && d.fwd !== "tunnel") throw opError("EINVAL", MSG.EINVAL);
       if (d.weight < 0 || d.lThreshold > d.uThreshold) throw opError("ERANGE", MSG.ERANGE);
       const i = findDestIndex(svc, d);
+      const nd = structuredClone(d);
+      // tslb's health check: `--check none` removes it; an edit without --check keeps it.
+      if (nd.check?.kind === "none") delete nd.check;
+      else if (cmd.kind === "edit-dest" && !d.check && i >= 0 && svc.dests[i].check) nd.check = structuredClone(svc.dests[i].check);
+      if (nd.check?.viaVip && nd.fwd === "masq") throw opError("EINVAL", CHECK_VIA_VIP_MASQ);
       if (cmd.kind === "add-dest") {
         if (i >= 0) throw opError("EEXIST", MSG.DEST_EXISTS);
         if (!unicastDest(d)) throw opError("EINVAL", MSG.EINVAL);
-        svc.dests.unshift(structuredClone(d)); // IPVS lists the newest destination first
+        svc.dests.unshift(nd); // IPVS lists the newest destination first
       } else {
         if (i < 0) throw opError("ENOENT", MSG.NO_SUCH_DEST);
-        svc.dests[i] = structuredClone(d); // edit keeps the list position
+        svc.dests[i] = nd; // edit keeps the list position
       }
       return;
     }

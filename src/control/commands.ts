@@ -7,6 +7,7 @@ export type Command =
   | { kind: "edit-service"; svc: ServiceSpec }
   | { kind: "delete-service"; key: ServiceKey }
   | { kind: "clear" }
+  /** dest.check of kind "none" means no check; on edit-dest an absent check keeps the current one. */
   | { kind: "add-dest"; key: ServiceKey; dest: Dest }
   | { kind: "edit-dest"; key: ServiceKey; dest: Dest }
   | { kind: "delete-dest"; key: ServiceKey; addr: string; port: number }
@@ -27,6 +28,10 @@ export interface ListOptions {
   nosort: boolean;
   /** -L -t/-u/-f <service>: list one service only (no version header). */
   key?: ServiceKey;
+  /** tslb's --json: the listing (or -c) as JSON for scripts. Set only when given. */
+  json?: boolean;
+  /** tslb's --health: each destination's health-check state. Set only when given. */
+  health?: boolean;
 }
 
 /** --start-daemon / --stop-daemon settings (connection sync; parsed, not implemented by

@@ -44,7 +44,14 @@ export function maskWords(s: ServiceSpec): number[] {
   });
 }
 
-export function compile(rules: RuleSet, ids: RuleIds, gen: number, sysctl: DataplaneSysctls, markDevs: Snapshot["markDevs"] = []): Snapshot {
+/**
+ * `down`: destinations (RuleIds.destKey) whose health check failed: compiled unavailable,
+ * with their weight and everything else unchanged.
+ */
+export function compile(
+  rules: RuleSet, ids: RuleIds, gen: number, sysctl: DataplaneSysctls, markDevs: Snapshot["markDevs"] = [],
+  down: ReadonlySet<string> = new Set(),
+): Snapshot {
   const services: CompiledService[] = rules.services.map((s) => {
     const sk = serviceKeyText(s.key);
     return {
@@ -68,6 +75,7 @@ export function compile(rules: RuleSet, ids: RuleIds, gen: number, sysctl: Datap
         fwd: FWD[d.fwd],
         uThreshold: d.uThreshold,
         lThreshold: d.lThreshold,
+        available: !down.has(RuleIds.destKey(sk, d)),
       })),
     };
   });

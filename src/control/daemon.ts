@@ -9,7 +9,8 @@ import { DataplaneHost } from "../dataplane/host.ts";
 import { SysError } from "../io/libc.ts";
 import { RtNetlink } from "../io/rtnetlink.ts";
 import { sysctlRead, sysctlWrite } from "../io/sysctl.ts";
-import { openTun, type TunDevice } from "../io/tun.ts";
+import { openTap, openTun, type TunDevice } from "../io/tun.ts";
+import { macText } from "../wire/ethernet.ts";
 import { SCHEDULER_NAMES } from "../sched/index.ts";
 import {
   COUNTER_WORDS, DROP_BASE, K_CONNS, K_INBYTES, K_INPKTS, K_OUTBYTES, K_OUTPKTS, MISC_BASE, STATS_WIDTH, destBase, sumCounter, svcBase,
@@ -41,6 +42,7 @@ export class Daemon {
   /** Counter values that read as zero (set by -Z and when an id is (re)assigned). */
   private readonly zero = new Float64Array(COUNTER_WORDS);
   private tun: TunDevice | null = null;
+  private tap: TunDevice | null = null;
   private nl: RtNetlink | null = null;
   private net: NetworkState | null = null;
   private marks: MarkDevices | null = null;
@@ -75,9 +77,29 @@ export class Daemon {
     this.net = new NetworkState(this.nl, { tunName: this.tun.name, tunIndex: idx, vipDev: o.vipDev, log: this.log });
     this.net.installBase();
     this.marks = new MarkDevices(this.nl, this.log);
-    await this.host.start(this.tun.fd, this.tun.name, compile(this.rules, this.ids, this.gen, this.opts.sysctl));
+    await this.host.start(this.tun.fd, this.tun.name, compile(this.rules, this.ids, this.gen, this.opts.sysctl), this.openTap());
     this.stopServer = serveControl(o.socket, (req) => this.handle(req), this.log);
     this.rateTimer = setInterval(() => this.rates.sample(this.statBases(), (b) => this.rawStats(b)), RATE_PERIOD_SEC * 1000);
+  }
+
+  /**
+   * The TAP for direct routing: tslb is a host on the bridge behind it, with a MAC of its
+   * own (random, locally administered) — not the TAP's kernel-side MAC, which belongs to
+   * the bridge port. Without --bridge the TAP waits unattached (DR packets cannot leave).
+   */
+  private openTap(): { fd: number; name: string; macHi: number; macLo: number } {
+    const tap = openTap(this.opts.tap);
+    this.tap = tap;
+    const nl = this.nl!;
+    const idx = nl.linkIndex(tap.name);
+    if (this.opts.bridge) nl.linkSetMaster(idx, nl.linkIndex(this.opts.bridge));
+    else this.log(`no --bridge: ${tap.name} stays unattached, direct-routing (-g) destinations cannot be reached`);
+    nl.linkSetUp(idx);
+    const rnd = crypto.getRandomValues(new Uint8Array(6));
+    const macHi = ((rnd[0] & 0xfc) | 0x02) << 8 | rnd[1];
+    const macLo = (rnd[2] << 24) | (rnd[3] << 16) | (rnd[4] << 8) | rnd[5];
+    this.log(`direct routing on ${tap.name}${this.opts.bridge ? ` (bridge ${this.opts.bridge})` : ""} as ${macText(macHi, macLo)}`);
+    return { fd: tap.fd, name: tap.name, macHi, macLo };
   }
 
   /** Requests run one at a time, in arrival order: apply is async (it waits for the worker). */
@@ -257,6 +279,7 @@ export class Daemon {
       this.net?.teardown();
       this.nl?.close();
       this.tun?.close();
+      this.tap?.close();
       this.log("stopped; devices, routes and rules removed");
     }
     process.exit(code);

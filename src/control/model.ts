@@ -52,7 +52,39 @@ export interface Dest {
   tunType: TunType;
   tunPort: number;
   tunCsum: TunCsum;
+  /** tslb-only health check (--check ...); absent when the destination is not checked. */
+  check?: HealthCheck;
 }
+
+/**
+ * What `--check` asks for. "none" appears only in commands (`-e ... --check none` removes a
+ * check); a RuleSet never stores it.
+ */
+export type CheckKind = "tcp" | "http" | "udp" | "none";
+
+/** A destination's health check. Health changes availability, never the rules (STYLE §3.12). */
+export interface HealthCheck {
+  kind: CheckKind;
+  /** Port probed; 0 = the destination's port. */
+  port: number;
+  /** http: the request path. */
+  path: string;
+  /** http: the status that passes; 0 = any 2xx or 3xx. */
+  status: number;
+  intervalMs: number;
+  timeoutMs: number;
+  /** Consecutive successes that bring a failed destination back. */
+  rise: number;
+  /** Consecutive failures that take a destination out. */
+  fall: number;
+  /** DR/tunnel: probe VIP:port along the traffic's path instead of RIP:port. */
+  viaVip: boolean;
+}
+
+/** The defaults of every --check-* setting; -S prints only the settings that differ. */
+export const CHECK_DEFAULTS: Readonly<Omit<HealthCheck, "kind">> = {
+  port: 0, path: "/", status: 0, intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3, viaVip: false,
+};
 
 export interface Service extends ServiceSpec {
   /** Kernel list order: the newest destination first (IPVS inserts at the head). */

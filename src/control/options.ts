@@ -6,6 +6,9 @@ import type { DataplaneSysctls } from "../dataplane/snapshot.ts";
 export interface GlobalOptions {
   socket: string;
   tun: string;
+  /** TAP device for direct routing, and the bridge it joins ("" = stays unattached). */
+  tap: string;
+  bridge: string;
   vipDev: string;
   connMax: number;
   /** IPVS's data-path sysctls under their IPVS names (see DEFAULT_SYSCTLS). */
@@ -29,13 +32,15 @@ export const DEFAULT_SYSCTLS: DataplaneSysctls = { expireNodestConn: 1, expireQu
 /** Default connection-table capacity: 2^20 entries ≈ 100 MiB of shared memory. */
 export const DEFAULT_CONN_MAX = 1 << 20;
 
-type TextField = "socket" | "tun" | "vipDev";
+type TextField = "socket" | "tun" | "tap" | "bridge" | "vipDev";
 type SysctlField = keyof DataplaneSysctls;
 
 /** Options that take a value: their environment variable and where the value goes. */
 const VALUED: Record<string, { env: string; field: TextField | "connMax" | SysctlField }> = {
   "--socket": { env: "TSLB_SOCKET", field: "socket" },
   "--tun": { env: "TSLB_TUN", field: "tun" },
+  "--tap": { env: "TSLB_TAP", field: "tap" },
+  "--bridge": { env: "TSLB_BRIDGE", field: "bridge" },
   "--vip-dev": { env: "TSLB_VIP_DEV", field: "vipDev" },
   "--conn-max": { env: "TSLB_CONN_MAX", field: "connMax" },
   "--expire-nodest-conn": { env: "TSLB_EXPIRE_NODEST_CONN", field: "expireNodestConn" },
@@ -62,6 +67,8 @@ export function splitGlobalOptions(argv: string[], env: Record<string, string | 
   const opts: GlobalOptions = {
     socket: env.TSLB_SOCKET || DEFAULT_SOCKET,
     tun: env.TSLB_TUN || "tslb0",
+    tap: "tslbtap0",
+    bridge: "",
     vipDev: env.TSLB_VIP_DEV || "",
     connMax: DEFAULT_CONN_MAX,
     sysctl: { ...DEFAULT_SYSCTLS },
@@ -106,5 +113,7 @@ export function daemonArgs(o: GlobalOptions): string[] {
     "--expire-nodest-conn", String(o.sysctl.expireNodestConn), "--expire-quiescent-template", String(o.sysctl.expireQuiescentTemplate),
     "--conn-reuse-mode", String(o.sysctl.connReuseMode)];
   if (o.vipDev) a.push("--vip-dev", o.vipDev);
+  a.push("--tap", o.tap);
+  if (o.bridge) a.push("--bridge", o.bridge);
   return a;
 }

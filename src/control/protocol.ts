@@ -5,7 +5,8 @@ import type { Command } from "./commands.ts";
 import type { Dest, RuleSet, Service, ServiceKey, Timeouts } from "./model.ts";
 
 export type Request =
-  | { op: "apply"; cmds: Command[] }
+  /** `source` names who applies (for the log and tslb_rule_applies_total): "cli" (default) or "restore" (-R). */
+  | { op: "apply"; cmds: Command[]; source?: string }
   | { op: "zero"; key?: ServiceKey }
   | { op: "list" }
   | { op: "conns" }
@@ -34,6 +35,22 @@ export interface DestView extends Dest {
   stats: Stats;
   /** Rates from the 2-second estimator: cps, inpps, outpps, inbps, outbps in the same fields. */
   rate: Stats;
+  /** Health-check state, when the destination has a check (-L --health, --json, /metrics). */
+  health?: HealthView;
+}
+
+/** One destination's health as the monitor sees it (health/monitor.ts). */
+export interface HealthView {
+  check: "tcp" | "http" | "udp";
+  state: "unknown" | "up" | "down";
+  /** Whether the data plane gives it new connections (anything but down). */
+  available: boolean;
+  /** The last probe: null before the first one ends. */
+  last: { ok: boolean; ms: number; detail: string } | null;
+  /** Epoch milliseconds of the last probe's end (0: none yet) and of the last state change. */
+  lastCheckMs: number;
+  changedMs: number;
+  transitions: number;
 }
 
 export interface ServiceView extends Omit<Service, "dests"> {

@@ -6,7 +6,7 @@ import { createEventFd, signalEventFd } from "../io/poller.ts";
 import { allocCounters } from "../stats/counters.ts";
 import { MAX_DEST } from "../stats/counters.ts";
 import type { Snapshot } from "./snapshot.ts";
-import type { WorkerMessage } from "./worker.ts";
+import type { WorkerInit, WorkerMessage } from "./worker.ts";
 
 const ADOPT_TIMEOUT_MS = 5000;
 
@@ -37,7 +37,7 @@ export class DataplaneHost {
     this.counterBlocks.push(new Float64Array(this.counterSab));
   }
 
-  async start(fd: number, devName: string, snapshot: Snapshot): Promise<void> {
+  async start(fd: number, devName: string, snapshot: Snapshot, tap: WorkerInit["tap"]): Promise<void> {
     this.wakeFd = createEventFd();
     const w = new Worker(workerEntry());
     this.worker = w;
@@ -51,7 +51,7 @@ export class DataplaneHost {
     w.onerror = (e) => console.error(`tslb: data-plane worker error: ${e.message}`);
     const init: WorkerMessage = {
       type: "init", fd, devName, wakeFd: this.wakeFd, table: this.table.shared, counters: this.counterSab,
-      ctl: this.ctl.buffer as SharedArrayBuffer, clockBaseSec: this.clockBaseSec, snapshot,
+      ctl: this.ctl.buffer as SharedArrayBuffer, clockBaseSec: this.clockBaseSec, snapshot, tap,
     };
     Atomics.store(this.ctl, 0, snapshot.gen);
     const done = this.waitFor(snapshot.gen);

@@ -8,8 +8,12 @@ import { ConnTable, F_NOOUTPUT, F_ONEPACKET, F_TEMPLATE } from "../conntrack/tab
 import {
   S_CLOSE, S_FIN_WAIT, S_NONE, S_TIME_WAIT, S_UDP, TABLE_INPUT, TABLE_INPUT_ONLY, TABLE_OUTPUT, tcpNextState,
 } from "../conntrack/tcp_state.ts";
-import { FWD_MASQ } from "../forward/fwd.ts";
+import { DR_QUEUED, drXmit } from "../forward/dr.ts";
+import { FWD_MASQ, FWD_ROUTE } from "../forward/fwd.ts";
 import { natXmit } from "../forward/nat.ts";
+import type { L2Host } from "../forward/neigh.ts";
+import { arpCheck } from "../wire/arp.ts";
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_DST, ETH_HDR_LEN, ethType, macHi, macLo } from "../wire/ethernet.ts";
 import { DEST_AVAILABLE, NO_DEST } from "../sched/scheduler.ts";
 import {
   DROP_BASE, K_CONNS, K_INBYTES, K_INPKTS, K_OUTBYTES, K_OUTPKTS, MISC_BASE, M_PASS, destBase, svcBase,
@@ -20,7 +24,7 @@ import { IPPROTO_TCP, IPPROTO_UDP } from "../wire/ipv4.ts";
 import { Pkt, parseIp } from "../wire/pkt.ts";
 import { TCP_ACKF, TCP_RST, TCP_SYN } from "../wire/tcp.ts";
 import type { ActiveConfig } from "./snapshot.ts";
-import { VERDICT_DROP, VERDICT_PASS, VERDICT_TX } from "./verdict.ts";
+import { VERDICT_CONSUMED, VERDICT_DROP, VERDICT_PASS, VERDICT_TX, VERDICT_TX_L2 } from "./verdict.ts";
 
 /** IPv4 224.0.0.0/4 and above (multicast, broadcast), IPv6 ff00::/8. */
 function isMulticast(p: Pkt): boolean {
@@ -36,8 +40,40 @@ export class Pipeline {
   private readonly tkey = new Pkt();
   cfg: ActiveConfig;
 
+  /** The TAP side (direct routing), when the daemon runs one. */
+  l2: L2Host | null = null;
+  /** Wall-clock milliseconds of the current batch (neighbour cache timers). */
+  nowMs = 0;
+  /** The packet came in an Ethernet frame from the TAP (not from a TUN). */
+  private fromL2 = false;
+  private readonly isDrVip = (ip: number) => this.cfg.isDrVip4(ip);
+
   constructor(cfg: ActiveConfig, readonly table: ConnTable, readonly counters: Float64Array) {
     this.cfg = cfg;
+  }
+
+  /**
+   * An Ethernet frame from the TAP at f[start, start+len): ARP is answered or learned
+   * from; IPv4 addressed to tslb's MAC goes through process(). Needs `l2`.
+   */
+  processFrame(f: Frame, start: number, len: number, now: number): number {
+    const l2 = this.l2;
+    if (l2 === null || len < ETH_HDR_LEN) return this.drop(DROP.TRUNCATED);
+    const dv = f.dv;
+    const type = ethType(dv, start);
+    if (type === ETHERTYPE_ARP) {
+      const r = arpCheck(dv, start + ETH_HDR_LEN, len - ETH_HDR_LEN);
+      if (r !== 0) return this.drop(r);
+      l2.onArp(f, start + ETH_HDR_LEN, this.isDrVip, this.nowMs);
+      return VERDICT_CONSUMED;
+    }
+    if (type !== ETHERTYPE_IPV4 || macHi(dv, start + ETH_DST) !== l2.macHi || macLo(dv, start + ETH_DST) !== l2.macLo) {
+      return this.drop(DROP.NOT_FOR_US);
+    }
+    this.fromL2 = true;
+    const v = this.process(f, start + ETH_HDR_LEN, len - ETH_HDR_LEN, now, 0);
+    this.fromL2 = false;
+    return v;
   }
 
   /**
@@ -230,9 +266,15 @@ export class Pipeline {
     }
     const fwd = (flags >> FWD_SHIFT) & 3;
     if (fwd !== FWD_MASQ) {
+      let v: number;
+      if (fwd !== FWD_ROUTE || this.l2 === null) v = this.drop(DROP.UNSUPPORTED_FWD);
+      else {
+        const r = drXmit(f, p, t, id, this.l2, this.nowMs);
+        v = r === DR_QUEUED ? VERDICT_CONSUMED : r === 0 ? VERDICT_TX_L2 : this.drop(r);
+      }
       // One-packet entries of non-NAT methods are done after this packet (no replies come back).
       if ((flags & F_ONEPACKET) !== 0) t.remove(id);
-      return this.drop(DROP.UNSUPPORTED_FWD);
+      return v;
     }
     const r = natXmit(f, p, t, id);
     return r === 0 ? VERDICT_TX : this.drop(r);
@@ -244,6 +286,8 @@ export class Pipeline {
   }
 
   private pass(): number {
+    // Frames on the TAP reach us only because they were addressed to our MAC: nothing to hand back.
+    if (this.fromL2) return this.drop(DROP.NOT_FOR_US);
     this.counters[MISC_BASE + M_PASS]++;
     return VERDICT_PASS;
   }

@@ -6,6 +6,7 @@ import type { Pkt } from "../wire/pkt.ts";
 import { DEST_AVAILABLE, DestSet, type Scheduler } from "../sched/scheduler.ts";
 import { SCHEDULERS } from "../sched/index.ts";
 import { MAX_DEST } from "../stats/counters.ts";
+import { FWD_ROUTE } from "../forward/fwd.ts";
 
 export interface CompiledDest {
   id: number;
@@ -16,6 +17,12 @@ export interface CompiledDest {
   fwd: number;
   uThreshold: number;
   lThreshold: number;
+  /**
+   * false while the destination's health check says it is down (absent = available): no
+   * new connections, and its existing ones are treated as IPVS treats a destination
+   * without IP_VS_DEST_F_AVAILABLE (expire_nodest_conn decides: expire or drop).
+   */
+  available?: boolean;
 }
 
 export interface CompiledService {
@@ -101,6 +108,8 @@ class ServiceIndex {
 const VIP_MARK = -2;
 /** Index key "protocol" of fwmark services: (FWM_KEY, 0, mark, af, 0, 0). */
 const FWM_KEY = 0xff;
+/** Index key "protocol" of VIPs with a direct-routing destination (ARP is answered for them). */
+const DR_VIP_KEY = 0xfe;
 
 export class ActiveConfig {
   readonly gen: number;
@@ -118,13 +127,18 @@ export class ActiveConfig {
   readonly svcOps: Uint8Array;
   readonly dests: DestSet[];
   readonly scheds: Scheduler[];
-  /** By dest id: 1 while the destination exists in this snapshot. */
+  /**
+   * By dest id: 1 while the destination exists in this snapshot and is available (IPVS's
+   * IP_VS_DEST_F_AVAILABLE, which a deleted and a health-failed destination both lack).
+   */
   readonly destPresent: Uint8Array;
   /** By dest id: its index in its service's DestSet (a dest id belongs to one service). */
   readonly destIndex: Int32Array;
   /** By dest id: the index of its service. */
   readonly destSvc: Int32Array;
   readonly sysctl: DataplaneSysctls;
+  /** IPv4 VIPs with direct-routing destinations (gratuitous ARP when one appears). */
+  readonly drVips: number[] = [];
   readonly timeouts: Int32Array;
   private readonly index: ServiceIndex;
 
@@ -164,15 +178,20 @@ export class ActiveConfig {
         this.index.set(svc.proto, svc.port, a[0], a[1], a[2], a[3], s);
         if (this.index.get(0, 0, a[0], a[1], a[2], a[3]) === -1) this.index.set(0, 0, a[0], a[1], a[2], a[3], VIP_MARK);
       }
+      if (svc.fwmark === 0 && svc.dests.some((d) => d.fwd === FWD_ROUTE) && this.index.get(DR_VIP_KEY, 0, a[0], a[1], a[2], a[3]) === -1) {
+        this.index.set(DR_VIP_KEY, 0, a[0], a[1], a[2], a[3], s);
+        if (svc.af === 4) this.drVips.push(a[0]);
+      }
       const ds = new DestSet(svc.dests.length, conns);
       svc.dests.forEach((d, i) => {
         ds.id[i] = d.id;
         ds.weight[i] = d.weight;
-        ds.flags[i] = DEST_AVAILABLE;
+        const available = d.available !== false;
+        ds.flags[i] = available ? DEST_AVAILABLE : 0;
         ds.port[i] = d.port;
         ds.fwd[i] = d.fwd;
         ds.addr.set(d.addr, i * 4);
-        this.destPresent[d.id] = 1;
+        this.destPresent[d.id] = available ? 1 : 0;
         this.destIndex[d.id] = i;
         this.destSvc[d.id] = s;
       });
@@ -204,6 +223,11 @@ export class ActiveConfig {
     if (s >= 0) return s;
     const z = this.index.get(p.proto, 0, p.dst0, p.dst1, p.dst2, p.dst3);
     return z >= 0 ? z : -1;
+  }
+
+  /** True when IPv4 address `ip` is the VIP of a service with a direct-routing destination. */
+  isDrVip4(ip: number): boolean {
+    return this.index.get(DR_VIP_KEY, 0, ip, 0, 0, 0) !== -1;
   }
 
   /** True when the packet's destination is the address of any service. */

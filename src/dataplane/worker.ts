@@ -11,7 +11,8 @@ import { DROP } from "../wire/drop.ts";
 import { Frame, HEADROOM, MAX_FRAME } from "../wire/frame.ts";
 import { Pipeline } from "./pipeline.ts";
 import { ActiveConfig, type Snapshot } from "./snapshot.ts";
-import { VERDICT_DROP } from "./verdict.ts";
+import { VERDICT_CONSUMED, VERDICT_DROP, VERDICT_TX_L2 } from "./verdict.ts";
+import { L2Host } from "../forward/neigh.ts";
 
 declare const self: Worker;
 
@@ -26,6 +27,8 @@ export interface WorkerInit {
   ctl: SharedArrayBuffer;
   /** Table clock origin: epoch seconds at daemon start. */
   clockBaseSec: number;
+  /** The TAP for direct routing and tslb's MAC on it (hi 16 bits, lo 32 bits), if the daemon runs one. */
+  tap: { fd: number; name: string; macHi: number; macLo: number } | null;
   snapshot: Snapshot;
 }
 
@@ -40,11 +43,16 @@ const SWEEP_PERIOD_MS = 2000;
 
 let pipeline: Pipeline;
 let table: ConnTable;
-/** devs[0] is the main TUN (mark 0); then one TUN per firewall mark. */
+/** devs[0] is the main TUN (mark 0); then the TAP, if any; then one TUN per firewall mark. */
 let devs: Device[] = [];
 let devMarks = new Int32Array(0);
+let devL2 = new Uint8Array(0);
 let poller: Poller;
 let mainDev: Device;
+let tapDev: Device | null = null;
+let l2: L2Host | null = null;
+/** IPv4 DR VIPs already announced with gratuitous ARP. */
+let announced = new Set<number>();
 let wakeFd = -1;
 let ctl: Int32Array;
 let counters: Float64Array;
@@ -59,17 +67,28 @@ function nowMs(): number {
 
 /** (Re)builds the device list and the poll set when the snapshot's mark devices change. */
 function setDevices(snap: Snapshot): void {
+  const fixed: Device[] = tapDev ? [mainDev, tapDev] : [mainDev];
   const want = snap.markDevs.map((d) => `${d.fd}/${d.mark}`).join(",");
-  const have = devs.slice(1).map((d, i) => `${d.fd}/${devMarks[i + 1]}`).join(",");
+  const have = devs.slice(fixed.length).map((d, i) => `${d.fd}/${devMarks[i + fixed.length]}`).join(",");
   if (devs.length > 0 && want === have) return;
-  devs = [mainDev, ...snap.markDevs.map((d) => new TunDevice(d.name, d.fd))];
-  devMarks = Int32Array.from([0, ...snap.markDevs.map((d) => d.mark | 0)]);
+  devs = [...fixed, ...snap.markDevs.map((d) => new TunDevice(d.name, d.fd))];
+  devMarks = Int32Array.from([...fixed.map(() => 0), ...snap.markDevs.map((d) => d.mark | 0)]);
+  devL2 = Uint8Array.from(devs.map((d) => (d.l2 ? 1 : 0)));
   poller = new Poller([...devs.map((d) => d.fd), wakeFd]);
+}
+
+/** Gratuitous ARP for DR VIPs that are new in this snapshot, so neighbours learn tslb's MAC at once. */
+function announce(cfg: ActiveConfig): void {
+  if (!l2) return;
+  const now = new Set(cfg.drVips);
+  for (const vip of now) if (!announced.has(vip)) l2.announce(vip);
+  announced = now;
 }
 
 function adopt(snap: Snapshot): void {
   pipeline.cfg = new ActiveConfig(snap, table.destState, pipeline.cfg);
   setDevices(snap);
+  announce(pipeline.cfg);
   Atomics.store(ctl, 1, snap.gen);
   postMessage({ type: "adopted", gen: snap.gen });
 }
@@ -83,6 +102,8 @@ function loop(): void {
   const ms = nowMs();
   const now = Math.floor(ms / 1000) - clockBaseSec;
   table.setNow(now);
+  pipeline.nowMs = ms;
+  if (l2) l2.tick(ms);
   const u8 = frame.u8;
   const cap = u8.length - HEADROOM;
   const p = pipeline.pkt;
@@ -90,14 +111,18 @@ function loop(): void {
     if (!poller.readable(d)) continue;
     const dev = devs[d];
     const mark = devMarks[d];
+    const isL2 = devL2[d] === 1;
     for (let i = 0; i < BATCH; i++) {
       const len = dev.recv(u8, HEADROOM, cap);
       if (len <= 0) break;
       counters[MISC_BASE + M_RX]++;
-      if (pipeline.process(frame, HEADROOM, len, now, mark) === VERDICT_DROP) continue;
-      // Always written to the main TUN: the kernel's reverse-path check then finds the
-      // route back (the reply rules point at it), and its own writes are exempt from them.
-      if (mainDev.send(u8, p.start, p.len) < 0) counters[DROP_BASE + DROP.TX_ERROR]++;
+      const v = isL2 ? pipeline.processFrame(frame, HEADROOM, len, now) : pipeline.process(frame, HEADROOM, len, now, mark);
+      if (v === VERDICT_DROP || v === VERDICT_CONSUMED) continue;
+      // IP packets always go to the main TUN: the kernel's reverse-path check then finds
+      // the route back (the reply rules point at it), and its own writes are exempt from
+      // them. Ethernet frames (direct routing) go to the TAP.
+      const out = v === VERDICT_TX_L2 ? tapDev! : mainDev;
+      if (out.send(u8, p.start, p.len) < 0) counters[DROP_BASE + DROP.TX_ERROR]++;
       else counters[MISC_BASE + M_TX]++;
     }
   }
@@ -119,9 +144,17 @@ self.onmessage = (ev: MessageEvent<WorkerMessage>) => {
     // The control thread opened the queue; fds are process-wide, so the worker adopts it.
     mainDev = new TunDevice(m.devName, m.fd);
     wakeFd = m.wakeFd;
+    if (m.tap) {
+      const t = new TunDevice(m.tap.name, m.tap.fd);
+      t.l2 = true;
+      tapDev = t;
+      l2 = new L2Host(t, m.tap.macHi, m.tap.macLo);
+    }
     setDevices(m.snapshot);
     frame = Frame.alloc(HEADROOM + MAX_FRAME);
     pipeline = new Pipeline(new ActiveConfig(m.snapshot, table.destState, null), table, counters);
+    pipeline.l2 = l2;
+    announce(pipeline.cfg);
     lastSweepMs = nowMs();
     Atomics.store(ctl, 1, m.snapshot.gen);
     postMessage({ type: "adopted", gen: m.snapshot.gen });

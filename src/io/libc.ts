@@ -174,6 +174,12 @@ export function sendto(fd: number, buf: Uint8Array, len: number, flags: number, 
   return r >= 0 ? r : -errno();
 }
 
+/** sendto(2) from the raw address `p` (bufPtr(u8) + offset) to the sockaddr bytes `addr`. */
+export function sendtoPtr(fd: number, p: number, len: number, flags: number, addr: Uint8Array): number {
+  const r = C.sendto(fd, p as Pointer, len, flags, addr, addr.byteLength);
+  return r >= 0 ? r : -errno();
+}
+
 export function recv(fd: number, buf: Uint8Array, len: number, flags: number): number {
   const r = C.recv(fd, buf, len, flags);
   return r >= 0 ? r : -errno();

@@ -34,7 +34,8 @@ export interface TunOptions {
 }
 
 export class TunDevice implements Device {
-  readonly l2 = false;
+  /** true for a TAP (Ethernet frames); set once by openTap. */
+  l2 = false;
   private closed = false;
   // One cached address per direction: the worker passes the same frame buffer every call,
   // so ptr() (~20-30 ns) runs once, not per packet. The device holds a reference to the last
@@ -79,6 +80,16 @@ export class TunDevice implements Device {
 export function openTun(name: string, opts: TunOptions = {}): TunDevice {
   const flags = IFF_TUN | IFF_NO_PI | ((opts.multiQueue ?? true) ? IFF_MULTI_QUEUE : 0);
   return attach(name, flags);
+}
+
+/**
+ * Creates (or attaches to) TAP device `name` (IFF_TAP | IFF_NO_PI): Ethernet frames, for
+ * direct routing. The returned device reports l2 = true.
+ */
+export function openTap(name: string): TunDevice {
+  const d = attach(name, IFF_TAP | IFF_NO_PI);
+  d.l2 = true;
+  return d;
 }
 
 /** Opens one more queue of the multi-queue TUN device `name` (for one more worker). */

@@ -33,11 +33,21 @@ export const DROP = {
   UNSUPPORTED_FWD: 14,
   /** Multicast or broadcast that the kernel routed into the TUN (IPv6 router solicitations, MLD): never ours. */
   MULTICAST: 15,
+  /** A frame on the TAP that is not for tslb's MAC or not for a VIP. */
+  NOT_FOR_US: 16,
+  /** TTL (hop limit) would reach 0 when forwarding. */
+  TTL_EXCEEDED: 17,
+  /** Direct routing: the real server's MAC is being resolved and its queue is full, or it never answered. */
+  NEIGH_UNRESOLVED: 18,
+  /** GRE/GUE header malformed: wrong version, unknown flags, bad checksum, lengths (forward/tunnel, decap). */
+  BAD_TUNNEL_HEADER: 16,
+  /** Inner packet plus the outer tunnel headers would exceed 65535 bytes, or the headroom (forward/tunnel). */
+  TUNNEL_TOO_BIG: 17,
 } as const;
 
 export const DROP_NAMES: readonly string[] = [
   "none", "truncated", "unsupported_l3", "bad_ip_header", "bad_ip_csum", "fragment", "unsupported_l4",
   "bad_l4_header", "no_service", "no_conn", "no_dest", "table_full", "dest_gone", "tx_error",
-  "unsupported_fwd", "multicast",
+  "unsupported_fwd", "multicast", "not_for_us", "ttl_exceeded", "neigh_unresolved", "bad_tunnel_header", "tunnel_too_big",
 ];
 export const DROP_COUNT = DROP_NAMES.length;

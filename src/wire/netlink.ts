@@ -108,6 +108,8 @@ export const RTA_TABLE = 15;
 export const IFLA_ADDRESS = 1;
 export const IFLA_IFNAME = 3;
 export const IFLA_MTU = 4;
+/** ifindex of the link's master (bridge); u32. */
+export const IFLA_MASTER = 10;
 export const IFF_UP = 0x1;
 
 // --- neighbour.h ---

@@ -1,0 +1,246 @@
+// Tunnel encapsulation ("Tunnel", -i; ip_vs_tunnel_xmit / ip_vs_tunnel_xmit_v6): writes
+// the outer header(s) IN FRONT of the inner packet, in the frame's headroom, so the
+// packet itself is never copied (Katran encap_v4, wireguard-go offset).
+//
+// Contract:
+// - The inner packet is frame[start, start+len): a whole IPv4 or IPv6 packet, already
+//   rewritten as the caller needs (TTL decremented, inner checksum correct).
+// - The caller guarantees `tunnelOverhead(d)` free bytes before `start` (HEADROOM = 64
+//   covers the largest case: IPv6 + UDP + GUE with the remote checksum option = 60).
+// - tunnelEncap returns the new start (the outer header; the packet is now
+//   frame[newStart, start+len)) or a negative DropReason. No allocation, no throw.
+// - Outer fields as IPVS sets them (reference §5.4): TOS/traffic class copied from the
+//   inner packet with ECN per RFC 6040 (INET_ECN_encapsulate: CE becomes ECT(0)), TTL/hop
+//   limit copied from the inner packet, DF copied from an inner IPv4 packet (pmtu_disc=1;
+//   IPv6 inner: DF 0), IP ID from the caller's per-worker counter, source and destination
+//   from the TunnelDest (source: the address the kernel would use toward the real server).
+// - GUE: UDP source port from the inner flow hash over the ephemeral range, as Linux's
+//   udp_flow_src_port; UDP checksum 0 unless TUN_F_CSUM or TUN_F_REMCSUM (then a full
+//   checksum; 0 becomes 0xffff). Packets read from a TUN carry complete checksums
+//   (never CHECKSUM_PARTIAL), so, as in IPVS for such packets, TUN_F_REMCSUM adds no
+//   remote-checksum option: it only turns the UDP checksum on.
+// - GRE: base header with protocol 0x0800/0x86DD; TUN_F_CSUM adds the checksum word.
+import { csumAdd, csumFold, ipv4PseudoSum } from "../wire/checksum.ts";
+import { DROP } from "../wire/drop.ts";
+import type { Frame } from "../wire/frame.ts";
+import { ETH_P_IP, ETH_P_IPV6, GRE_CSUM_HDR_LEN, GRE_HDR_LEN, IPPROTO_GRE, greWrite, greWriteCsum } from "../wire/gre.ts";
+import { GUE_HDR_LEN, IPPROTO_IPIP, IPPROTO_IPV6, gueWrite } from "../wire/gue.ts";
+import { IPPROTO_UDP, IPV4_DF, IPV4_MIN_LEN } from "../wire/ipv4.ts";
+import { IPV6_HDR_LEN } from "../wire/ipv6.ts";
+import { UDP_HDR_LEN } from "../wire/udp.ts";
+
+/** Tunnel types, numbered as IPVS's IP_VS_CONN_F_TUNNEL_TYPE_* (ipvsadm --tun-type). */
+export const TUN_IPIP = 0;
+export const TUN_GUE = 1;
+export const TUN_GRE = 2;
+/** Encapsulation flags, as IPVS's IP_VS_TUNNEL_ENCAP_FLAG_* (--tun-csum, --tun-remcsum). */
+export const TUN_F_CSUM = 1;
+export const TUN_F_REMCSUM = 2;
+
+/** Linux's default ip_local_port_range: GUE source ports are drawn from [MIN, MAX). */
+export const GUE_SPORT_MIN = 32768;
+export const GUE_SPORT_MAX = 60999;
+
+/** IPv4 and IPv6 minimum link MTUs (RFC 791, RFC 8200 §5): IPVS drops below them. */
+export const IPV4_MIN_MTU = 68;
+export const IPV6_MIN_MTU = 1280;
+
+/**
+ * Where and how one real server is reached through a tunnel. Plain data (survives
+ * postMessage); build it with tunnelDest() so every instance has the same shape.
+ * Addresses are int32 words in network bit order (wire/addr.ts); IPv4 uses word 0.
+ */
+export interface TunnelDest {
+  /** Family of the OUTER header: the real server's address family (4 or 6). */
+  af: number;
+  /** TUN_IPIP, TUN_GUE or TUN_GRE. */
+  type: number;
+  /** TUN_F_CSUM | TUN_F_REMCSUM bits. */
+  flags: number;
+  /** GUE destination port (--tun-port); unused for IPIP and GRE. */
+  port: number;
+  src0: number; src1: number; src2: number; src3: number;
+  dst0: number; dst1: number; dst2: number; dst3: number;
+}
+
+/** A TunnelDest with a stable shape. `src`/`dst`: 1 word (IPv4) or 4 words (IPv6). Control plane only. */
+export function tunnelDest(af: number, type: number, flags: number, port: number, src: readonly number[], dst: readonly number[]): TunnelDest {
+  const want = af === 4 ? 1 : 4;
+  if ((af !== 4 && af !== 6) || src.length !== want || dst.length !== want) {
+    throw new RangeError(`tunnelDest: af ${af} needs ${want}-word addresses, got ${src.length} and ${dst.length}`);
+  }
+  if (type !== TUN_IPIP && type !== TUN_GUE && type !== TUN_GRE) throw new RangeError(`tunnelDest: unknown tunnel type ${type}`);
+  const w = (a: readonly number[], i: number) => (i < a.length ? a[i] | 0 : 0);
+  return {
+    af, type, flags, port,
+    src0: w(src, 0), src1: w(src, 1), src2: w(src, 2), src3: w(src, 3),
+    dst0: w(dst, 0), dst1: w(dst, 1), dst2: w(dst, 2), dst3: w(dst, 3),
+  };
+}
+
+/** Bytes written in front of the inner packet: outer IP header + UDP/GUE or GRE header. */
+export function tunnelOverhead(d: TunnelDest): number {
+  const ip = d.af === 4 ? IPV4_MIN_LEN : IPV6_HDR_LEN;
+  if (d.type === TUN_GUE) return ip + UDP_HDR_LEN + GUE_HDR_LEN;
+  if (d.type === TUN_GRE) return ip + ((d.flags & TUN_F_CSUM) !== 0 ? GRE_CSUM_HDR_LEN : GRE_HDR_LEN);
+  return ip;
+}
+
+/**
+ * MTU left for the inner packet on a route of `routeMtu` bytes toward the real server
+ * (IPVS __ip_vs_get_out_rt with IP_VS_RT_MODE_TUNNEL), or -1 when that is below the
+ * outer family's minimum MTU (68 / 1280): IPVS then drops the packet.
+ */
+export function tunnelInnerMtu(routeMtu: number, d: TunnelDest): number {
+  const mtu = routeMtu - tunnelOverhead(d);
+  return mtu < (d.af === 4 ? IPV4_MIN_MTU : IPV6_MIN_MTU) ? -1 : mtu;
+}
+
+/**
+ * IPVS ensure_mtu_is_adequate for a tunnelled packet: 0 when the inner packet at
+ * u8[start, start+len) may be sent (it fits, or it is IPv4 without DF and the outer
+ * packet may be fragmented), else the MTU to report to the sender: ICMP fragmentation
+ * needed (IPv4 with DF) or ICMPv6 packet too big (IPv6); drop the packet. The caller
+ * skips the check for ICMP errors it forwards (IPVS never answers ICMP with ICMP).
+ */
+export function tunnelMtuCheck(u8: Uint8Array, start: number, len: number, innerMtu: number): number {
+  if (len <= innerMtu) return 0;
+  if (u8[start] >> 4 === 4 && (u8[start + 6] & (IPV4_DF >>> 8)) === 0) return 0;
+  return innerMtu;
+}
+
+/** Linux udp_flow_src_port with the default range: a per-flow port in [32768, 60999). */
+export function gueSourcePort(hash: number): number {
+  const h = (hash ^ (hash << 16)) >>> 0;
+  // h * range < 2^47: exact in a double, no BigInt.
+  return Math.floor((h * (GUE_SPORT_MAX - GUE_SPORT_MIN)) / 4294967296) + GUE_SPORT_MIN;
+}
+
+/**
+ * Encapsulates frame[start, start+len) for real server `d`. `ipId` is the outer IPv4
+ * identification (the caller's per-worker counter; unused for an IPv6 outer header),
+ * `hash` the inner flow hash (GUE source port). Returns the new start or -DropReason:
+ * UNSUPPORTED_L3 (inner is neither IPv4 nor IPv6), TUNNEL_TOO_BIG (outer length past
+ * 65535, or start < overhead).
+ */
+export function tunnelEncap(f: Frame, start: number, len: number, d: TunnelDest, ipId: number, hash: number): number {
+  const u8 = f.u8;
+  const oh = tunnelOverhead(d);
+  if (start < oh || len < 1) return -DROP.TUNNEL_TOO_BIG;
+  // Inner family decides the payload protocol; TOS, TTL and DF come from the inner header.
+  const ver = u8[start] >> 4;
+  let inner = 0;
+  let tos = 0;
+  let ttl = 0;
+  let df = 0;
+  if (ver === 4) {
+    inner = IPPROTO_IPIP;
+    tos = u8[start + 1];
+    ttl = u8[start + 8];
+    df = u8[start + 6] & (IPV4_DF >>> 8);
+  } else if (ver === 6) {
+    inner = IPPROTO_IPV6;
+    tos = ((u8[start] & 0x0f) << 4) | (u8[start + 1] >> 4);
+    ttl = u8[start + 7];
+  } else {
+    return -DROP.UNSUPPORTED_L3;
+  }
+  // RFC 6040 normal mode (INET_ECN_encapsulate): copy ECN, except CE is sent as ECT(0).
+  if ((tos & 3) === 3) tos = (tos & 0xfc) | 2;
+  const ipLen = d.af === 4 ? IPV4_MIN_LEN : IPV6_HDR_LEN;
+  const outerLen = len + oh;
+  if (outerLen - (d.af === 4 ? 0 : IPV6_HDR_LEN) > 0xffff) return -DROP.TUNNEL_TOO_BIG;
+  const hdr = start - oh;
+  const l4 = hdr + ipLen;
+  let proto = inner;
+  if (d.type === TUN_GUE) {
+    proto = IPPROTO_UDP;
+    const udpLen = outerLen - ipLen;
+    const sport = gueSourcePort(hash);
+    u8[l4] = sport >>> 8;
+    u8[l4 + 1] = sport & 0xff;
+    u8[l4 + 2] = d.port >>> 8;
+    u8[l4 + 3] = d.port & 0xff;
+    u8[l4 + 4] = udpLen >>> 8;
+    u8[l4 + 5] = udpLen & 0xff;
+    u8[l4 + 6] = 0;
+    u8[l4 + 7] = 0;
+    gueWrite(u8, l4 + UDP_HDR_LEN, inner);
+    if ((d.flags & (TUN_F_CSUM | TUN_F_REMCSUM)) !== 0) {
+      let c = ~csumFold(csumAdd(u8, l4, udpLen, pseudoSum(d, IPPROTO_UDP, udpLen))) & 0xffff;
+      if (c === 0) c = 0xffff;
+      u8[l4 + 6] = c >>> 8;
+      u8[l4 + 7] = c & 0xff;
+    }
+  } else if (d.type === TUN_GRE) {
+    proto = IPPROTO_GRE;
+    const ptype = inner === IPPROTO_IPIP ? ETH_P_IP : ETH_P_IPV6;
+    if ((d.flags & TUN_F_CSUM) !== 0) greWriteCsum(u8, l4, ptype, len);
+    else greWrite(u8, l4, ptype);
+  }
+  if (d.af === 4) writeOuter4(u8, hdr, outerLen, tos, df, ttl, proto, ipId, d);
+  else writeOuter6(u8, hdr, outerLen - IPV6_HDR_LEN, tos, ttl, proto, d);
+  return hdr;
+}
+
+/** Pseudo-header sum of the outer addresses for an upper-layer length (RFC 768 / RFC 8200 §8.1). */
+function pseudoSum(d: TunnelDest, proto: number, l4len: number): number {
+  if (d.af === 4) return ipv4PseudoSum(d.src0, d.dst0, proto, l4len);
+  return w16(d.src0) + w16(d.src1) + w16(d.src2) + w16(d.src3) +
+    w16(d.dst0) + w16(d.dst1) + w16(d.dst2) + w16(d.dst3) + proto + l4len;
+}
+
+/** Sum of the two 16-bit halves of an int32 word. */
+function w16(w: number): number {
+  return ((w >>> 16) & 0xffff) + (w & 0xffff);
+}
+
+function put32(u8: Uint8Array, o: number, v: number): void {
+  u8[o] = v >>> 24;
+  u8[o + 1] = (v >>> 16) & 0xff;
+  u8[o + 2] = (v >>> 8) & 0xff;
+  u8[o + 3] = v & 0xff;
+}
+
+// IPv4 outer header; the checksum is summed from the values written, not read back.
+function writeOuter4(u8: Uint8Array, o: number, total: number, tos: number, df: number, ttl: number,
+  proto: number, id: number, d: TunnelDest): void {
+  id &= 0xffff;
+  u8[o] = 0x45;
+  u8[o + 1] = tos;
+  u8[o + 2] = total >>> 8;
+  u8[o + 3] = total & 0xff;
+  u8[o + 4] = id >>> 8;
+  u8[o + 5] = id & 0xff;
+  u8[o + 6] = df;
+  u8[o + 7] = 0;
+  u8[o + 8] = ttl;
+  u8[o + 9] = proto;
+  put32(u8, o + 12, d.src0);
+  put32(u8, o + 16, d.dst0);
+  const sum = (0x4500 | tos) + total + id + (df << 8) + ((ttl << 8) | proto) + w16(d.src0) + w16(d.dst0);
+  const c = ~csumFold(sum) & 0xffff;
+  u8[o + 10] = c >>> 8;
+  u8[o + 11] = c & 0xff;
+}
+
+// IPv6 outer header: flow label 0 (IPVS clears it), traffic class = the inner DS field.
+function writeOuter6(u8: Uint8Array, o: number, payloadLen: number, tc: number, hops: number, next: number,
+  d: TunnelDest): void {
+  u8[o] = 0x60 | (tc >> 4);
+  u8[o + 1] = (tc & 0x0f) << 4;
+  u8[o + 2] = 0;
+  u8[o + 3] = 0;
+  u8[o + 4] = payloadLen >>> 8;
+  u8[o + 5] = payloadLen & 0xff;
+  u8[o + 6] = next;
+  u8[o + 7] = hops;
+  put32(u8, o + 8, d.src0);
+  put32(u8, o + 12, d.src1);
+  put32(u8, o + 16, d.src2);
+  put32(u8, o + 20, d.src3);
+  put32(u8, o + 24, d.dst0);
+  put32(u8, o + 28, d.dst1);
+  put32(u8, o + 32, d.dst2);
+  put32(u8, o + 36, d.dst3);
+}

@@ -1,0 +1,59 @@
+// End to end, direct routing over TAP: client, real servers and tslb's TAP on one bridge.
+// tslb answers ARP for the VIP, resolves the real servers' MACs itself, rewrites only the
+// destination MAC; the real servers (VIP on lo) answer the client directly.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { join } from "node:path";
+import { DR_CL, DR_RS, DR_VIP, DrTopology } from "../../scripts/topology.ts";
+import { BUN, ROOT, ensureBinary, tslb } from "../helpers/tslb.ts";
+
+ensureBinary();
+const topo = new DrTopology("e2edr");
+const socket = `/tmp/tslb-e2e-dr-${process.pid}/tslb.sock`;
+const servers: ReturnType<typeof Bun.spawn>[] = [];
+const cli = (args: string[], stdin?: string) => tslb(topo.ns.lb, socket, args, { stdin, env: { TSLB_BRIDGE: topo.bridge } });
+const client = (...args: string[]) => topo.exec(topo.ns.cl, [BUN, join(ROOT, "scripts/client.ts"), ...args], true).out.trim().split("\n");
+
+const dr = suite("e2e direct routing over TAP");
+
+dr.before(async () => {
+  topo.up();
+  for (let i = 0; i < 2; i++) {
+    // Real servers listen on the VIP (DR keeps the destination address).
+    const p = Bun.spawn(["ip", "netns", "exec", i ? topo.ns.rs2 : topo.ns.rs1, BUN, join(ROOT, "scripts/servers.ts"), `rs${i + 1}`, DR_VIP, "80", "53"],
+      { stdout: "pipe", stderr: "inherit", env: { ...process.env, TSLB_SERVER_TTL: "240" } });
+    servers.push(p);
+    const reader = p.stdout.getReader();
+    await reader.read();
+    reader.releaseLock();
+  }
+});
+
+dr.after(() => {
+  cli(["--shutdown"]);
+  for (const p of servers) p.kill();
+  topo.destroy();
+});
+
+dr("wrr 3:1 over DR gives 15/5 of 20 requests; each server sees the client's address", () => {
+  const r = cli(["-R"], `-A -t ${DR_VIP}:80 -s wrr\n-a -t ${DR_VIP}:80 -r ${DR_RS[0]} -g -w 3\n-a -t ${DR_VIP}:80 -r ${DR_RS[1]} -w 1\n`);
+  assert.equal([r.code, r.err], [0, ""]);
+  const lines = client("http", DR_VIP, "80", "20");
+  const c = new Map<string, number>();
+  for (const l of lines) c.set(l, (c.get(l) ?? 0) + 1);
+  assert.is(c.get(`rs1 ${DR_CL}`), 15, lines.join(","));
+  assert.is(c.get(`rs2 ${DR_CL}`), 5);
+});
+
+dr("the client learned the VIP at tslb's MAC; replies bypass tslb (OutPkts 0)", () => {
+  const neigh = topo.ip(topo.ns.cl, "neigh", "show", DR_VIP);
+  assert.match(neigh, /lladdr [0-9a-f][26ae]:/, neigh);
+  const lines = cli(["-L", "-n", "--stats"]).out.split("\n");
+  const svc = lines.find((l) => l.startsWith("TCP  198.18.4.100:80"))!.trim().split(/\s+/);
+  assert.is(svc[2], "20");
+  assert.ok(Number(svc[3]) >= 20 * 4, `InPkts ${svc[3]}`);
+  assert.is(svc[4], "0", "OutPkts");
+  assert.match(cli(["-L", "-n"]).out, /  -> 198\.18\.4\.11:80               Route   3      0          \d+ +\n/);
+});
+
+dr.run();

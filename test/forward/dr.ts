@@ -1,0 +1,104 @@
+// Golden frames for direct routing: ARP answers for DR VIPs, MAC resolution by ARP probe,
+// queued frames flushed once the real server answers, and the DR rewrite itself (only the
+// destination MAC and the TTL change).
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { ConnTable } from "../../src/conntrack/table.ts";
+import { Pipeline } from "../../src/dataplane/pipeline.ts";
+import { ActiveConfig } from "../../src/dataplane/snapshot.ts";
+import { VERDICT_CONSUMED, VERDICT_DROP, VERDICT_TX_L2 } from "../../src/dataplane/verdict.ts";
+import { FWD_ROUTE } from "../../src/forward/fwd.ts";
+import { L2Host } from "../../src/forward/neigh.ts";
+import { MemDevice } from "../../src/io/mem_device.ts";
+import { COUNTER_WORDS, DROP_BASE, MAX_DEST } from "../../src/stats/counters.ts";
+import { DROP } from "../../src/wire/drop.ts";
+import { Frame, HEADROOM } from "../../src/wire/frame.ts";
+import { buildIp4, checksumsValid, ip4 } from "../fixtures/builder.ts";
+import { CLIENT, RS1, VIP, natSnapshot } from "../fixtures/snapshots.ts";
+
+const OUR = [0x0266, 0x11223344] as const; // 02:66:11:22:33:44
+const CLIENT_MAC = [0x0200, 0x00000002 | 0];
+const RS1_MAC = [0x0200, 0x0000000b | 0];
+
+function eth(dst: readonly number[], src: readonly number[], type: number, payload: Uint8Array): Uint8Array {
+  const f = new Uint8Array(14 + payload.length);
+  const dv = new DataView(f.buffer);
+  dv.setUint16(0, dst[0]); dv.setInt32(2, dst[1]);
+  dv.setUint16(6, src[0]); dv.setInt32(8, src[1]);
+  dv.setUint16(12, type);
+  f.set(payload, 14);
+  return f;
+}
+function arp(op: number, sha: readonly number[], spa: string, tha: readonly number[], tpa: string): Uint8Array {
+  const a = new Uint8Array(28);
+  const dv = new DataView(a.buffer);
+  dv.setUint16(0, 1); dv.setUint16(2, 0x0800); a[4] = 6; a[5] = 4; dv.setUint16(6, op);
+  dv.setUint16(8, sha[0]); dv.setInt32(10, sha[1]); dv.setInt32(14, spa === "0.0.0.0" ? 0 : ip4(spa));
+  dv.setUint16(18, tha[0]); dv.setInt32(20, tha[1]); dv.setInt32(24, tpa === "0.0.0.0" ? 0 : ip4(tpa));
+  return a;
+}
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+
+function setup() {
+  const table = ConnTable.create(1024, MAX_DEST);
+  const counters = new Float64Array(COUNTER_WORDS);
+  const snap = natSnapshot(1, "rr");
+  for (const d of snap.services[0].dests) { d.fwd = FWD_ROUTE; d.port = 80; }
+  const pl = new Pipeline(new ActiveConfig(snap, table.destState, null), table, counters);
+  const tap = new MemDevice("tap", true);
+  pl.l2 = new L2Host(tap, OUR[0], OUR[1]);
+  pl.nowMs = 1000;
+  const f = Frame.alloc(HEADROOM + 2048);
+  const run = (frame: Uint8Array) => {
+    f.u8.set(frame, HEADROOM);
+    const v = pl.processFrame(f, HEADROOM, frame.length, 10);
+    return { v, out: f.u8.slice(pl.pkt.start, pl.pkt.start + pl.pkt.len) };
+  };
+  return { pl, tap, run, counters };
+}
+
+const s = suite("direct routing over TAP");
+s("an ARP request for a DR VIP gets a reply with tslb's MAC; other addresses get none", () => {
+  const { run, tap } = setup();
+  assert.is(run(eth([0xffff, -1], CLIENT_MAC, 0x0806, arp(1, CLIENT_MAC, CLIENT, [0, 0], VIP))).v, VERDICT_CONSUMED);
+  assert.is(tap.sent.length, 1);
+  const want = eth(CLIENT_MAC, OUR, 0x0806, arp(2, OUR, VIP, CLIENT_MAC, CLIENT));
+  const padded = new Uint8Array(60); padded.set(want);
+  assert.is(hex(tap.sent[0]), hex(padded));
+  run(eth([0xffff, -1], CLIENT_MAC, 0x0806, arp(1, CLIENT_MAC, CLIENT, [0, 0], "198.18.0.99")));
+  assert.is(tap.sent.length, 1, "no answer for a non-VIP");
+});
+s("the first packet to a real server waits for its MAC: probe out, reply in, queue flushed", () => {
+  const { run, tap, pl } = setup();
+  const syn = buildIp4({ src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: 0x02, ttl: 64 });
+  assert.is(run(eth(OUR, CLIENT_MAC, 0x0800, syn)).v, VERDICT_CONSUMED);
+  assert.is(tap.sent.length, 1);
+  const probe = new Uint8Array(60); probe.set(eth([0xffff, -1], OUR, 0x0806, arp(1, OUR, "0.0.0.0", [0, 0], RS1)));
+  assert.is(hex(tap.sent[0]), hex(probe), "ARP probe with sender 0.0.0.0");
+  // The real server answers the probe (to 0.0.0.0, at our MAC).
+  assert.is(run(eth(OUR, RS1_MAC, 0x0806, arp(2, RS1_MAC, RS1, OUR, "0.0.0.0"))).v, VERDICT_CONSUMED);
+  assert.is(tap.sent.length, 2);
+  const out = tap.sent[1];
+  const expected = syn.slice(); expected[8] = 63; // TTL decremented
+  assert.is(hex(out.subarray(0, 14)), hex(eth(RS1_MAC, OUR, 0x0800, new Uint8Array(0))));
+  assert.is(hex(out.subarray(14, 34).filter((_, i) => i !== 10 && i !== 11)), hex(expected.subarray(0, 20).filter((_, i) => i !== 10 && i !== 11)));
+  assert.is(hex(out.subarray(34)), hex(syn.subarray(20)), "TCP untouched");
+  assert.ok(checksumsValid(out.subarray(14)));
+  // Once resolved, packets go straight out.
+  const ack = buildIp4({ src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: 0x10 });
+  const r = run(eth(OUR, CLIENT_MAC, 0x0800, ack));
+  assert.is(r.v, VERDICT_TX_L2);
+  assert.is(hex(r.out.subarray(0, 14)), hex(eth(RS1_MAC, OUR, 0x0800, new Uint8Array(0))));
+  void pl;
+});
+s("frames not for tslb's MAC and TTL 1 are counted drops", () => {
+  const { run, counters } = setup();
+  const syn = buildIp4({ src: CLIENT, dst: VIP, sport: 1, dport: 80, flags: 0x02 });
+  assert.is(run(eth(CLIENT_MAC, RS1_MAC, 0x0800, syn)).v, VERDICT_DROP);
+  assert.is(counters[DROP_BASE + DROP.NOT_FOR_US], 1);
+  const ttl1 = buildIp4({ src: CLIENT, dst: VIP, sport: 2, dport: 80, flags: 0x02, ttl: 1 });
+  assert.is(run(eth(OUR, CLIENT_MAC, 0x0800, ttl1)).v, VERDICT_DROP);
+  assert.is(counters[DROP_BASE + DROP.TTL_EXCEEDED], 1);
+  assert.is(run(new Uint8Array(10)).v, VERDICT_DROP);
+});
+s.run();

@@ -26,10 +26,12 @@ if (mode === "http") {
     try { console.log(await httpOnce()); } catch (e) { console.log(`error ${(e as Error).message}`); }
   }
 } else if (mode === "udp") {
+  // Connected, so that an ICMP error (port unreachable) surfaces as ECONNREFUSED.
   const s = createSocket(addr.includes(":") ? "udp6" : "udp4");
   const t = setTimeout(() => { console.log("error timeout"); process.exit(1); }, 2000);
   s.on("message", (m) => { clearTimeout(t); console.log(m.toString()); s.close(); });
-  s.send(arg ?? "ping", port, addr);
+  s.on("error", (e) => { clearTimeout(t); console.log(`error ${(e as NodeJS.ErrnoException).code ?? e.message}`); s.close(); });
+  s.connect(port, addr, () => s.send(arg ?? "ping"));
 } else if (mode === "keepalive") {
   // One connection for the whole run: each line on stdin sends one request on it and
   // prints the body (or "closed"). Ends on EOF or after 60 s.

@@ -35,8 +35,10 @@ export function planNetwork(rules: RuleSet): NetPlan {
     const protos = s.key.kind === "fwm" ? [6, 17] : [PROTO_NUM[s.key.kind]];
     for (const d of s.dests) {
       if (d.fwd !== "masq") continue;
-      for (const proto of protos) {
-        const r: ReplyRule = { af: d.af, rip: d.addr, proto, rport: d.port };
+      // ICMP errors from the real server (port unreachable, too big ...) come back too,
+      // so they can be rewritten for the client.
+      const icmp: ReplyRule = { af: d.af, rip: d.addr, proto: d.af === 4 ? 1 : 58, rport: 0 };
+      for (const r of [...protos.map((proto): ReplyRule => ({ af: d.af, rip: d.addr, proto, rport: d.port })), icmp]) {
         replies.set(`${r.af}|${r.rip}|${r.proto}|${r.rport}`, r);
       }
     }

@@ -20,7 +20,9 @@ import {
 } from "../stats/counters.ts";
 import { DROP } from "../wire/drop.ts";
 import type { Frame } from "../wire/frame.ts";
-import { IPPROTO_TCP, IPPROTO_UDP } from "../wire/ipv4.ts";
+import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from "../wire/ipv4.ts";
+import { IPPROTO_ICMPV6 } from "../wire/ipv6.ts";
+import { ICMP_NOT_ERROR, icmpErrorKey, icmpNatXmit } from "../forward/icmp_error.ts";
 import { Pkt, parseIp } from "../wire/pkt.ts";
 import { TCP_ACKF, TCP_RST, TCP_SYN } from "../wire/tcp.ts";
 import type { ActiveConfig } from "./snapshot.ts";
@@ -38,6 +40,8 @@ export class Pipeline {
   readonly pkt = new Pkt();
   /** Scratch key for persistence-template lookups (client net, port 0, VIP, port). */
   private readonly tkey = new Pkt();
+  /** Scratch key for the flow quoted by an ICMP error. */
+  private readonly ikey = new Pkt();
   cfg: ActiveConfig;
 
   /** The TAP side (direct routing), when the daemon runs one. */
@@ -86,10 +90,8 @@ export class Pipeline {
     p.now = now;
     p.mark = mark;
     if (r !== 0) {
-      // A sane packet of another protocol that is not for a VIP belongs to somebody else,
-      // unless it is the kernel's own multicast on the TUN (router solicitations, MLD).
-      if (r === DROP.UNSUPPORTED_L4 && (mark !== 0 || !this.cfg.isVip(p))) return isMulticast(p) ? this.drop(DROP.MULTICAST) : this.pass();
-      return this.drop(r);
+      if (r === DROP.UNSUPPORTED_L4 && (p.proto === IPPROTO_ICMP || p.proto === IPPROTO_ICMPV6)) return this.icmp(f, now, mark);
+      return this.notOurs(r, mark);
     }
     const t = this.table;
     t.hashPkt(p);
@@ -118,6 +120,50 @@ export class Pipeline {
 
     }
     return this.forward(f, id, now);
+  }
+
+  /**
+   * A sane packet that is not TCP/UDP of a connection: handed back to the kernel when it
+   * is not for a VIP (it belongs to somebody else), unless it is the kernel's own
+   * multicast on the TUN (router solicitations, MLD); dropped with `reason` otherwise.
+   */
+  private notOurs(reason: number, mark: number): number {
+    const p = this.pkt;
+    if (reason === DROP.UNSUPPORTED_L4 && (mark !== 0 || !this.cfg.isVip(p))) return isMulticast(p) ? this.drop(DROP.MULTICAST) : this.pass();
+    return this.drop(reason);
+  }
+
+  /**
+   * ICMP/ICMPv6: an error that quotes a packet of a tracked connection is counted with it
+   * and forwarded the way the connection's packets go (NAT: rewritten for each side).
+   */
+  private icmp(f: Frame, now: number, mark: number): number {
+    const p = this.pkt;
+    const q = this.ikey;
+    const r = icmpErrorKey(f, p, q);
+    if (r === ICMP_NOT_ERROR) return this.notOurs(DROP.UNSUPPORTED_L4, mark);
+    if (r !== 0) return this.cfg.isVip(p) ? this.drop(r) : this.pass();
+    const t = this.table;
+    t.hashPkt(q);
+    const id = t.lookup(q, now);
+    if (id < 0) return this.cfg.isVip(p) ? this.drop(DROP.NO_CONN) : this.pass();
+    if (this.cfg.destPresent[t.dest(id)] === 0) return this.drop(DROP.DEST_GONE);
+    const c = this.counters;
+    const sb = svcBase(t.svc(id));
+    const db = destBase(t.dest(id));
+    if (q.dir === 0) {
+      c[sb + K_INPKTS]++; c[sb + K_INBYTES] += p.len; c[db + K_INPKTS]++; c[db + K_INBYTES] += p.len;
+    } else {
+      c[sb + K_OUTPKTS]++; c[sb + K_OUTBYTES] += p.len; c[db + K_OUTPKTS]++; c[db + K_OUTBYTES] += p.len;
+    }
+    const fwd = (t.flags(id) >> FWD_SHIFT) & 3;
+    if (fwd === FWD_MASQ) return icmpNatXmit(f, p, q, t, id) === 0 ? VERDICT_TX : VERDICT_DROP;
+    if (fwd === FWD_ROUTE && q.dir === 0 && this.l2 !== null) {
+      // DR/TUN: the error travels like the connection's data packets, unchanged.
+      const x = drXmit(f, p, t, id, this.l2, this.nowMs);
+      return x === DR_QUEUED ? VERDICT_CONSUMED : x === 0 ? VERDICT_TX_L2 : this.drop(x);
+    }
+    return this.drop(DROP.UNSUPPORTED_FWD);
   }
 
   /** A TCP segment may start a connection only with SYN and without RST; any UDP datagram may. */

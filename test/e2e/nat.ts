@@ -69,6 +69,13 @@ nat("UDP request and reply through the VIP", () => {
   assert.equal(client(topo.ns.cl, "udp", VIP, "53", "hello"), [`rs1 ${CL} hello`]);
 });
 
+nat("ICMP port unreachable from a real server reaches the client as an error for the VIP", () => {
+  assert.is(cli(["-A", "-u", `${VIP}:54`, "-s", "rr"]).code, 0);
+  assert.is(cli(["-a", "-u", `${VIP}:54`, "-r", `${RS[0]}:5454`, "-m"]).code, 0);
+  assert.equal(client(topo.ns.cl, "udp", VIP, "54", "nobody listens"), ["error ECONNREFUSED"]);
+  assert.is(cli(["-D", "-u", `${VIP}:54`]).code, 0);
+});
+
 nat("-L -n shows the rules and the connections in TIME_WAIT as InActConn", () => {
   const r = cli(["-L", "-n"]);
   assert.is(r.code, 0);

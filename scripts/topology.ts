@@ -115,10 +115,15 @@ export class Topology {
  * segment (a bridge in the balancer's namespace), as IPVS DR needs.
  *   cl 198.18.4.2, rs1 198.18.4.11, rs2 198.18.4.12, all on bridge "br-dr" in lb;
  *   the real servers carry the VIP 198.18.4.100/32 on lo with arp_ignore=1, arp_announce=2.
+ *   IPv6 alongside: cl 2001:2:0:4::2, rs 2001:2:0:4::11 and ::12, VIP6 2001:2:0:4::100/128 on lo
+ *   (Linux answers neighbour solicitations only for addresses of the receiving interface).
  */
 export const DR_VIP = "198.18.4.100";
 export const DR_RS = ["198.18.4.11", "198.18.4.12"];
 export const DR_CL = "198.18.4.2";
+export const DR_VIP6 = "2001:2:0:4::100";
+export const DR_RS6 = ["2001:2:0:4::11", "2001:2:0:4::12"];
+export const DR_CL6 = "2001:2:0:4::2";
 
 export class DrTopology {
   readonly ns: { lb: string; cl: string; rs1: string; rs2: string };
@@ -142,19 +147,23 @@ export class DrTopology {
         sh(["ip", "netns", "add", n]);
         this.made.push(n);
         this.ip(n, "link", "set", "lo", "up");
+        this.t.sysctl(n, "net.ipv6.conf.default.accept_dad=0");
+        this.t.sysctl(n, "net.ipv6.conf.all.accept_dad=0");
       }
       this.ip(lb, "link", "add", this.bridge, "type", "bridge");
       this.ip(lb, "link", "set", this.bridge, "up");
-      const hosts: [string, string, string][] = [[cl, DR_CL, "lbc"], [rs1, DR_RS[0], "lbr1"], [rs2, DR_RS[1], "lbr2"]];
-      for (const [n, addr, port] of hosts) {
+      const hosts: [string, string, string, string][] = [[cl, DR_CL, DR_CL6, "lbc"], [rs1, DR_RS[0], DR_RS6[0], "lbr1"], [rs2, DR_RS[1], DR_RS6[1], "lbr2"]];
+      for (const [n, addr, addr6, port] of hosts) {
         sh(["ip", "link", "add", "eth0", "netns", n, "type", "veth", "peer", "name", port, "netns", lb]);
         this.ip(lb, "link", "set", port, "master", this.bridge);
         this.ip(lb, "link", "set", port, "up");
         this.ip(n, "addr", "add", `${addr}/24`, "dev", "eth0");
+        this.ip(n, "addr", "add", `${addr6}/64`, "dev", "eth0", "nodad");
         this.ip(n, "link", "set", "eth0", "up");
       }
       for (const n of [rs1, rs2]) {
         this.ip(n, "addr", "add", `${DR_VIP}/32`, "dev", "lo");
+        this.ip(n, "addr", "add", `${DR_VIP6}/128`, "dev", "lo");
         for (const k of ["net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2", "net.ipv4.conf.eth0.arp_ignore=1",
           "net.ipv4.conf.eth0.arp_announce=2", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.eth0.rp_filter=0"]) {
           sh(["ip", "netns", "exec", n, "sysctl", "-qw", k]);

@@ -13,7 +13,7 @@ import { FWD_MASQ, FWD_ROUTE } from "../forward/fwd.ts";
 import { natXmit } from "../forward/nat.ts";
 import type { L2Host } from "../forward/neigh.ts";
 import { arpCheck } from "../wire/arp.ts";
-import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETH_DST, ETH_HDR_LEN, ethType, macHi, macLo } from "../wire/ethernet.ts";
+import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_DST, ETH_HDR_LEN, ethType, macHi, macLo } from "../wire/ethernet.ts";
 import { DEST_AVAILABLE, NO_DEST } from "../sched/scheduler.ts";
 import {
   DROP_BASE, K_CONNS, K_INBYTES, K_INPKTS, K_OUTBYTES, K_OUTPKTS, MISC_BASE, M_PASS, destBase, svcBase,
@@ -21,7 +21,7 @@ import {
 import { DROP } from "../wire/drop.ts";
 import type { Frame } from "../wire/frame.ts";
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from "../wire/ipv4.ts";
-import { IPPROTO_ICMPV6 } from "../wire/ipv6.ts";
+import { IPPROTO_ICMPV6, IPV6_HDR_LEN } from "../wire/ipv6.ts";
 import { ICMP_NOT_ERROR, icmpErrorKey, icmpNatXmit } from "../forward/icmp_error.ts";
 import { Pkt, parseIp } from "../wire/pkt.ts";
 import { TCP_ACKF, TCP_RST, TCP_SYN } from "../wire/tcp.ts";
@@ -51,6 +51,7 @@ export class Pipeline {
   /** The packet came in an Ethernet frame from the TAP (not from a TUN). */
   private fromL2 = false;
   private readonly isDrVip = (ip: number) => this.cfg.isDrVip4(ip);
+  private readonly isDrVip6 = (a0: number, a1: number, a2: number, a3: number) => this.cfg.isDrVip6(a0, a1, a2, a3);
 
   constructor(cfg: ActiveConfig, readonly table: ConnTable, readonly counters: Float64Array) {
     this.cfg = cfg;
@@ -71,7 +72,8 @@ export class Pipeline {
       l2.onArp(f, start + ETH_HDR_LEN, this.isDrVip, this.nowMs);
       return VERDICT_CONSUMED;
     }
-    if (type !== ETHERTYPE_IPV4 || macHi(dv, start + ETH_DST) !== l2.macHi || macLo(dv, start + ETH_DST) !== l2.macLo) {
+    if (type === ETHERTYPE_IPV6 && this.ndp(f, start, len)) return VERDICT_CONSUMED;
+    if ((type !== ETHERTYPE_IPV4 && type !== ETHERTYPE_IPV6) || macHi(dv, start + ETH_DST) !== l2.macHi || macLo(dv, start + ETH_DST) !== l2.macLo) {
       return this.drop(DROP.NOT_FOR_US);
     }
     this.fromL2 = true;
@@ -120,6 +122,18 @@ export class Pipeline {
 
     }
     return this.forward(f, id, now);
+  }
+
+  /**
+   * Neighbour discovery on the TAP (multicast solicitations arrive for every address on
+   * the segment): true when the frame was an NS/NA that the L2 host consumed.
+   */
+  private ndp(f: Frame, eth: number, len: number): boolean {
+    const ip6 = eth + ETH_HDR_LEN;
+    const u8 = f.u8;
+    if (len < ETH_HDR_LEN + IPV6_HDR_LEN + 24 || u8[ip6 + 6] !== IPPROTO_ICMPV6) return false;
+    const end = Math.min(eth + len, ip6 + IPV6_HDR_LEN + ((u8[ip6 + 4] << 8) | u8[ip6 + 5]));
+    return this.l2!.onNdp(f, eth, ip6, ip6 + IPV6_HDR_LEN, end, this.isDrVip6, this.nowMs);
   }
 
   /**

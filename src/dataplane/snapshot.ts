@@ -139,6 +139,8 @@ export class ActiveConfig {
   readonly sysctl: DataplaneSysctls;
   /** IPv4 VIPs with direct-routing destinations (gratuitous ARP when one appears). */
   readonly drVips: number[] = [];
+  /** IPv6 VIPs with direct-routing destinations (unsolicited NA when one appears). */
+  readonly drVips6: number[][] = [];
   readonly timeouts: Int32Array;
   private readonly index: ServiceIndex;
 
@@ -181,6 +183,7 @@ export class ActiveConfig {
       if (svc.fwmark === 0 && svc.dests.some((d) => d.fwd === FWD_ROUTE) && this.index.get(DR_VIP_KEY, 0, a[0], a[1], a[2], a[3]) === -1) {
         this.index.set(DR_VIP_KEY, 0, a[0], a[1], a[2], a[3], s);
         if (svc.af === 4) this.drVips.push(a[0]);
+        else this.drVips6.push([a[0], a[1], a[2], a[3]]);
       }
       const ds = new DestSet(svc.dests.length, conns);
       svc.dests.forEach((d, i) => {
@@ -228,6 +231,11 @@ export class ActiveConfig {
   /** True when IPv4 address `ip` is the VIP of a service with a direct-routing destination. */
   isDrVip4(ip: number): boolean {
     return this.index.get(DR_VIP_KEY, 0, ip, 0, 0, 0) !== -1;
+  }
+
+  /** True when IPv6 address a0..a3 is the VIP of a service with a direct-routing destination. */
+  isDrVip6(a0: number, a1: number, a2: number, a3: number): boolean {
+    return this.index.get(DR_VIP_KEY, 0, a0, a1, a2, a3) !== -1;
   }
 
   /** True when the packet's destination is the address of any service. */

@@ -51,8 +51,8 @@ let poller: Poller;
 let mainDev: Device;
 let tapDev: Device | null = null;
 let l2: L2Host | null = null;
-/** IPv4 DR VIPs already announced with gratuitous ARP. */
-let announced = new Set<number>();
+/** DR VIPs already announced (gratuitous ARP, unsolicited NA), as text keys. */
+let announced = new Set<string>();
 let wakeFd = -1;
 let ctl: Int32Array;
 let counters: Float64Array;
@@ -80,8 +80,15 @@ function setDevices(snap: Snapshot): void {
 /** Gratuitous ARP for DR VIPs that are new in this snapshot, so neighbours learn tslb's MAC at once. */
 function announce(cfg: ActiveConfig): void {
   if (!l2) return;
-  const now = new Set(cfg.drVips);
-  for (const vip of now) if (!announced.has(vip)) l2.announce(vip);
+  const now = new Set<string>();
+  for (const vip of cfg.drVips) {
+    now.add(`${vip}`);
+    if (!announced.has(`${vip}`)) l2.announce(vip);
+  }
+  for (const v of cfg.drVips6) {
+    now.add(v.join(","));
+    if (!announced.has(v.join(","))) l2.announce6(v[0], v[1], v[2], v[3]);
+  }
   announced = now;
 }
 

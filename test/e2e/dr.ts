@@ -4,7 +4,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
-import { DR_CL, DR_RS, DR_VIP, DrTopology } from "../../scripts/topology.ts";
+import { DR_CL, DR_CL6, DR_RS, DR_RS6, DR_VIP, DR_VIP6, DrTopology } from "../../scripts/topology.ts";
 import { BUN, ROOT, ensureBinary, tslb } from "../helpers/tslb.ts";
 
 ensureBinary();
@@ -20,7 +20,7 @@ dr.before(async () => {
   topo.up();
   for (let i = 0; i < 2; i++) {
     // Real servers listen on the VIP (DR keeps the destination address).
-    const p = Bun.spawn(["ip", "netns", "exec", i ? topo.ns.rs2 : topo.ns.rs1, BUN, join(ROOT, "scripts/servers.ts"), `rs${i + 1}`, DR_VIP, "80", "53"],
+    const p = Bun.spawn(["ip", "netns", "exec", i ? topo.ns.rs2 : topo.ns.rs1, BUN, join(ROOT, "scripts/servers.ts"), `rs${i + 1}`, `${DR_VIP},${DR_VIP6}`, "80", "53"],
       { stdout: "pipe", stderr: "inherit", env: { ...process.env, TSLB_SERVER_TTL: "240" } });
     servers.push(p);
     const reader = p.stdout.getReader();
@@ -54,6 +54,16 @@ dr("the client learned the VIP at tslb's MAC; replies bypass tslb (OutPkts 0)", 
   assert.ok(Number(svc[3]) >= 20 * 4, `InPkts ${svc[3]}`);
   assert.is(svc[4], "0", "OutPkts");
   assert.match(cli(["-L", "-n"]).out, /  -> 198\.18\.4\.11:80               Route   3      0          \d+ +\n/);
+});
+
+dr("IPv6: tslb answers neighbour solicitations for the VIP and resolves the servers with NDP", () => {
+  const r = cli(["-R"], `-A -t [${DR_VIP6}]:80 -s rr\n-a -t [${DR_VIP6}]:80 -r ${DR_RS6[0]}\n-a -t [${DR_VIP6}]:80 -r ${DR_RS6[1]}\n`);
+  assert.equal([r.code, r.err], [0, ""]);
+  const lines = client("http", DR_VIP6, "80", "6");
+  lines.forEach((l, i) => assert.is(l, `rs${2 - (i % 2)} ${DR_CL6}`, `request ${i}: ${lines.join(",")}`));
+  assert.match(topo.ip(topo.ns.cl, "-6", "neigh", "show", DR_VIP6), /lladdr [0-9a-f][26ae]:/);
+  const svc = cli(["-L", "-n", "--stats"]).out.split("\n").find((l) => l.startsWith("TCP  [2001:2:0:4::100]:80"))!.trim().split(/\s+/);
+  assert.is(svc[4], "0", "OutPkts");
 });
 
 dr.run();

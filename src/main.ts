@@ -1,15 +1,20 @@
 // tslb: one binary, two roles. The first word decides: `--daemon` runs the data plane
 // and control socket (`--foreground` keeps it attached, for containers and systemd),
 // `--shutdown` stops a running daemon and removes what it made, `--simulate` shows what
-// the schedulers would do with the rules, anything else is the ipvsadm-compatible CLI.
+// the schedulers would do with the rules, `--decap` is the real-server side of tunnel mode
+// (src/decap/run.ts), anything else is the ipvsadm-compatible CLI.
 import { basename } from "node:path";
 import { runCli } from "./cli/run.ts";
 import { runSimulate } from "./cli/simulate.ts";
+import { runDoctor } from "./control/doctor.ts";
 import { call, isRunning, startDaemon } from "./control/client.ts";
 import { runDaemon } from "./control/daemon.ts";
 import { OptionError, splitGlobalOptions } from "./control/options.ts";
+import { runDecap } from "./decap/run.ts";
 
 async function main(): Promise<number> {
+  // The decap role has its own options (TSLB_DECAP_*), none of the daemon's.
+  if (process.argv[2] === "--decap") return runDecap(process.argv.slice(3), process.env);
   let split;
   try {
     split = splitGlobalOptions(process.argv.slice(2), process.env);
@@ -31,6 +36,7 @@ async function main(): Promise<number> {
     return 0;
   }
   if (opts.role === "simulate") return runSimulate(rest, opts);
+  if (rest[0] === "doctor" && rest.length === 1) return runDoctor(opts);
   if (opts.role === "shutdown") {
     const r = await call(opts, { op: "shutdown" }, false);
     if (r === null) return 0; // nothing running: nothing to remove

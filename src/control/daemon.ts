@@ -3,7 +3,7 @@
 // the control socket. Every state change goes applyAll → network → compile → worker, and
 // the reply is sent once the worker runs on the new rules. SIGTERM, SIGINT and the
 // shutdown request remove every device, route and rule the daemon made.
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { DataplaneHost } from "../dataplane/host.ts";
 import { SysError } from "../io/libc.ts";
@@ -28,9 +28,22 @@ import { emptyRuleSet, type RuleSet, sameServiceKey, type ServiceKey, serviceKey
 import { MarkDevices } from "./mark_devices.ts";
 import { NetworkState, planNetwork } from "./network.ts";
 import type { GlobalOptions } from "./options.ts";
-import type { ConnView, ListReply, Reply, Request, Stats } from "./protocol.ts";
+import type { ConnView, HealthView, ListReply, Reply, Request, Stats, StatusReply } from "./protocol.ts";
 import { serveControl } from "./socket.ts";
+import { diffRules, planRestore } from "../cli/dry_run.ts";
+import { systemNames } from "../cli/names.ts";
+import { DROP } from "../wire/drop.ts";
+import { MAX_SVC, M_PASS, M_RX, M_TX } from "../stats/counters.ts";
+import { formatMetrics, serveMetrics } from "../stats/prometheus.ts";
+import { DEFAULT_TIMEOUTS } from "./model.ts";
+import { HealthControl } from "./health.ts";
+import { type Logger, makeLogger } from "./log.ts";
+import { parseListen } from "./options.ts";
+import { readIfExists, stateText, writeAtomic } from "./state_file.ts";
 import { RATE_PERIOD_SEC, RateEstimator } from "../stats/rates.ts";
+
+/** How often the daemon looks for connections dropped at a full table (one log line per period at most). */
+const TABLE_WATCH_MS = 5000;
 
 const PROTO_NAME: Record<number, string> = { 6: "TCP", 17: "UDP", 132: "SCTP", 0: "IP" };
 
@@ -51,7 +64,17 @@ export class Daemon {
   private readonly rates = new RateEstimator();
   private rateTimer: ReturnType<typeof setInterval> | null = null;
 
-  constructor(private readonly opts: GlobalOptions, private readonly log: (m: string) => void) {
+  private health: HealthControl | null = null;
+  /** Rule-change batches by "source|result" (tslb_rule_applies_total). */
+  private readonly applies: Record<string, number> = {};
+  /** Raw totals over every service slot that read as zero (a -Z of everything). */
+  private readonly totalZero = new Float64Array(STATS_WIDTH);
+  private metrics: { stop: () => void } | null = null;
+  private opsTimer: ReturnType<typeof setInterval> | null = null;
+  private tableFullSeen = 0;
+  private readonly startTimeSec = Math.floor(Date.now() / 1000);
+
+  constructor(private readonly opts: GlobalOptions, private readonly log: Logger) {
     this.host = new DataplaneHost(opts.connMax);
     const state = this.host.table.destState;
     this.ids = new RuleIds((id) => !destIdle(state, id));
@@ -78,7 +101,15 @@ export class Daemon {
     this.net.installBase();
     this.marks = new MarkDevices(this.nl, this.log);
     await this.host.start(this.tun.fd, this.tun.name, compile(this.rules, this.ids, this.gen, this.opts.sysctl), this.openTap());
+    this.health = new HealthControl(this.nl, this.log, () => void this.enqueue(() => this.recompile()));
+    await this.loadAtStart();
     this.stopServer = serveControl(o.socket, (req) => this.handle(req), this.log);
+    if (o.metrics) {
+      const { hostname, port } = parseListen(o.metrics);
+      this.metrics = serveMetrics(hostname, port, () => this.metricsText());
+      this.log.event("metrics", `Prometheus metrics on http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/metrics`);
+    }
+    this.opsTimer = setInterval(() => this.watchTable(), TABLE_WATCH_MS);
     this.rateTimer = setInterval(() => this.rates.sample(this.statBases(), (b) => this.rawStats(b)), RATE_PERIOD_SEC * 1000);
   }
 
@@ -105,7 +136,12 @@ export class Daemon {
   /** Requests run one at a time, in arrival order: apply is async (it waits for the worker). */
   private queue: Promise<unknown> = Promise.resolve();
   handle(req: Request): Promise<Reply> {
-    const run = this.queue.then(() => this.handleOne(req));
+    return this.enqueue(() => this.handleOne(req));
+  }
+
+  /** Runs `job` after every request and job queued before it (rule changes never interleave). */
+  private enqueue<T>(job: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(job);
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -114,7 +150,8 @@ export class Daemon {
     try {
       switch (req.op) {
         case "ping": return { ok: true, data: { pid: process.pid } };
-        case "apply": await this.apply(req.cmds); return { ok: true };
+        case "status": return { ok: true, data: this.status() };
+        case "apply": await this.apply(req.cmds, req.source ?? "cli"); return { ok: true };
         case "zero": this.zeroCounters(req.key); return { ok: true };
         case "list": return { ok: true, data: this.listReply() };
         case "rules": return { ok: true, data: this.rules };
@@ -132,7 +169,18 @@ export class Daemon {
   }
 
   /** All-or-nothing: applyAll is pure, and the kernel side is rolled back if it fails half-way. */
-  private async apply(cmds: Command[]): Promise<void> {
+  private async apply(cmds: Command[], source = "cli"): Promise<void> {
+    try {
+      await this.applyRules(cmds, source);
+      this.applies[`${source}|ok`] = (this.applies[`${source}|ok`] ?? 0) + 1;
+    } catch (e) {
+      this.applies[`${source}|error`] = (this.applies[`${source}|error`] ?? 0) + 1;
+      throw e;
+    }
+  }
+
+  private async applyRules(cmds: Command[], source: string): Promise<void> {
+    const before = this.rules;
     const next = applyAll(this.rules, cmds, SCHEDULER_NAMES);
     if (next.services.some((s) => s.key.af === 6)) this.enableIpv6();
     const net = this.net!;
@@ -157,8 +205,107 @@ export class Daemon {
     }
     this.rules = next;
     this.gen++;
-    await this.host.post(compile(next, this.ids, this.gen, this.opts.sysctl, marks.devices()));
+    await this.host.post(compile(next, this.ids, this.gen, this.opts.sysctl, marks.devices(), this.health?.down()));
     marks.closeStale();
+    this.health?.sync(next);
+    const summary = diffRules(before, next).trimEnd().split("\n").pop()!;
+    this.log.event("rules", `${source}: ${summary}`, { source, commands: cmds.length, summary });
+    this.saveState();
+  }
+
+  /** The compiled rules again, with the health monitor's current availability (queued). */
+  private async recompile(): Promise<void> {
+    if (this.stopping) return;
+    this.gen++;
+    await this.host.post(compile(this.rules, this.ids, this.gen, this.opts.sysctl, this.marks!.devices(), this.health?.down()));
+  }
+
+  /** --state: the rules after every change, atomically; a failed write is logged (the change stands). */
+  private saveState(): void {
+    if (!this.opts.state) return;
+    try {
+      writeAtomic(this.opts.state, stateText(this.rules));
+    } catch (e) {
+      this.log.event("error", `cannot write the state file ${this.opts.state}: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * At start: the state file's rules (what a previous daemon, maybe killed, was running:
+   * applying them again adopts the rules and routes it left, which the kernel reports as
+   * existing, so nothing is duplicated), then the rules file, which replaces them.
+   */
+  private async loadAtStart(): Promise<void> {
+    const o = this.opts;
+    const state = o.state ? readIfExists(o.state) : null;
+    if (state !== null) await this.applyText(state, o.state, "state", false);
+    if (o.rules) await this.applyText(readFileSync(o.rules, "utf8"), o.rules, "rules", true);
+    else if (o.state && state === null) this.saveState();
+  }
+
+  /**
+   * -R text from a file, all or nothing. `replace`: the file is the whole configuration
+   * (services, destinations and timeouts not in it go), applied in one batch so that
+   * connections to everything that stays are kept.
+   */
+  private async applyText(text: string, path: string, source: string, replace: boolean): Promise<void> {
+    let cmds: Command[];
+    try {
+      cmds = planRestore(replace ? emptyRuleSet() : this.rules, text, SCHEDULER_NAMES, "tslb", systemNames()).cmds;
+    } catch (e) {
+      const line = e instanceof IpvsError && e.line !== undefined ? `line ${e.line}: ` : "";
+      this.applies[`${source}|error`] = (this.applies[`${source}|error`] ?? 0) + 1;
+      throw new Error(`${path}: ${line}${(e as Error).message}`);
+    }
+    if (replace) cmds = [{ kind: "clear" }, { kind: "set-timeouts", timeouts: { ...DEFAULT_TIMEOUTS } }, ...cmds];
+    await this.apply(cmds, source);
+  }
+
+  /** SIGHUP: the rules file again, atomically; on any error the running rules stay. */
+  reload(): Promise<void> {
+    return this.enqueue(async () => {
+      if (!this.opts.rules) {
+        this.log.event("reload", "SIGHUP without --rules: nothing to reload");
+        return;
+      }
+      try {
+        await this.applyText(readFileSync(this.opts.rules, "utf8"), this.opts.rules, "reload", true);
+      } catch (e) {
+        this.log.event("error", `reload failed, the running rules stay: ${(e as Error).message}`);
+      }
+    });
+  }
+
+  /** Logs once per period in which new connections were dropped because the table was full. */
+  private watchTable(): void {
+    const n = sumCounter(this.host.counterBlocks, DROP_BASE + DROP.TABLE_FULL);
+    if (n > this.tableFullSeen) {
+      const t = this.host.table;
+      this.log.event("table_full", `connection table full (${t.count} of ${t.capacity} entries): ${n - this.tableFullSeen} new connections dropped in the last ${TABLE_WATCH_MS / 1000} s`,
+        { dropped: n - this.tableFullSeen, entries: t.count, capacity: t.capacity });
+    }
+    this.tableFullSeen = n;
+  }
+
+  /** The /metrics page. */
+  private metricsText(): string {
+    const b = this.host.counterBlocks;
+    const total = (k: number) => {
+      let v = 0;
+      for (let id = 0; id < MAX_SVC; id++) v += sumCounter(b, svcBase(id) + k);
+      return v - this.totalZero[k];
+    };
+    const drops: Record<string, number> = {};
+    DROP_NAMES.forEach((n, i) => { if (i > 0) drops[n] = sumCounter(b, DROP_BASE + i); });
+    return formatMetrics({
+      totals: { conns: total(K_CONNS), inpkts: total(K_INPKTS), outpkts: total(K_OUTPKTS), inbytes: total(K_INBYTES), outbytes: total(K_OUTBYTES) },
+      services: this.listReply().services,
+      drops,
+      conntrack: { entries: this.host.table.count, capacity: this.host.table.capacity },
+      workers: b.map((w) => ({ rx: w[MISC_BASE + M_RX], tx: w[MISC_BASE + M_TX], pass: w[MISC_BASE + M_PASS] })),
+      applies: this.applies,
+      startTimeSec: this.startTimeSec,
+    });
   }
 
   private ipv6Enabled = false;
@@ -196,6 +343,11 @@ export class Daemon {
   private zeroCounters(key?: ServiceKey): void {
     const svcs = key ? this.rules.services.filter((s) => sameServiceKey(s.key, key)) : this.rules.services;
     if (key && svcs.length === 0) throw opError("ESRCH", MSG.NO_SUCH_SERVICE);
+    if (!key) {
+      // A -Z of everything zeroes IPVS's global totals too (ip_vs_zero_all).
+      this.totalZero.fill(0);
+      for (let id = 0; id < MAX_SVC; id++) for (let k = 0; k < STATS_WIDTH; k++) this.totalZero[k] += sumCounter(this.host.counterBlocks, svcBase(id) + k);
+    }
     for (const s of svcs) {
       const sk = serviceKeyText(s.key);
       this.resetZero(svcBase(this.ids.svc.peek(sk)!));
@@ -230,11 +382,25 @@ export class Daemon {
             return {
               ...d, activeConns: st[b + DS_ACTIVE], inactConns: st[b + DS_INACTIVE], persistConns: st[b + DS_PERSIST],
               stats: this.stats(destBase(id)), rate: this.rates.rate(destBase(id)),
+              ...this.healthOf(RuleIds.destKey(sk, d)),
             };
           }),
         };
       }),
     };
+  }
+
+  private status(): StatusReply {
+    const o = this.opts;
+    return {
+      pid: process.pid, socket: o.socket, tun: this.tun?.name ?? o.tun, tap: this.tap?.name ?? o.tap, bridge: o.bridge,
+      vipDev: o.vipDev, connections: this.host.table.count, connMax: this.host.table.capacity,
+    };
+  }
+
+  private healthOf(key: string): { health?: HealthView } {
+    const h = this.health?.view(key);
+    return h ? { health: h } : {};
   }
 
   private connViews(): ConnView[] {
@@ -274,13 +440,16 @@ export class Daemon {
       this.stopping = true;
       this.stopServer?.();
       if (this.rateTimer) clearInterval(this.rateTimer);
+      if (this.opsTimer) clearInterval(this.opsTimer);
+      this.metrics?.stop();
+      this.health?.stop();
       await this.host.stop().catch(() => undefined);
       this.marks?.teardown();
       this.net?.teardown();
       this.nl?.close();
       this.tun?.close();
       this.tap?.close();
-      this.log("stopped; devices, routes and rules removed");
+      this.log.event("stop", `stopped (exit ${code}); devices, routes and rules removed`, { code });
     }
     process.exit(code);
   }

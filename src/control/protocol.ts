@@ -13,6 +13,7 @@ export type Request =
   | { op: "rules" }
   | { op: "drops" }
   | { op: "ping" }
+  | { op: "status" }
   | { op: "shutdown" };
 
 export type Reply =
@@ -82,3 +83,15 @@ export interface ConnView {
 }
 
 export type RulesReply = RuleSet;
+
+/** What a running daemon reports about itself (tslb doctor, scripts). */
+export interface StatusReply {
+  pid: number;
+  socket: string;
+  tun: string;
+  tap: string;
+  bridge: string;
+  vipDev: string;
+  connections: number;
+  connMax: number;
+}

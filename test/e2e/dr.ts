@@ -56,6 +56,13 @@ dr("the client learned the VIP at tslb's MAC; replies bypass tslb (OutPkts 0)", 
   assert.match(cli(["-L", "-n"]).out, /  -> 198\.18\.4\.11:80               Route   3      0          \d+ +\n/);
 });
 
+dr("tslb doctor sees the TAP on the bridge and prints the DR real-server setup", () => {
+  const r = cli(["doctor"]);
+  assert.is(r.code, 0, r.out);
+  assert.match(r.out, /\[ ok \] tslbtap0 is a port of bridge br-dr/);
+  assert.match(r.out, /ip addr add 198\.18\.4\.100\/32 dev lo\n +sysctl -w net\.ipv4\.conf\.all\.arp_ignore=1 net\.ipv4\.conf\.all\.arp_announce=2/);
+});
+
 dr("IPv6: tslb answers neighbour solicitations for the VIP and resolves the servers with NDP", () => {
   const r = cli(["-R"], `-A -t [${DR_VIP6}]:80 -s rr\n-a -t [${DR_VIP6}]:80 -r ${DR_RS6[0]}\n-a -t [${DR_VIP6}]:80 -r ${DR_RS6[1]}\n`);
   assert.equal([r.code, r.err], [0, ""]);

@@ -151,6 +151,14 @@ nat("deleting a destination stops new connections to it and removes its reply ru
   assert.match(rules, /from 198\.18\.1\.11 ipproto tcp sport 8080/);
 });
 
+nat("tslb doctor checks the host and prints each real server's setup", () => {
+  const r = cli(["doctor"]);
+  assert.is(r.code, 0, r.out + r.err);
+  assert.match(r.out, /\[ ok \] \/dev\/net\/tun can be opened/);
+  assert.match(r.out, /\[ ok \] device tslb0 is up, mtu \d+/);
+  assert.match(r.out, /real server 198\.18\.1\.11:8080 \(masq, reached from 198\.18\.1\.1\):\n +# NAT .*\n +ip route replace default via 198\.18\.1\.1\n/);
+});
+
 nat("tslb --shutdown removes every device, route and rule it made", () => {
   const r = tslb(lb(), socket, ["--shutdown"]);
   assert.is(r.code, 0);

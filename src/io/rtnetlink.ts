@@ -17,7 +17,7 @@ import {
   NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NTF_PROXY, NUD_PERMANENT, NlBuilder, type NlMsg,
   RTA_DST, RTA_GATEWAY, RTA_OIF, RTA_PREFSRC, RTA_TABLE, RTMSG_LEN, RTM_DELNEIGH, RTM_DELROUTE,
   RTM_DELRULE, RTM_GETLINK, RTM_GETROUTE, RTM_NEWLINK, RTM_NEWNEIGH, RTM_NEWROUTE, RTM_NEWRULE,
-  RTN_BLACKHOLE, RTN_LOCAL, RTN_UNICAST, RTPROT_STATIC, RT_SCOPE_HOST, RT_SCOPE_LINK,
+  RTN_BLACKHOLE, RTN_LOCAL, RTN_UNICAST, RTPROT_STATIC, RT_SCOPE_HOST, RT_SCOPE_LINK, rtaU32,
   RT_SCOPE_NOWHERE, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RT_TABLE_UNSPEC, SOL_NETLINK,
   ifinfomsgRead, nlErrorCode, nlErrorText, nlParse, rtaFind, rtaLen,
 } from "../wire/netlink.ts";
@@ -152,18 +152,30 @@ export class RtNetlink {
 
   /** The source address the kernel would use toward `dst` (`ip route get`), or null if unroutable. */
   routeGetSrc(af: Af, dst: string): string | null {
+    return this.routeGet(af, dst)?.src ?? null;
+  }
+
+  /**
+   * The kernel's route toward `dst` (`ip route get`): the source address it would use and
+   * the output interface index; null when unreachable.
+   */
+  routeGet(af: Af, dst: string): { src: string | null; oif: number } | null {
     const a = addrBytes(af, dst);
     this.b.begin(RTM_GETROUTE, NLM_F_REQUEST | NLM_F_ACK, this.nextSeq())
       .rtmsg({ family: family(af), dstLen: a.length * 8 }).attr(RTA_DST, a);
     let src: string | null = null;
+    let oif = 0;
     const err = this.transact("RTM_GETROUTE", dst, (u8, m) => {
       if (m.type !== RTM_NEWROUTE) return;
-      const p = rtaFind(u8, m.off + NLMSG_HDRLEN + RTMSG_LEN, m.off + m.len, RTA_PREFSRC);
+      const start = m.off + NLMSG_HDRLEN + RTMSG_LEN;
+      const p = rtaFind(u8, start, m.off + m.len, RTA_PREFSRC);
       if (p >= 0) src = addrText(u8.slice(p, p + rtaLen(u8, p)));
+      const o = rtaFind(u8, start, m.off + m.len, RTA_OIF);
+      if (o >= 0) oif = rtaU32(u8, o);
     }, false);
     if (err === -ENETUNREACH || err === -EHOSTUNREACH) return null;
     if (err < 0) throw new SysError("RTM_GETROUTE", -err, dst);
-    return src;
+    return { src, oif };
   }
 
   /** `ip neigh add proxy ADDR dev IF`: answer ARP/ND for addr on ifindex. Idempotent. */

@@ -36,6 +36,11 @@ async function runFile(file: string, timeoutMs: number): Promise<FileResult> {
   const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
   const code = await proc.exited;
   clearTimeout(timer);
+  // A test killed on timeout never ran its cleanup: remove the namespaces it named after its pid.
+  const ns = Bun.spawnSync(["ip", "netns", "list"]).stdout.toString().split("\n").map((l) => l.split(" ")[0]);
+  for (const n of ns.filter((n) => n.startsWith("tslb") && n.includes(`-${proc.pid}-`))) {
+    Bun.spawnSync(["sh", "-c", `ip netns pids ${n} | xargs -r kill -9; ip netns del ${n}`]);
+  }
   const text = strip(out + err);
   const total = Number(/Total:\s+(\d+)/.exec(text)?.[1] ?? NaN);
   const passed = Number(/Passed:\s+(\d+)/.exec(text)?.[1] ?? NaN);

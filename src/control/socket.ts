@@ -7,6 +7,8 @@ import type { Reply, Request } from "./protocol.ts";
 
 /** Largest request accepted (a -R of ~100k rules fits). */
 export const MAX_REQUEST_BYTES = 16 << 20;
+/** Seconds a client may take to send its request line. */
+const REQUEST_TIMEOUT_SEC = 10;
 
 interface Conn { buf: string; done: boolean }
 
@@ -19,7 +21,18 @@ export function serveControl(path: string, handle: (r: Request) => Promise<Reply
     server = Bun.listen<Conn>({
       unix: path,
       socket: {
-        open(s) { s.data = { buf: "", done: false }; },
+        open(s) {
+          s.data = { buf: "", done: false };
+          // A client that never finishes its request line is cut off (no slow-loris holds).
+          s.timeout(REQUEST_TIMEOUT_SEC);
+        },
+        timeout(s) {
+          if (!s.data.done) finish(s, { ok: false, code: "ETIMEDOUT", message: "incomplete request", exit: 255 });
+        },
+        end(s) {
+          // The client closed its side before a whole line arrived.
+          if (!s.data.done) finish(s, { ok: false, code: "EINVAL", message: "incomplete request", exit: 255 });
+        },
         data(s, chunk) {
           const c = s.data;
           if (c.done) return;
@@ -55,6 +68,7 @@ export function serveControl(path: string, handle: (r: Request) => Promise<Reply
 
 function finish(s: Socket<Conn>, r: Reply): void {
   s.data.done = true;
+  s.data.buf = "";
   s.write(JSON.stringify(r) + "\n");
   s.end();
 }

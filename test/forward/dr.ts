@@ -13,7 +13,7 @@ import { MemDevice } from "../../src/io/mem_device.ts";
 import { COUNTER_WORDS, DROP_BASE, MAX_DEST } from "../../src/stats/counters.ts";
 import { DROP } from "../../src/wire/drop.ts";
 import { Frame, HEADROOM } from "../../src/wire/frame.ts";
-import { buildIp4, checksumsValid, ip4 } from "../fixtures/builder.ts";
+import { buildIcmp4, buildIp4, checksumsValid, ip4 } from "../fixtures/builder.ts";
 import { CLIENT, RS1, VIP, natSnapshot } from "../fixtures/snapshots.ts";
 
 const OUR = [0x0266, 0x11223344] as const; // 02:66:11:22:33:44
@@ -100,5 +100,32 @@ s("frames not for tslb's MAC and TTL 1 are counted drops", () => {
   assert.is(run(eth(OUR, CLIENT_MAC, 0x0800, ttl1)).v, VERDICT_DROP);
   assert.is(counters[DROP_BASE + DROP.TTL_EXCEEDED], 1);
   assert.is(run(new Uint8Array(10)).v, VERDICT_DROP);
+});
+s("300 000 random and mutated Ethernet frames (ARP, IPv4, IPv6/NDP) get a verdict each, never an exception", () => {
+  const { pl, tap } = setup();
+  const f = Frame.alloc(HEADROOM + 2048);
+  const seeds = [
+    eth([0xffff, -1], CLIENT_MAC, 0x0806, arp(1, CLIENT_MAC, CLIENT, [0, 0], VIP)),
+    eth(OUR, RS1_MAC, 0x0806, arp(2, RS1_MAC, RS1, OUR, "0.0.0.0")),
+    eth(OUR, CLIENT_MAC, 0x0800, buildIp4({ src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: 0x02 })),
+    eth(OUR, CLIENT_MAC, 0x0800, buildIcmp4("198.18.0.254", VIP, 3, 4, buildIp4({ src: VIP, dst: CLIENT, sport: 80, dport: 40000 }))),
+    eth([0x3333, -1], CLIENT_MAC, 0x86dd, new Uint8Array(72).fill(0x60, 0, 1)),
+  ];
+  let r = 12345;
+  const rnd = () => { r = (Math.imul(r, 1103515245) + 12345) >>> 0; return r / 4294967296; };
+  let n = 0;
+  for (let k = 0; k < 300_000; k++) {
+    const base = seeds[k % seeds.length];
+    let len = base.length;
+    f.u8.set(base, HEADROOM);
+    const m = rnd();
+    if (m < 0.3) len = Math.floor(rnd() * (base.length + 1));
+    else if (m < 0.8) for (let i = 0; i < 3; i++) f.u8[HEADROOM + Math.floor(rnd() * len)] ^= 1 << Math.floor(rnd() * 8);
+    const v = pl.processFrame(f, HEADROOM, len, 10 + (k >> 14));
+    if (v >= 0 && v <= 4) n++;
+    pl.nowMs += 1;
+    if (tap.sent.length > 1000) tap.sent.length = 0;
+  }
+  assert.is(n, 300_000);
 });
 s.run();

@@ -1,0 +1,79 @@
+// The control socket under abuse: many CLI clients at once, malformed and oversized
+// requests, a socket only its owner may use. The daemon must answer each with an error
+// and keep its rules exact.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { statSync } from "node:fs";
+import { Topology, VIP } from "../../scripts/topology.ts";
+import { BIN, EMPTY_DIR, ensureBinary, tslb } from "../helpers/tslb.ts";
+
+ensureBinary();
+const topo = new Topology("e2ectl");
+const socket = `/tmp/tslb-e2e-ctl-${process.pid}/tslb.sock`;
+const cli = (args: string[], stdin?: string) => tslb(topo.ns.lb, socket, args, { stdin });
+
+/** One raw exchange on the control socket: `payload` as is (written in full), the reply line ("" when none). */
+async function raw(payload: string | Uint8Array): Promise<string> {
+  const bytes = typeof payload === "string" ? new TextEncoder().encode(payload) : payload;
+  return await new Promise((resolve) => {
+    let buf = "";
+    let off = 0;
+    const pump = (s: { write(b: Uint8Array): number; end(): void }) => {
+      while (off < bytes.length) {
+        const n = s.write(bytes.subarray(off));
+        if (n <= 0) return; // wait for drain
+        off += n;
+      }
+      if (bytes[bytes.length - 1] !== 0x0a) s.end();
+    };
+    Bun.connect({
+      unix: socket,
+      socket: {
+        open(s) { pump(s); },
+        drain(s) { pump(s); },
+        data(_s, d) { buf += d.toString(); },
+        close() { resolve(buf.trim()); },
+        error() { resolve(buf.trim()); },
+      },
+    });
+  });
+}
+
+const ctl = suite("e2e control socket");
+ctl.before(() => { topo.up(); });
+ctl.after(() => { cli(["--shutdown"]); topo.destroy(); });
+
+ctl("the socket is mode 0600 in a 0700 directory", () => {
+  assert.is(cli(["-A", "-t", `${VIP}:80`, "-s", "rr"]).code, 0);
+  assert.is(statSync(socket).mode & 0o777, 0o600);
+  assert.is(statSync(socket.replace(/\/[^/]+$/, "")).mode & 0o777, 0o700);
+});
+
+ctl("100 parallel -a then 100 parallel -d leave exactly the right table", async () => {
+  const run = (args: string[]) => Bun.spawn(["timeout", "60", "ip", "netns", "exec", topo.ns.lb, BIN, ...args], {
+    cwd: EMPTY_DIR, env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", TSLB_SOCKET: socket }, stdout: "ignore", stderr: "pipe",
+  });
+  const rs = (i: number) => `198.18.1.${(i % 200) + 20}:${8000 + Math.floor(i / 200)}`;
+  let procs = Array.from({ length: 100 }, (_, i) => run(["-a", "-t", `${VIP}:80`, "-r", rs(i), "-m"]));
+  assert.equal(await Promise.all(procs.map((p) => p.exited)), Array(100).fill(0));
+  assert.is(cli(["-S", "-n"]).out.split("\n").filter((l) => l.startsWith("-a ")).length, 100);
+  // Remove the even ones, in parallel.
+  procs = Array.from({ length: 50 }, (_, k) => run(["-d", "-t", `${VIP}:80`, "-r", rs(2 * k)]));
+  assert.equal(await Promise.all(procs.map((p) => p.exited)), Array(50).fill(0));
+  const left = cli(["-S", "-n"]).out.split("\n").filter((l) => l.startsWith("-a ")).map((l) => l.split(" ")[4]).sort();
+  assert.equal(left, Array.from({ length: 50 }, (_, k) => rs(2 * k + 1)).sort());
+});
+
+ctl("malformed, partial and oversized requests get an error; the daemon carries on", async () => {
+  const before = cli(["-S", "-n"]).out;
+  assert.match(await raw("this is not json\n"), /"ok":false.*malformed request/);
+  assert.match(await raw('{"op": 42}\n'), /"ok":false/);
+  assert.match(await raw('{"op":"apply","cmds":[{"kind":"add-service"}]}\n'), /"ok":false/);
+  // A request cut off before its newline: the client goes away; nothing is applied.
+  await raw('{"op":"apply","cmds":[{"kind":"clear"}]');
+  assert.match(await raw(new Uint8Array(17 << 20).fill(0x61)), /"ok":false.*too large/);
+  assert.is(cli(["-S", "-n"]).out, before);
+  assert.is(cli(["-L", "-n"]).code, 0);
+});
+
+ctl.run();

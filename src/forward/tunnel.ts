@@ -18,14 +18,15 @@
 //   udp_flow_src_port; UDP checksum 0 unless TUN_F_CSUM or TUN_F_REMCSUM (then a full
 //   checksum; 0 becomes 0xffff). Packets read from a TUN carry complete checksums
 //   (never CHECKSUM_PARTIAL), so, as in IPVS for such packets, TUN_F_REMCSUM adds no
-//   remote-checksum option: it only turns the UDP checksum on.
+//   remote-checksum option: it only turns the UDP checksum on. Outer checksums cost O(1)
+//   for TCP/UDP inner packets (see innerSum).
 // - GRE: base header with protocol 0x0800/0x86DD; TUN_F_CSUM adds the checksum word.
 import { csumAdd, csumFold, ipv4PseudoSum } from "../wire/checksum.ts";
 import { DROP } from "../wire/drop.ts";
 import type { Frame } from "../wire/frame.ts";
-import { ETH_P_IP, ETH_P_IPV6, GRE_CSUM_HDR_LEN, GRE_HDR_LEN, IPPROTO_GRE, greWrite, greWriteCsum } from "../wire/gre.ts";
+import { ETH_P_IP, ETH_P_IPV6, GRE_CSUM_HDR_LEN, GRE_HDR_LEN, IPPROTO_GRE, greHeaderLen, greWrite, greWriteCsumSum } from "../wire/gre.ts";
 import { GUE_HDR_LEN, IPPROTO_IPIP, IPPROTO_IPV6, gueWrite } from "../wire/gue.ts";
-import { IPPROTO_UDP, IPV4_DF, IPV4_MIN_LEN } from "../wire/ipv4.ts";
+import { IPPROTO_TCP, IPPROTO_UDP, IPV4_DF, IPV4_MIN_LEN } from "../wire/ipv4.ts";
 import { IPV6_HDR_LEN } from "../wire/ipv6.ts";
 import { UDP_HDR_LEN } from "../wire/udp.ts";
 
@@ -109,6 +110,51 @@ export function tunnelMtuCheck(u8: Uint8Array, start: number, len: number, inner
   return innerMtu;
 }
 
+/**
+ * For an ICMP error about one of the director's own tunnel packets (reference §5.5, IPVS
+ * ip_vs_in_icmp "errors for IPIP/UDP/GRE tunnel packets"): `q` is the offset of the quoted
+ * outer IPv4 header inside the ICMP message and `qlen` the bytes quoted. Returns the offset
+ * of the client's original IPv4 header inside the quote, or -1 when the quote is not an
+ * IPv4 tunnel packet of ours: IPIP (protocol 4); GUE to `guePort` (-1: any port) with a
+ * version-0 data header carrying protocol 4; GRE version 0 carrying 0x0800 (its checksum
+ * cannot be checked on a truncated quote). A non-first fragment, or fewer than 20 quoted
+ * bytes of the inner header, gives -1 (IPVS ignores those too). The tunnel overhead to
+ * take off a "fragmentation needed" MTU is (result - q): see tunnelIcmpMtu.
+ */
+export function tunnelIcmpInner(u8: Uint8Array, q: number, qlen: number, guePort: number): number {
+  if (qlen < IPV4_MIN_LEN || u8[q] >> 4 !== 4) return -1;
+  const ihl = (u8[q] & 0x0f) << 2;
+  if (ihl < IPV4_MIN_LEN || (((u8[q + 6] & 0x1f) << 8) | u8[q + 7]) !== 0) return -1;
+  const proto = u8[q + 9];
+  let inner = q + ihl;
+  if (proto === IPPROTO_UDP) {
+    const g = inner + UDP_HDR_LEN;
+    if (g + GUE_HDR_LEN > q + qlen) return -1;
+    if (guePort >= 0 && ((u8[inner + 2] << 8) | u8[inner + 3]) !== guePort) return -1;
+    // Version 0, data (C = 0), payload protocol 4; options skipped by Hlen.
+    if ((u8[g] & 0xe0) !== 0 || u8[g + 1] !== IPPROTO_IPIP) return -1;
+    inner = g + GUE_HDR_LEN + ((u8[g] & 0x1f) << 2);
+  } else if (proto === IPPROTO_GRE) {
+    if (inner + GRE_HDR_LEN > q + qlen) return -1;
+    if ((u8[inner] & 0x40) !== 0 || (u8[inner + 1] & 0x07) !== 0) return -1; // routing, version
+    if (((u8[inner + 2] << 8) | u8[inner + 3]) !== ETH_P_IP) return -1;
+    inner += greHeaderLen(u8, inner);
+  } else if (proto !== IPPROTO_IPIP) {
+    return -1;
+  }
+  if (inner + IPV4_MIN_LEN > q + qlen || u8[inner] >> 4 !== 4 || (u8[inner] & 0x0f) < 5) return -1;
+  return inner;
+}
+
+/**
+ * The MTU to tell the client in a "fragmentation needed" translated from one about the
+ * tunnel packet: the path MTU toward the real server less the tunnel overhead (outer
+ * header + UDP/GUE or GRE), unless that would go below 68 (IPVS keeps the MTU then).
+ */
+export function tunnelIcmpMtu(pathMtu: number, overhead: number): number {
+  return pathMtu > IPV4_MIN_MTU + overhead ? pathMtu - overhead : pathMtu;
+}
+
 /** Linux udp_flow_src_port with the default range: a per-flow port in [32768, 60999). */
 export function gueSourcePort(hash: number): number {
   const h = (hash ^ (hash << 16)) >>> 0;
@@ -167,7 +213,8 @@ export function tunnelEncap(f: Frame, start: number, len: number, d: TunnelDest,
     u8[l4 + 7] = 0;
     gueWrite(u8, l4 + UDP_HDR_LEN, inner);
     if ((d.flags & (TUN_F_CSUM | TUN_F_REMCSUM)) !== 0) {
-      let c = ~csumFold(csumAdd(u8, l4, udpLen, pseudoSum(d, IPPROTO_UDP, udpLen))) & 0xffff;
+      const hdrs = csumAdd(u8, l4, UDP_HDR_LEN + GUE_HDR_LEN, pseudoSum(d, IPPROTO_UDP, udpLen));
+      let c = ~csumFold(hdrs + innerSum(u8, start, len)) & 0xffff;
       if (c === 0) c = 0xffff;
       u8[l4 + 6] = c >>> 8;
       u8[l4 + 7] = c & 0xff;
@@ -175,12 +222,49 @@ export function tunnelEncap(f: Frame, start: number, len: number, d: TunnelDest,
   } else if (d.type === TUN_GRE) {
     proto = IPPROTO_GRE;
     const ptype = inner === IPPROTO_IPIP ? ETH_P_IP : ETH_P_IPV6;
-    if ((d.flags & TUN_F_CSUM) !== 0) greWriteCsum(u8, l4, ptype, len);
+    if ((d.flags & TUN_F_CSUM) !== 0) greWriteCsumSum(u8, l4, ptype, innerSum(u8, start, len));
     else greWrite(u8, l4, ptype);
   }
   if (d.af === 4) writeOuter4(u8, hdr, outerLen, tos, df, ttl, proto, ipId, d);
   else writeOuter6(u8, hdr, outerLen - IPV6_HDR_LEN, tos, ttl, proto, d);
   return hdr;
+}
+
+/**
+ * One's-complement sum of the inner packet u8[start, start+len), in O(1) when its own
+ * checksums vouch for it: a valid IPv4 header sums to 0xffff (one's-complement zero), and
+ * a TCP/UDP segment with a valid checksum sums to the complement of its pseudo-header sum
+ * (RFC 1071 §1; Linux's lco_csum relies on the same identity). So the outer UDP/GRE
+ * checksum costs ~nothing instead of a pass over up to 64 KiB. If the inner checksum was
+ * wrong, the outer checksum is wrong too and the receiver drops the packet at the outer
+ * layer instead of the inner one: the same outcome. Anything else (fragments, UDP without
+ * checksum, ICMP, IPv6 extension headers) is summed in full. Result < 2^20, unfolded.
+ */
+function innerSum(u8: Uint8Array, start: number, len: number): number {
+  if (u8[start] >> 4 === 4) {
+    const ihl = (u8[start] & 0x0f) << 2;
+    const proto = u8[start + 9];
+    const frag = ((u8[start + 6] & 0x3f) << 8) | u8[start + 7]; // MF bit and offset
+    const total = (u8[start + 2] << 8) | u8[start + 3];
+    if (frag === 0 && total === len && ihl >= IPV4_MIN_LEN && ihl <= len &&
+      (proto === IPPROTO_TCP || (proto === IPPROTO_UDP && (u8[start + ihl + 6] | u8[start + ihl + 7]) !== 0))) {
+      const l4len = len - ihl;
+      const pseudo = csumFold(((u8[start + 12] << 8) | u8[start + 13]) + ((u8[start + 14] << 8) | u8[start + 15]) +
+        ((u8[start + 16] << 8) | u8[start + 17]) + ((u8[start + 18] << 8) | u8[start + 19]) + proto + l4len);
+      return ~pseudo & 0xffff;
+    }
+  } else if (len >= IPV6_HDR_LEN) {
+    const next = u8[start + 6];
+    const plen = (u8[start + 4] << 8) | u8[start + 5];
+    if (plen + IPV6_HDR_LEN === len &&
+      (next === IPPROTO_TCP || (next === IPPROTO_UDP && (u8[start + 46] | u8[start + 47]) !== 0))) {
+      // The IPv6 header has no checksum of its own: sum it; the segment vouches for the rest.
+      const addrs = csumAdd(u8, start + 8, 32, 0);
+      const pseudo = csumFold(addrs + next + plen);
+      return csumAdd(u8, start, 8, 0) + addrs + (~pseudo & 0xffff);
+    }
+  }
+  return csumAdd(u8, start, len, 0);
 }
 
 /** Pseudo-header sum of the outer addresses for an upper-layer length (RFC 768 / RFC 8200 §8.1). */

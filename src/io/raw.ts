@@ -28,7 +28,6 @@ export const IPPROTO_GRE = 47;
 export const IPPROTO_RAW = 255;
 export const SOL_IPV6 = 41;
 export const SOL_UDP = 17;
-export const SO_REUSEADDR = 2;
 export const IPV6_V6ONLY = 26;
 /** Accept UDP over IPv6 with a zero checksum (RFC 6935/6936: allowed for tunnels such as GUE). */
 export const UDP_NO_CHECK6_RX = 102;
@@ -103,7 +102,8 @@ export function openRaw(af: 4 | 6, proto: number): Sock {
  * A UDP socket bound to `port` on every address. af 6 makes one dual-stack socket
  * (IPV6_V6ONLY 0: IPv4 arrives as mapped addresses) that also accepts zero UDP checksums
  * over IPv6; if the host has no IPv6 (EAFNOSUPPORT), an IPv4 socket is returned instead.
- * `port` 0 binds an ephemeral port (a sender).
+ * `port` 0 binds an ephemeral port (a sender). No SO_REUSEADDR: a second listener on
+ * the same port fails with EADDRINUSE instead of silently stealing the datagrams.
  */
 export function openUdp(af: 4 | 6, port: number): Sock {
   let fam = af;
@@ -118,7 +118,6 @@ export function openUdp(af: 4 | 6, port: number): Sock {
     fd = open(fam, SOCK_DGRAM, IPPROTO_UDP, label);
   }
   try {
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, 1, `setsockopt SO_REUSEADDR (${label})`);
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, RCVBUF, `setsockopt SO_RCVBUF (${label})`);
     if (fam === 6) {
       setsockopt(fd, SOL_IPV6, IPV6_V6ONLY, 0, `setsockopt IPV6_V6ONLY (${label})`);

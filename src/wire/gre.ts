@@ -84,15 +84,22 @@ export function greWrite(u8: Uint8Array, o: number, proto: number): number {
  * checksum over the header and the `payloadLen` bytes that follow it. Returns 8.
  */
 export function greWriteCsum(u8: Uint8Array, o: number, proto: number, payloadLen: number): number {
+  return greWriteCsumSum(u8, o, proto, csumAdd(u8, o + GRE_CSUM_HDR_LEN, payloadLen, 0));
+}
+
+/**
+ * As greWriteCsum, with the payload's one's-complement sum given by the caller (who may
+ * know it without reading the payload). `payloadSum` < 2^30, unfolded is fine. Returns 8.
+ */
+export function greWriteCsumSum(u8: Uint8Array, o: number, proto: number, payloadSum: number): number {
   u8[o] = GRE_F_CSUM >>> 8;
   u8[o + 1] = 0;
   u8[o + 2] = proto >>> 8;
   u8[o + 3] = proto & 0xff;
-  u8[o + 4] = 0;
-  u8[o + 5] = 0;
   u8[o + 6] = 0; // Reserved1
   u8[o + 7] = 0;
-  const c = ~csumFold(csumAdd(u8, o, GRE_CSUM_HDR_LEN + payloadLen, 0)) & 0xffff;
+  // The header's own words: C flag + protocol type (checksum and reserved1 count as 0).
+  const c = ~csumFold(GRE_F_CSUM + proto + payloadSum) & 0xffff;
   u8[o + GRE_CSUM] = c >>> 8;
   u8[o + GRE_CSUM + 1] = c & 0xff;
   return GRE_CSUM_HDR_LEN;

@@ -2,6 +2,7 @@
 //   bun scripts/client.ts http ADDR PORT COUNT   COUNT sequential HTTP/1.0 requests, each on a new TCP connection
 //   bun scripts/client.ts udp ADDR PORT TEXT     one datagram, prints the reply
 //   bun scripts/client.ts keepalive ADDR PORT    one TCP connection; a GET (HTTP/1.1 keep-alive) per stdin line
+//   bun scripts/client.ts upload ADDR PORT BYTES  one POST of BYTES bytes
 // Prints one line per answer; bounded: every request times out after 2 s.
 import { connect } from "node:net";
 import { createSocket } from "node:dgram";
@@ -32,6 +33,21 @@ if (mode === "http") {
   s.on("message", (m) => { clearTimeout(t); console.log(m.toString()); s.close(); });
   s.on("error", (e) => { clearTimeout(t); console.log(`error ${(e as NodeJS.ErrnoException).code ?? e.message}`); s.close(); });
   s.connect(port, addr, () => s.send(arg ?? "ping"));
+} else if (mode === "upload") {
+  // One HTTP POST of `arg` bytes on a new connection (full-size, DF segments: path MTU
+  // discovery must work for it to complete). Prints the answer or "error ...".
+  const size = Number(arg ?? 100000);
+  const body = new Uint8Array(size).fill(0x61);
+  const s = connect({ host: addr, port });
+  let out = "";
+  const t = setTimeout(() => { console.log("error timeout"); process.exit(1); }, 10000);
+  s.on("connect", () => {
+    s.write(`POST / HTTP/1.0\r\nHost: ${addr}\r\nContent-Length: ${size}\r\n\r\n`);
+    s.write(body);
+  });
+  s.on("data", (d) => { out += d.toString(); });
+  s.on("end", () => { clearTimeout(t); console.log(out.split("\r\n\r\n")[1]?.trim() ?? ""); });
+  s.on("error", (e) => { clearTimeout(t); console.log(`error ${e.message}`); });
 } else if (mode === "keepalive") {
   // One connection for the whole run: each line on stdin sends one request on it and
   // prints the body (or "closed"). Ends on EOF or after 60 s.

@@ -13,9 +13,11 @@ for (const a of addr.split(",")) {
   const server = Bun.serve({
     hostname: a,
     port: Number(httpPort),
-    fetch(req, srv) {
+    async fetch(req, srv) {
       const ip = srv.requestIP(req)?.address ?? "?";
-      return new Response(`${name} ${ip}\n`, { headers: { "content-type": "text/plain" } });
+      // POST: also report how many body bytes arrived (uploads through tunnels, PMTU).
+      const extra = req.method === "POST" ? ` ${(await req.arrayBuffer()).byteLength}` : "";
+      return new Response(`${name} ${ip}${extra}\n`, { headers: { "content-type": "text/plain" } });
     },
   });
   const udp = await Bun.udpSocket({

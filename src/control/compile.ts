@@ -4,7 +4,8 @@ import type { CompiledService, DataplaneSysctls, Snapshot } from "../dataplane/s
 import { FWD_MASQ, FWD_ROUTE, FWD_TUNNEL } from "../forward/fwd.ts";
 import { parseIPv4, parseIPv6 } from "../wire/addr.ts";
 import type { ServiceSpec } from "./model.ts";
-import type { Af, Fwd, RuleSet, Timeouts } from "./model.ts";
+import type { Af, Dest, Fwd, RuleSet, Timeouts, TunCsum, TunType } from "./model.ts";
+import { TUN_F_CSUM, TUN_F_REMCSUM, TUN_GRE, TUN_GUE, TUN_IPIP, type TunnelDest, tunnelDest, tunnelInnerMtu } from "../forward/tunnel.ts";
 import { RuleIds } from "./ids.ts";
 import { serviceKeyText } from "./model.ts";
 
@@ -44,13 +45,32 @@ export function maskWords(s: ServiceSpec): number[] {
   });
 }
 
+/** How the kernel reaches a tunnel destination: the source address it would use, the route MTU. */
+export interface TunnelRoute {
+  src: string;
+  mtu: number;
+}
+
+const TUN_TYPE: Record<TunType, number> = { ipip: TUN_IPIP, gue: TUN_GUE, gre: TUN_GRE };
+const TUN_FLAGS: Record<TunCsum, number> = { nocsum: 0, csum: TUN_F_CSUM, remcsum: TUN_F_REMCSUM };
+
+/** The outer header of a -i destination, when the kernel has a route (and a source) toward it. */
+function tunnelFields(d: Dest, tunnelOf: (d: Dest) => TunnelRoute | null): { tun: TunnelDest | null; innerMtu: number } {
+  if (d.fwd !== "tunnel") return { tun: null, innerMtu: 0 };
+  const r = tunnelOf(d);
+  if (!r) return { tun: null, innerMtu: -1 };
+  const words = (text: string) => addrWords(d.af, text).slice(0, d.af === 4 ? 1 : 4);
+  const tun = tunnelDest(d.af, TUN_TYPE[d.tunType], TUN_FLAGS[d.tunCsum], d.tunPort, words(r.src), words(d.addr));
+  return { tun, innerMtu: tunnelInnerMtu(r.mtu, tun) };
+}
+
 /**
  * `down`: destinations (RuleIds.destKey) whose health check failed: compiled unavailable,
  * with their weight and everything else unchanged.
  */
 export function compile(
   rules: RuleSet, ids: RuleIds, gen: number, sysctl: DataplaneSysctls, markDevs: Snapshot["markDevs"] = [],
-  down: ReadonlySet<string> = new Set(),
+  down: ReadonlySet<string> = new Set(), tunnelOf: (d: Dest) => TunnelRoute | null = () => null,
 ): Snapshot {
   const services: CompiledService[] = rules.services.map((s) => {
     const sk = serviceKeyText(s.key);
@@ -76,6 +96,7 @@ export function compile(
         uThreshold: d.uThreshold,
         lThreshold: d.lThreshold,
         available: !down.has(RuleIds.destKey(sk, d)),
+        ...tunnelFields(d, tunnelOf),
       })),
     };
   });

@@ -14,6 +14,14 @@ export interface GlobalOptions {
   /** IPVS's data-path sysctls under their IPVS names (see DEFAULT_SYSCTLS). */
   sysctl: DataplaneSysctls;
   foreground: boolean;
+  /** --state FILE: the rules saved here after every change and loaded at start ("" = none). */
+  state: string;
+  /** --rules FILE: -R input loaded at start and again on SIGHUP ("" = none). */
+  rules: string;
+  /** --metrics [ADDR:]PORT: Prometheus endpoint ("" = off); a bare port binds 127.0.0.1. */
+  metrics: string;
+  /** --log-json: log lines as JSON. */
+  logJson: boolean;
   /** Role chosen by the first argument: cli (ipvsadm), daemon, shutdown, simulate. */
   role: "cli" | "daemon" | "shutdown" | "simulate";
 }
@@ -28,11 +36,11 @@ export const DEFAULT_SOCKET = "/run/tslb/tslb.sock";
  * CLOSE only, FIN_WAIT only for DR/TUN). expire_quiescent_template stays IPVS's 0: a
  * quiesced server keeps its persistent clients while it drains.
  */
-export const DEFAULT_SYSCTLS: DataplaneSysctls = { expireNodestConn: 1, expireQuiescentTemplate: 0, connReuseMode: 3 };
+export const DEFAULT_SYSCTLS: DataplaneSysctls = { expireNodestConn: 1, expireQuiescentTemplate: 0, connReuseMode: 3, mssClamp: 0 };
 /** Default connection-table capacity: 2^20 entries ≈ 100 MiB of shared memory. */
 export const DEFAULT_CONN_MAX = 1 << 20;
 
-type TextField = "socket" | "tun" | "tap" | "bridge" | "vipDev";
+type TextField = "socket" | "tun" | "tap" | "bridge" | "vipDev" | "state" | "rules" | "metrics";
 type SysctlField = keyof DataplaneSysctls;
 
 /** Options that take a value: their environment variable and where the value goes. */
@@ -46,9 +54,13 @@ const VALUED: Record<string, { env: string; field: TextField | "connMax" | Sysct
   "--expire-nodest-conn": { env: "TSLB_EXPIRE_NODEST_CONN", field: "expireNodestConn" },
   "--expire-quiescent-template": { env: "TSLB_EXPIRE_QUIESCENT_TEMPLATE", field: "expireQuiescentTemplate" },
   "--conn-reuse-mode": { env: "TSLB_CONN_REUSE_MODE", field: "connReuseMode" },
+  "--mss-clamp": { env: "TSLB_MSS_CLAMP", field: "mssClamp" },
+  "--state": { env: "TSLB_STATE", field: "state" },
+  "--rules": { env: "TSLB_RULES", field: "rules" },
+  "--metrics": { env: "TSLB_METRICS", field: "metrics" },
 };
 
-const SYSCTL_MAX: Record<SysctlField, number> = { expireNodestConn: 1, expireQuiescentTemplate: 1, connReuseMode: 3 };
+const SYSCTL_MAX: Record<SysctlField, number> = { expireNodestConn: 1, expireQuiescentTemplate: 1, connReuseMode: 3, mssClamp: 1 };
 
 function setValued(opts: GlobalOptions, name: string, field: TextField | "connMax" | SysctlField, v: string): void {
   if (field === "connMax") opts.connMax = parseConnMax(v);
@@ -57,7 +69,21 @@ function setValued(opts: GlobalOptions, name: string, field: TextField | "connMa
     const n = Number(v);
     if (!Number.isInteger(n) || n < 0 || n > SYSCTL_MAX[f]) throw new OptionError(`${name} must be an integer from 0 to ${SYSCTL_MAX[f]}`);
     opts.sysctl[f] = n;
-  } else opts[field as TextField] = v;
+  } else {
+    if (field === "metrics") parseListen(v); // refuse a bad address before anything starts
+    opts[field as TextField] = v;
+  }
+}
+
+/**
+ * --metrics ADDR:PORT, [IPV6]:PORT, :PORT or PORT (the last two bind 127.0.0.1: metrics
+ * stay on the host unless an address is given).
+ */
+export function parseListen(v: string): { hostname: string; port: number } {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]:|([^:[\]]*):)?(\d{1,5})$/.exec(v);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port < 1 || port > 65535) throw new OptionError(`--metrics wants [ADDR:]PORT, not '${v}'`);
+  return { hostname: m[1] ?? (m[2] || "127.0.0.1"), port };
 }
 
 export class OptionError extends Error {}
@@ -73,6 +99,10 @@ export function splitGlobalOptions(argv: string[], env: Record<string, string | 
     connMax: DEFAULT_CONN_MAX,
     sysctl: { ...DEFAULT_SYSCTLS },
     foreground: false,
+    state: "",
+    rules: "",
+    metrics: "",
+    logJson: env.TSLB_LOG_JSON === "1",
     role: "cli",
   };
   for (const [name, spec] of Object.entries(VALUED)) {
@@ -84,13 +114,16 @@ export function splitGlobalOptions(argv: string[], env: Record<string, string | 
     const a = argv[i];
     const eq = a.indexOf("=");
     const name = a.startsWith("--") && eq > 0 ? a.slice(0, eq) : a;
-    const spec = VALUED[name];
+    // --simulate has a --rules of its own.
+    const spec = name === "--rules" && opts.role === "simulate" ? undefined : VALUED[name];
     if (spec) {
       const v = eq > 0 && name !== a ? a.slice(eq + 1) : argv[++i];
       if (v === undefined) throw new OptionError(`option ${name} needs a value`);
       setValued(opts, name, spec.field, v);
     } else if (a === "--foreground") {
       opts.foreground = true;
+    } else if (a === "--log-json") {
+      opts.logJson = true;
     } else if ((a === "--daemon" || a === "--shutdown" || a === "--simulate") && rest.length === 0 && opts.role === "cli") {
       // Only as the first word: ipvsadm's own `-L --daemon` (sync daemons) stays a list option.
       opts.role = a === "--daemon" ? "daemon" : a === "--shutdown" ? "shutdown" : "simulate";
@@ -111,9 +144,13 @@ function parseConnMax(v: string): number {
 export function daemonArgs(o: GlobalOptions): string[] {
   const a = ["--daemon", "--foreground", "--socket", o.socket, "--tun", o.tun, "--conn-max", String(o.connMax),
     "--expire-nodest-conn", String(o.sysctl.expireNodestConn), "--expire-quiescent-template", String(o.sysctl.expireQuiescentTemplate),
-    "--conn-reuse-mode", String(o.sysctl.connReuseMode)];
+    "--conn-reuse-mode", String(o.sysctl.connReuseMode), "--mss-clamp", String(o.sysctl.mssClamp)];
   if (o.vipDev) a.push("--vip-dev", o.vipDev);
   a.push("--tap", o.tap);
   if (o.bridge) a.push("--bridge", o.bridge);
+  if (o.state) a.push("--state", o.state);
+  if (o.rules) a.push("--rules", o.rules);
+  if (o.metrics) a.push("--metrics", o.metrics);
+  if (o.logJson) a.push("--log-json");
   return a;
 }

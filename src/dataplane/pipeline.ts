@@ -9,7 +9,8 @@ import {
   S_CLOSE, S_FIN_WAIT, S_NONE, S_TIME_WAIT, S_UDP, TABLE_INPUT, TABLE_INPUT_ONLY, TABLE_OUTPUT, tcpNextState,
 } from "../conntrack/tcp_state.ts";
 import { DR_QUEUED, drXmit } from "../forward/dr.ts";
-import { FWD_MASQ, FWD_ROUTE } from "../forward/fwd.ts";
+import { FWD_MASQ, FWD_ROUTE, FWD_TUNNEL } from "../forward/fwd.ts";
+import { TUNNEL_ICMP_SENT, tunnelXmit } from "../forward/tunnel_xmit.ts";
 import { natXmit } from "../forward/nat.ts";
 import type { L2Host } from "../forward/neigh.ts";
 import { arpCheck } from "../wire/arp.ts";
@@ -42,6 +43,8 @@ export class Pipeline {
   private readonly tkey = new Pkt();
   /** Scratch key for the flow quoted by an ICMP error. */
   private readonly ikey = new Pkt();
+  /** Outer IPv4 identification of tunnel packets (per worker). */
+  private ipId = 0;
   cfg: ActiveConfig;
 
   /** The TAP side (direct routing), when the daemon runs one. */
@@ -125,6 +128,26 @@ export class Pipeline {
   }
 
   /**
+   * Tunnel xmit for connection `id` (its destination's outer header from the snapshot).
+   * A DF packet too big for the tunnel is answered with ICMP to its sender, as IPVS does.
+   */
+  private tunnel(f: Frame, id: number, relay: boolean): number {
+    const cfg = this.cfg;
+    const dest = this.table.dest(id);
+    const s = cfg.destSvc[dest];
+    const di = cfg.destIndex[dest];
+    const tun = s >= 0 ? cfg.tuns[s][di] : null;
+    if (tun === null) return this.drop(DROP.TUNNEL_TOO_BIG);
+    this.ipId = (this.ipId + 1) & 0xffff;
+    const r = tunnelXmit(f, this.pkt, tun, cfg.innerMtu[s][di], this.ipId, relay, cfg.sysctl.mssClamp !== 0);
+    if (r === TUNNEL_ICMP_SENT) {
+      this.counters[DROP_BASE + DROP.TUNNEL_TOO_BIG]++;
+      return VERDICT_TX;
+    }
+    return r === 0 ? VERDICT_TX : this.drop(r);
+  }
+
+  /**
    * Neighbour discovery on the TAP (multicast solicitations arrive for every address on
    * the segment): true when the frame was an NS/NA that the L2 host consumed.
    */
@@ -172,6 +195,7 @@ export class Pipeline {
     }
     const fwd = (t.flags(id) >> FWD_SHIFT) & 3;
     if (fwd === FWD_MASQ) return icmpNatXmit(f, p, q, t, id) === 0 ? VERDICT_TX : VERDICT_DROP;
+    if (fwd === FWD_TUNNEL && q.dir === 0) return this.tunnel(f, id, true);
     if (fwd === FWD_ROUTE && q.dir === 0 && this.l2 !== null) {
       // DR/TUN: the error travels like the connection's data packets, unchanged.
       const x = drXmit(f, p, t, id, this.l2, this.nowMs);
@@ -327,7 +351,8 @@ export class Pipeline {
     const fwd = (flags >> FWD_SHIFT) & 3;
     if (fwd !== FWD_MASQ) {
       let v: number;
-      if (fwd !== FWD_ROUTE || this.l2 === null) v = this.drop(DROP.UNSUPPORTED_FWD);
+      if (fwd === FWD_TUNNEL) v = this.tunnel(f, id, false);
+      else if (fwd !== FWD_ROUTE || this.l2 === null) v = this.drop(DROP.UNSUPPORTED_FWD);
       else {
         const r = drXmit(f, p, t, id, this.l2, this.nowMs);
         v = r === DR_QUEUED ? VERDICT_CONSUMED : r === 0 ? VERDICT_TX_L2 : this.drop(r);

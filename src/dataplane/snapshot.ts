@@ -7,6 +7,7 @@ import { DEST_AVAILABLE, DestSet, type Scheduler } from "../sched/scheduler.ts";
 import { SCHEDULERS } from "../sched/index.ts";
 import { MAX_DEST } from "../stats/counters.ts";
 import { FWD_ROUTE } from "../forward/fwd.ts";
+import type { TunnelDest } from "../forward/tunnel.ts";
 
 export interface CompiledDest {
   id: number;
@@ -23,6 +24,9 @@ export interface CompiledDest {
    * without IP_VS_DEST_F_AVAILABLE (expire_nodest_conn decides: expire or drop).
    */
   available?: boolean;
+  /** Tunnel destinations (-i): outer header parameters, and the MTU left for the inner packet (-1: too small). */
+  tun?: TunnelDest | null;
+  innerMtu?: number;
 }
 
 export interface CompiledService {
@@ -52,6 +56,8 @@ export interface DataplaneSysctls {
   expireQuiescentTemplate: number;
   /** Bit 1: a SYN on a TIME_WAIT/CLOSE entry is rescheduled; bit 2: on FIN_WAIT too. 0: never. */
   connReuseMode: number;
+  /** tslb-only (--mss-clamp): 1 lowers the MSS of SYNs sent into a tunnel to fit its MTU. */
+  mssClamp: number;
 }
 
 export interface Snapshot {
@@ -141,6 +147,10 @@ export class ActiveConfig {
   readonly drVips: number[] = [];
   /** IPv6 VIPs with direct-routing destinations (unsolicited NA when one appears). */
   readonly drVips6: number[][] = [];
+  /** Per service, per destination index: the tunnel of a -i destination, else null. */
+  readonly tuns: (TunnelDest | null)[][] = [];
+  /** Per service, per destination index: MTU left for the inner packet (0: not a tunnel, -1: no route / too small). */
+  readonly innerMtu: Int32Array[] = [];
   readonly timeouts: Int32Array;
   private readonly index: ServiceIndex;
 
@@ -199,6 +209,8 @@ export class ActiveConfig {
         this.destSvc[d.id] = s;
       });
       this.dests.push(ds);
+      this.tuns.push(svc.dests.map((d) => d.tun ?? null));
+      this.innerMtu.push(Int32Array.from(svc.dests.map((d) => d.innerMtu ?? 0)));
       // Keep the scheduler's state (rr cursor, wrr weight) across unrelated changes.
       const old = prev?.schedulerFor(svc.id, svc.sched);
       const sched = old ?? SCHEDULERS[svc.sched](svc.schedFlags);

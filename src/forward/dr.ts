@@ -5,33 +5,17 @@
 // 14 bytes of headroom before p.start. Returns 0 (send p.start..p.len on the TAP),
 // DR_QUEUED (waiting for the MAC: send nothing) or a DropReason.
 import type { ConnTable } from "../conntrack/table.ts";
-import { csumReplace16 } from "../wire/checksum.ts";
-import { DROP } from "../wire/drop.ts";
 import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_HDR_LEN } from "../wire/ethernet.ts";
 import type { Frame } from "../wire/frame.ts";
-import { IPV4_CSUM, IPV4_TTL } from "../wire/ipv4.ts";
-import { IPV6_HOP_LIMIT } from "../wire/ipv6.ts";
 import type { Pkt } from "../wire/pkt.ts";
 import type { L2Host } from "./neigh.ts";
+import { decrementTtl } from "./ttl.ts";
 
 export const DR_QUEUED = -1;
 
 export function drXmit(f: Frame, p: Pkt, t: ConnTable, id: number, l2: L2Host, nowMs: number): number {
-  const dv = f.dv;
-  const o = p.l3;
-  // Forwarding decrements the TTL / hop limit (RFC 1812 §5.3.1, RFC 8200 §3).
-  if (p.ipv === 4) {
-    const ttl = dv.getUint8(o + IPV4_TTL);
-    if (ttl <= 1) return DROP.TTL_EXCEEDED;
-    // The checksum word holds TTL and protocol.
-    const oldWord = (ttl << 8) | dv.getUint8(o + IPV4_TTL + 1);
-    dv.setUint8(o + IPV4_TTL, ttl - 1);
-    dv.setUint16(o + IPV4_CSUM, csumReplace16(dv.getUint16(o + IPV4_CSUM), oldWord, oldWord - 0x100));
-  } else {
-    const hl = dv.getUint8(o + IPV6_HOP_LIMIT);
-    if (hl <= 1) return DROP.TTL_EXCEEDED;
-    dv.setUint8(o + IPV6_HOP_LIMIT, hl - 1);
-  }
+  const r = decrementTtl(f.dv, p);
+  if (r !== 0) return r;
   const start = l2.resolve(f, p.start, p.len, p.ipv, t.addrWord(id, 2, 0), t.addrWord(id, 2, 1), t.addrWord(id, 2, 2),
     t.addrWord(id, 2, 3), p.ipv === 4 ? ETHERTYPE_IPV4 : ETHERTYPE_IPV6, nowMs);
   if (start < 0) return DR_QUEUED;

@@ -5,9 +5,9 @@ export const DROP = {
   NONE: 0,
   /** Shorter than the smallest header it claims to carry. */
   TRUNCATED: 1,
-  /** Not IPv4 (IPv6 and others arrive before their data path exists). */
+  /** Neither IPv4 nor IPv6 (IP version field), or ARP that is not Ethernet/IPv4. */
   UNSUPPORTED_L3: 2,
-  /** IPv4 header malformed: IHL < 5, total length inconsistent with the frame. */
+  /** IP header malformed: IHL < 5, lengths inconsistent with the frame, an endless IPv6 extension chain. */
   BAD_IP_HEADER: 3,
   /** IPv4 header checksum wrong. */
   BAD_IP_CSUM: 4,
@@ -29,7 +29,7 @@ export const DROP = {
   DEST_GONE: 12,
   /** Writing to the device failed. */
   TX_ERROR: 13,
-  /** The connection's forwarding method has no data path in this build (DR, tunnel: issue 5). */
+  /** The connection's forwarding method cannot be used here (DR without a TAP). */
   UNSUPPORTED_FWD: 14,
   /** Multicast or broadcast that the kernel routed into the TUN (IPv6 router solicitations, MLD): never ours. */
   MULTICAST: 15,
@@ -40,9 +40,9 @@ export const DROP = {
   /** Direct routing: the real server's MAC is being resolved and its queue is full, or it never answered. */
   NEIGH_UNRESOLVED: 18,
   /** GRE/GUE header malformed: wrong version, unknown flags, bad checksum, lengths (forward/tunnel, decap). */
-  BAD_TUNNEL_HEADER: 16,
-  /** Inner packet plus the outer tunnel headers would exceed 65535 bytes, or the headroom (forward/tunnel). */
-  TUNNEL_TOO_BIG: 17,
+  BAD_TUNNEL_HEADER: 19,
+  /** Too big for the tunnel: over 65535 bytes with the outer headers, over the tunnel MTU with DF (ICMP sent back), or no route to the real server. */
+  TUNNEL_TOO_BIG: 20,
 } as const;
 
 export const DROP_NAMES: readonly string[] = [

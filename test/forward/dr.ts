@@ -129,3 +129,61 @@ s("300 000 random and mutated Ethernet frames (ARP, IPv4, IPv6/NDP) get a verdic
   assert.is(n, 300_000);
 });
 s.run();
+
+const nd = suite("direct routing over TAP, IPv6 neighbour discovery");
+nd("an NS for a DR VIP6 is answered with a solicited NA carrying tslb's MAC; servers resolve by NS/NA", async () => {
+  const { natSnapshot6, VIP6, RS6, CLIENT6 } = await import("../fixtures/snapshots.ts");
+  const { buildIp6, ip6 } = await import("../fixtures/builder.ts");
+  const { csumAdd, csumFold } = await import("../../src/wire/checksum.ts");
+  const table = ConnTable.create(1024, MAX_DEST);
+  const snap = natSnapshot6();
+  for (const d of snap.services[0].dests) { d.fwd = FWD_ROUTE; d.port = 80; }
+  const pl = new Pipeline(new ActiveConfig(snap, table.destState, null), table, new Float64Array(COUNTER_WORDS));
+  const tap = new MemDevice("tap", true);
+  pl.l2 = new L2Host(tap, OUR[0], OUR[1]);
+  pl.nowMs = 1000;
+  const f = Frame.alloc(HEADROOM + 2048);
+  const run = (frame: Uint8Array) => { f.u8.set(frame, HEADROOM); return pl.processFrame(f, HEADROOM, frame.length, 10); };
+  const icmp6 = (src: string, dst: string, body: Uint8Array) => {
+    const b = new Uint8Array(40 + body.length);
+    const dv = new DataView(b.buffer);
+    dv.setUint32(0, 0x60000000); dv.setUint16(4, body.length); b[6] = 58; b[7] = 255;
+    ip6(src).forEach((w, i) => dv.setInt32(8 + i * 4, w));
+    ip6(dst).forEach((w, i) => dv.setInt32(24 + i * 4, w));
+    b.set(body, 40);
+    dv.setUint16(42, ~csumFold(csumAdd(b, 40, body.length, csumAdd(b, 8, 32, 0) + 58 + body.length)) & 0xffff);
+    return b;
+  };
+  const ndp = (type: number, flags: number, target: string, optKind: number, mac: readonly number[]) => {
+    const body = new Uint8Array(32);
+    const dv = new DataView(body.buffer);
+    body[0] = type; dv.setUint32(4, flags);
+    ip6(target).forEach((w, i) => dv.setInt32(8 + i * 4, w));
+    body[24] = optKind; body[25] = 1; dv.setUint16(26, mac[0]); dv.setInt32(28, mac[1]);
+    return body;
+  };
+  const valid6 = (b: Uint8Array) => csumFold(csumAdd(b, 40, b.length - 40, csumAdd(b, 8, 32, 0) + 58 + (b.length - 40))) === 0xffff;
+  // NS for the VIP from the client, to its solicited-node group.
+  assert.is(run(eth([0x3333, 0xff000100 | 0], CLIENT_MAC, 0x86dd, icmp6(CLIENT6, "ff02::1:ff00:100", ndp(135, 0, VIP6, 1, CLIENT_MAC)))), VERDICT_CONSUMED);
+  assert.is(tap.sent.length, 1);
+  const na = tap.sent[0];
+  const ndv = new DataView(na.buffer);
+  assert.equal([ndv.getUint16(0), ndv.getInt32(2), ndv.getUint16(6), ndv.getInt32(8)], [CLIENT_MAC[0], CLIENT_MAC[1], OUR[0], OUR[1]]);
+  const ip = na.subarray(14);
+  assert.equal([ip[7], ip[40], new DataView(ip.buffer, ip.byteOffset).getUint32(44)], [255, 136, 0x60000000], "hop limit 255, NA, S|O");
+  assert.equal([0, 1, 2, 3].map((i) => new DataView(ip.buffer, ip.byteOffset).getInt32(8 + i * 4)), ip6(VIP6), "from the VIP");
+  assert.equal([ip[64], ip[65]], [2, 1], "target link-layer option");
+  assert.ok(valid6(ip.slice()));
+  // A SYN to the VIP: the server's MAC is unknown, so an NS from :: goes out first.
+  const syn = buildIp6({ src: CLIENT6, dst: VIP6, sport: 40000, dport: 80, flags: 0x02 });
+  assert.is(run(eth(OUR, CLIENT_MAC, 0x86dd, syn)), VERDICT_CONSUMED);
+  const ns = tap.sent[1].subarray(14);
+  assert.equal([ns[40], ns.length], [135, 64], "an NS without options");
+  assert.is(new DataView(ns.buffer, ns.byteOffset).getInt32(8), 0, "from the unspecified address");
+  // The server answers to all-nodes; the queued SYN goes out with its MAC.
+  run(eth([0x3333, 1], RS1_MAC, 0x86dd, icmp6(RS6[0], "ff02::1", ndp(136, 0x20000000, RS6[0], 2, RS1_MAC))));
+  assert.is(tap.sent.length, 3);
+  assert.equal([new DataView(tap.sent[2].buffer).getUint16(0), new DataView(tap.sent[2].buffer).getInt32(2)], [RS1_MAC[0], RS1_MAC[1]]);
+  assert.is(tap.sent[2][14 + 7], 63, "hop limit decremented");
+});
+nd.run();

@@ -64,3 +64,37 @@ s("errors about unknown flows: dropped when for a VIP, passed otherwise; echo pa
   void ip4;
 });
 s.run();
+
+const v6 = suite("ICMPv6 errors of NAT connections");
+v6("port unreachable from an IPv6 real server reaches the client about the VIP, checksum recomputed", async () => {
+  const { natSnapshot6, VIP6, RS6, CLIENT6 } = await import("../fixtures/snapshots.ts");
+  const { buildIp6, ip6 } = await import("../fixtures/builder.ts");
+  const { csumAdd, csumFold } = await import("../../src/wire/checksum.ts");
+  const table = ConnTable.create(1024, MAX_DEST);
+  const pl = new Pipeline(new ActiveConfig(natSnapshot6(), table.destState, null), table, new Float64Array(COUNTER_WORDS));
+  const f = Frame.alloc(HEADROOM + 2048);
+  const run = (b: Uint8Array) => {
+    f.u8.set(b, HEADROOM);
+    const v = pl.process(f, HEADROOM, b.length, 10);
+    return { v, out: f.u8.slice(pl.pkt.start, pl.pkt.start + pl.pkt.len) };
+  };
+  const dnat = run(buildIp6({ src: CLIENT6, dst: VIP6, proto: "udp", sport: 5000, dport: 53, payload: "q" })).out;
+  // ICMPv6 destination unreachable (1), port unreachable (4), from RS6[0] to the client.
+  const err = new Uint8Array(40 + 8 + dnat.length);
+  const dv = new DataView(err.buffer);
+  dv.setUint32(0, 0x60000000); dv.setUint16(4, 8 + dnat.length); err[6] = 58; err[7] = 64;
+  ip6(RS6[0]).forEach((w, i) => dv.setInt32(8 + i * 4, w));
+  ip6(CLIENT6).forEach((w, i) => dv.setInt32(24 + i * 4, w));
+  err[40] = 1; err[41] = 4;
+  err.set(dnat, 48);
+  const sum = (b: Uint8Array) => csumFold(csumAdd(b, 40, b.length - 40, csumAdd(b, 8, 32, 0) + 58 + (b.length - 40)));
+  dv.setUint16(42, ~sum(err) & 0xffff);
+  const r = run(err);
+  assert.is(r.v, VERDICT_TX);
+  const odv = new DataView(r.out.buffer);
+  assert.equal([0, 1, 2, 3].map((i) => odv.getInt32(8 + i * 4)), ip6(VIP6), "outer source is the VIP");
+  assert.equal([0, 1, 2, 3].map((i) => odv.getInt32(48 + 24 + i * 4)), ip6(VIP6), "quoted destination is the VIP");
+  assert.is(odv.getUint16(48 + 40 + 2), 53, "quoted destination port");
+  assert.is(sum(r.out), 0xffff, "ICMPv6 checksum");
+});
+v6.run();

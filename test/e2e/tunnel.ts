@@ -5,7 +5,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
-import { CL, RS, Topology, VIP } from "../../scripts/topology.ts";
+import { CL, CL6, RS, RS6, Topology, VIP, VIP6 } from "../../scripts/topology.ts";
 import { BIN, BUN, ROOT, ensureBinary, tslb } from "../helpers/tslb.ts";
 import { request } from "../../src/control/client.ts";
 
@@ -37,12 +37,13 @@ tun.before(async () => {
     for (let i = 0; i < 2; i++) {
       const ns = i ? topo.ns.rs2 : topo.ns.rs1;
       topo.ip(ns, "addr", "add", `${VIP}/32`, "dev", "lo");
+      topo.ip(ns, "addr", "add", `${VIP6}/128`, "dev", "lo");
       for (const k of ["net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.eth0.rp_filter=0"]) topo.sysctl(ns, k);
-      const decap = Bun.spawn(["ip", "netns", "exec", ns, BIN, "--decap", "--foreground", "--vip", VIP, "--gue-port", "6080"],
+      const decap = Bun.spawn(["ip", "netns", "exec", ns, BIN, "--decap", "--foreground", "--vip", `${VIP},${VIP6}`, "--gue-port", "6080"],
         { stdout: "pipe", stderr: "pipe" });
       procs.push(decap);
       await Promise.race([firstLine(decap, "stderr", /ready|listening|decap/i), Bun.sleep(3000)]);
-      const srv = Bun.spawn(["ip", "netns", "exec", ns, BUN, join(ROOT, "scripts/servers.ts"), `rs${i + 1}`, VIP, "80", "53"],
+      const srv = Bun.spawn(["ip", "netns", "exec", ns, BUN, join(ROOT, "scripts/servers.ts"), `rs${i + 1}`, `${VIP},${VIP6}`, "80", "53"],
         { stdout: "pipe", stderr: "inherit", env: { ...process.env, TSLB_SERVER_TTL: "240" } });
       procs.push(srv);
       await firstLine(srv, "stdout", /ready/);
@@ -81,6 +82,14 @@ tun("a large upload with DF set completes: ICMP fragmentation-needed from tslb l
   // The daemon answered at least one too-big segment with ICMP (counted as tunnel_too_big).
   const r = await request(socket, { op: "drops" });
   assert.ok(r.ok && (r.data as Record<string, number>).tunnel_too_big >= 1, JSON.stringify(r));
+});
+
+tun("IPv6 in IPv6: rr over two real servers through the tunnel", () => {
+  const r = cli(["-R"], `-A -t [${VIP6}]:80 -s rr\n-a -t [${VIP6}]:80 -r ${RS6[0]} -i\n-a -t [${VIP6}]:80 -r ${RS6[1]} -i\n`);
+  assert.equal([r.code, r.err], [0, ""]);
+  const c = counts(client("http", VIP6, "80", "6"));
+  assert.is(c.get(`rs1 ${CL6}`), 3, [...c].join(" "));
+  assert.is(c.get(`rs2 ${CL6}`), 3);
 });
 
 tun.run();

@@ -10,7 +10,9 @@ import {
 } from "../conntrack/tcp_state.ts";
 import { DR_QUEUED, drXmit } from "../forward/dr.ts";
 import { FWD_MASQ, FWD_ROUTE, FWD_TUNNEL } from "../forward/fwd.ts";
-import { TUNNEL_ICMP_SENT, tunnelXmit } from "../forward/tunnel_xmit.ts";
+import { TUNNEL_ICMP_SENT, icmpTooBig, tunnelXmit } from "../forward/tunnel_xmit.ts";
+import { tunnelIcmpInner, tunnelIcmpMtu } from "../forward/tunnel.ts";
+import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED } from "../wire/icmp.ts";
 import { natXmit } from "../forward/nat.ts";
 import type { L2Host } from "../forward/neigh.ts";
 import { arpCheck } from "../wire/arp.ts";
@@ -125,6 +127,56 @@ export class Pipeline {
 
     }
     return this.forward(f, id, now);
+  }
+
+  /**
+   * A copy of an ICMP message the host received (raw ICMP socket). IPVS's handling of
+   * errors about its own tunnel packets (reference §5.5): a "fragmentation needed" from a
+   * router between tslb and a real server lowers that destination's tunnel MTU, and the
+   * client whose packet it was gets a "fragmentation needed" with the MTU less the tunnel
+   * overhead, from the VIP. Returns VERDICT_TX (that ICMP, for the TUN) or VERDICT_CONSUMED;
+   * the kernel handles the original message itself, so nothing here counts as a drop.
+   */
+  processHostIcmp(f: Frame, start: number, len: number, now: number): number {
+    const p = this.pkt;
+    if (parseIp(p, f, start, len) !== DROP.UNSUPPORTED_L4 || p.ipv !== 4 || p.proto !== IPPROTO_ICMP) return VERDICT_CONSUMED;
+    const u8 = f.u8;
+    const o = p.l4;
+    const end = p.start + p.len;
+    if (o + 8 > end || u8[o] !== ICMP_DEST_UNREACH || u8[o + 1] !== ICMP_FRAG_NEEDED) return VERDICT_CONSUMED;
+    const pathMtu = (u8[o + 6] << 8) | u8[o + 7];
+    const q = o + 8;
+    const inner = tunnelIcmpInner(u8, q, end - q, -1);
+    if (inner < 0) return VERDICT_CONSUMED;
+    const k = this.ikey;
+    const ihl = (u8[inner] & 0x0f) << 2;
+    if (inner + ihl + 4 > end) return VERDICT_CONSUMED;
+    const dv = f.dv;
+    k.ipv = 4;
+    k.proto = u8[inner + 9];
+    k.src0 = dv.getInt32(inner + 12); k.dst0 = dv.getInt32(inner + 16);
+    k.src1 = 0; k.src2 = 0; k.src3 = 0; k.dst1 = 0; k.dst2 = 0; k.dst3 = 0;
+    k.sport = dv.getUint16(inner + ihl);
+    k.dport = dv.getUint16(inner + ihl + 2);
+    const t = this.table;
+    t.hashPkt(k);
+    const id = t.lookup(k, now);
+    if (id < 0 || k.dir !== 0 || ((t.flags(id) >> FWD_SHIFT) & 3) !== FWD_TUNNEL) return VERDICT_CONSUMED;
+    const cfg = this.cfg;
+    const dest = t.dest(id);
+    const s = cfg.destSvc[dest];
+    if (s < 0) return VERDICT_CONSUMED;
+    const di = cfg.destIndex[dest];
+    const mtu = tunnelIcmpMtu(pathMtu, inner - q);
+    if (mtu < cfg.innerMtu[s][di]) cfg.innerMtu[s][di] = mtu;
+    // Only a client packet with DF wants to hear about it (it will send smaller ones).
+    if ((u8[inner + 6] & 0x40) === 0) return VERDICT_CONSUMED;
+    p.ipv = 4;
+    p.start = inner;
+    p.len = Math.min(end - inner, ihl + 8);
+    icmpTooBig(f, p, mtu);
+    this.counters[DROP_BASE + DROP.TUNNEL_TOO_BIG]++;
+    return VERDICT_TX;
   }
 
   /**

@@ -13,6 +13,7 @@ import { Pipeline } from "./pipeline.ts";
 import { ActiveConfig, type Snapshot } from "./snapshot.ts";
 import { VERDICT_CONSUMED, VERDICT_DROP, VERDICT_TX_L2 } from "./verdict.ts";
 import { L2Host } from "../forward/neigh.ts";
+import { Sock } from "../io/raw.ts";
 
 declare const self: Worker;
 
@@ -29,6 +30,8 @@ export interface WorkerInit {
   clockBaseSec: number;
   /** The TAP for direct routing and tslb's MAC on it (hi 16 bits, lo 32 bits), if the daemon runs one. */
   tap: { fd: number; name: string; macHi: number; macLo: number } | null;
+  /** A raw ICMP socket (copies of ICMP the host receives: errors about tslb's tunnel packets), or -1. */
+  icmpFd: number;
   snapshot: Snapshot;
 }
 
@@ -43,10 +46,15 @@ const SWEEP_PERIOD_MS = 2000;
 
 let pipeline: Pipeline;
 let table: ConnTable;
-/** devs[0] is the main TUN (mark 0); then the TAP, if any; then one TUN per firewall mark. */
+/** devs[0] is the main TUN (mark 0); then the TAP and the raw ICMP socket, if any; then one TUN per firewall mark. */
 let devs: Device[] = [];
 let devMarks = new Int32Array(0);
-let devL2 = new Uint8Array(0);
+/** What each device carries: IP packets (TUN), Ethernet frames (TAP), host ICMP copies. */
+let devKind = new Uint8Array(0);
+const KIND_TUN = 0;
+const KIND_TAP = 1;
+const KIND_ICMP = 2;
+let icmpDev: Device | null = null;
 let poller: Poller;
 let mainDev: Device;
 let tapDev: Device | null = null;
@@ -67,13 +75,15 @@ function nowMs(): number {
 
 /** (Re)builds the device list and the poll set when the snapshot's mark devices change. */
 function setDevices(snap: Snapshot): void {
-  const fixed: Device[] = tapDev ? [mainDev, tapDev] : [mainDev];
+  const fixed: Device[] = [mainDev];
+  if (tapDev) fixed.push(tapDev);
+  if (icmpDev) fixed.push(icmpDev);
   const want = snap.markDevs.map((d) => `${d.fd}/${d.mark}`).join(",");
   const have = devs.slice(fixed.length).map((d, i) => `${d.fd}/${devMarks[i + fixed.length]}`).join(",");
   if (devs.length > 0 && want === have) return;
   devs = [...fixed, ...snap.markDevs.map((d) => new TunDevice(d.name, d.fd))];
   devMarks = Int32Array.from([...fixed.map(() => 0), ...snap.markDevs.map((d) => d.mark | 0)]);
-  devL2 = Uint8Array.from(devs.map((d) => (d.l2 ? 1 : 0)));
+  devKind = Uint8Array.from(devs.map((d) => (d === icmpDev ? KIND_ICMP : d.l2 ? KIND_TAP : KIND_TUN)));
   poller = new Poller([...devs.map((d) => d.fd), wakeFd]);
 }
 
@@ -118,12 +128,14 @@ function loop(): void {
     if (!poller.readable(d)) continue;
     const dev = devs[d];
     const mark = devMarks[d];
-    const isL2 = devL2[d] === 1;
+    const kind = devKind[d];
     for (let i = 0; i < BATCH; i++) {
       const len = dev.recv(u8, HEADROOM, cap);
       if (len <= 0) break;
       counters[MISC_BASE + M_RX]++;
-      const v = isL2 ? pipeline.processFrame(frame, HEADROOM, len, now) : pipeline.process(frame, HEADROOM, len, now, mark);
+      const v = kind === KIND_TAP ? pipeline.processFrame(frame, HEADROOM, len, now)
+        : kind === KIND_ICMP ? pipeline.processHostIcmp(frame, HEADROOM, len, now)
+        : pipeline.process(frame, HEADROOM, len, now, mark);
       if (v === VERDICT_DROP || v === VERDICT_CONSUMED) continue;
       // IP packets always go to the main TUN: the kernel's reverse-path check then finds
       // the route back (the reply rules point at it), and its own writes are exempt from
@@ -156,6 +168,11 @@ self.onmessage = (ev: MessageEvent<WorkerMessage>) => {
       t.l2 = true;
       tapDev = t;
       l2 = new L2Host(t, m.tap.macHi, m.tap.macLo);
+    }
+    if (m.icmpFd >= 0) {
+      // Read-only: the raw socket only delivers copies; sends never go through it.
+      const sock = new Sock(m.icmpFd, 4, 1, "raw icmp");
+      icmpDev = { name: "icmp", fd: m.icmpFd, l2: false, recv: (b, o, c) => sock.recv(b, o, c), send: () => -1, close: () => sock.close() };
     }
     setDevices(m.snapshot);
     frame = Frame.alloc(HEADROOM + MAX_FRAME);

@@ -63,7 +63,7 @@ export function clampMss(dv: DataView, p: Pkt, maxMss: number): void {
  * for its sender, quoting it, with `mtu`; written in front of the packet. The error comes
  * from the packet's destination (the VIP): that is the address the client talked to.
  */
-function tooBig(f: Frame, p: Pkt, mtu: number): void {
+export function icmpTooBig(f: Frame, p: Pkt, mtu: number): void {
   const u8 = f.u8;
   const dv = f.dv;
   const q = p.start;
@@ -113,7 +113,7 @@ export function tunnelXmit(f: Frame, p: Pkt, tun: TunnelDest, innerMtu: number, 
   if (!relay) {
     const mtu = tunnelMtuCheck(f.u8, p.start, p.len, innerMtu);
     if (mtu !== 0) {
-      tooBig(f, p, mtu);
+      icmpTooBig(f, p, mtu);
       return TUNNEL_ICMP_SENT;
     }
     if (mssClamp && p.proto === IPPROTO_TCP && (p.tcpFlags & TCP_SYN) !== 0) clampMss(dv, p, innerMtu - (p.ipv === 4 ? 40 : 60));

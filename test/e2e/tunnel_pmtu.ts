@@ -1,0 +1,72 @@
+// End to end, path MTU inside a tunnel: a router between tslb and the real server has a
+// smaller MTU (1400) on its far side. Its "fragmentation needed" goes to tslb's own
+// address (the outer source); tslb must lower that destination's tunnel MTU and tell the
+// client, whose upload with DF then completes (IPVS does this in ip_vs_in_icmp).
+//   cl 198.18.2.2 — 198.18.2.1 lb 198.18.5.1 — 198.18.5.2 rt 198.18.6.1 (mtu 1400) — 198.18.6.11 rs
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { join } from "node:path";
+import { sh } from "../../scripts/topology.ts";
+import { BIN, BUN, ROOT, ensureBinary, tslb } from "../helpers/tslb.ts";
+import { request } from "../../src/control/client.ts";
+
+ensureBinary();
+const VIP = "198.18.0.100";
+const RS = "198.18.6.11";
+const p = `tslb-e2epmtu-${process.pid}`;
+const ns = { cl: `${p}-cl`, lb: `${p}-lb`, rt: `${p}-rt`, rs: `${p}-rs` };
+const socket = `/tmp/tslb-e2e-pmtu-${process.pid}/tslb.sock`;
+const procs: ReturnType<typeof Bun.spawn>[] = [];
+const ip = (n: string, ...a: string[]) => sh(["ip", "-n", n, ...a]).out;
+const sysctl = (n: string, kv: string) => sh(["ip", "netns", "exec", n, "sysctl", "-qw", kv]);
+function destroy(): void {
+  for (const n of Object.values(ns)) {
+    sh(["ip", "netns", "pids", n], true).out.split("\n").filter(Boolean).forEach((pid) => sh(["kill", "-9", pid], true));
+    sh(["ip", "netns", "del", n], true);
+  }
+}
+process.once("exit", destroy);
+
+const t = suite("e2e tunnel path MTU");
+
+t.before(async () => {
+  for (const n of Object.values(ns)) { sh(["ip", "netns", "add", n]); ip(n, "link", "set", "lo", "up"); }
+  const link = (a: string, ai: string, aAddr: string, b: string, bi: string, bAddr: string, mtu: number) => {
+    sh(["ip", "link", "add", ai, "netns", a, "mtu", String(mtu), "type", "veth", "peer", "name", bi, "netns", b, "mtu", String(mtu)]);
+    ip(a, "addr", "add", aAddr, "dev", ai); ip(a, "link", "set", ai, "up");
+    ip(b, "addr", "add", bAddr, "dev", bi); ip(b, "link", "set", bi, "up");
+  };
+  link(ns.cl, "eth0", "198.18.2.2/24", ns.lb, "lbc", "198.18.2.1/24", 1500);
+  link(ns.lb, "lbr", "198.18.5.1/24", ns.rt, "rtl", "198.18.5.2/24", 1500);
+  link(ns.rt, "rts", "198.18.6.1/24", ns.rs, "eth0", "198.18.6.11/24", 1400);
+  ip(ns.cl, "route", "add", `${VIP}/32`, "via", "198.18.2.1");
+  ip(ns.lb, "route", "add", "198.18.6.0/24", "via", "198.18.5.2");
+  ip(ns.rt, "route", "add", "default", "via", "198.18.5.1");
+  ip(ns.rs, "route", "add", "default", "via", "198.18.6.1");
+  sysctl(ns.rt, "net.ipv4.ip_forward=1");
+  ip(ns.rs, "addr", "add", `${VIP}/32`, "dev", "lo");
+  for (const k of ["net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.eth0.rp_filter=0"]) sysctl(ns.rs, k);
+  procs.push(Bun.spawn(["ip", "netns", "exec", ns.rs, BIN, "--decap", "--foreground", "--vip", VIP], { stdout: "ignore", stderr: "ignore" }));
+  const srv = Bun.spawn(["ip", "netns", "exec", ns.rs, BUN, join(ROOT, "scripts/servers.ts"), "rs1", VIP, "80", "53"],
+    { stdout: "pipe", stderr: "inherit", env: { ...process.env, TSLB_SERVER_TTL: "120" } });
+  procs.push(srv);
+  const r = srv.stdout.getReader(); await r.read(); r.releaseLock();
+  await Bun.sleep(300);
+});
+
+t.after(() => {
+  tslb(ns.lb, socket, ["--shutdown"]);
+  for (const x of procs) x.kill();
+  destroy();
+});
+
+t("an upload with DF completes through a narrower link behind the tunnel", async () => {
+  const r = tslb(ns.lb, socket, ["-R"], { stdin: `-A -t ${VIP}:80 -s rr\n-a -t ${VIP}:80 -r ${RS} -i\n` });
+  assert.equal([r.code, r.err], [0, ""]);
+  const out = sh(["timeout", "30", "ip", "netns", "exec", ns.cl, BUN, join(ROOT, "scripts/client.ts"), "upload", VIP, "80", "300000"], true).out.trim();
+  assert.is(out, "rs1 198.18.2.2 300000");
+  const d = await request(socket, { op: "drops" });
+  assert.ok(d.ok && (d.data as Record<string, number>).tunnel_too_big >= 2, `tslb told the client twice (1480, then 1380): ${JSON.stringify(d.data)}`);
+});
+
+t.run();

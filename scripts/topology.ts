@@ -28,6 +28,12 @@ export function sh(cmd: string[], allowFail = false): { out: string; err: string
   return res;
 }
 
+/** Kills whatever still runs in the namespaces, then deletes them (missing ones are fine). */
+export function deleteNamespaces(names: readonly string[]): void {
+  for (const n of names) sh(["ip", "netns", "pids", n], true).out.split("\n").filter(Boolean).forEach((pid) => sh(["kill", "-9", pid], true));
+  for (const n of names) sh(["ip", "netns", "del", n], true);
+}
+
 export class Topology {
   readonly ns: { lb: string; cl: string; cl2: string; rs1: string; rs2: string };
   /** The balancer's interface on cl2's segment: the --vip-dev for proxy ARP. */
@@ -104,8 +110,7 @@ export class Topology {
   }
 
   destroy(): void {
-    for (const n of this.made) sh(["ip", "netns", "pids", n], true).out.split("\n").filter(Boolean).forEach((pid) => sh(["kill", "-9", pid], true));
-    for (const n of this.made) sh(["ip", "netns", "del", n], true);
+    deleteNamespaces(this.made);
     this.made = [];
   }
 }
@@ -177,8 +182,7 @@ export class DrTopology {
   }
 
   destroy(): void {
-    for (const n of this.made) sh(["ip", "netns", "pids", n], true).out.split("\n").filter(Boolean).forEach((pid) => sh(["kill", "-9", pid], true));
-    for (const n of this.made) sh(["ip", "netns", "del", n], true);
+    deleteNamespaces(this.made);
     this.made = [];
   }
 }

@@ -5,7 +5,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { DR_CL, DR_CL6, DR_RS, DR_RS6, DR_VIP, DR_VIP6, DrTopology } from "../../scripts/topology.ts";
-import { BUN, ROOT, ensureBinary, tslb } from "../helpers/tslb.ts";
+import { BUN, ROOT, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 
 ensureBinary();
 const topo = new DrTopology("e2edr");
@@ -18,15 +18,8 @@ const dr = suite("e2e direct routing over TAP");
 
 dr.before(async () => {
   topo.up();
-  for (let i = 0; i < 2; i++) {
-    // Real servers listen on the VIP (DR keeps the destination address).
-    const p = Bun.spawn(["ip", "netns", "exec", i ? topo.ns.rs2 : topo.ns.rs1, BUN, join(ROOT, "scripts/servers.ts"), `rs${i + 1}`, `${DR_VIP},${DR_VIP6}`, "80", "53"],
-      { stdout: "pipe", stderr: "inherit", env: { ...process.env, TSLB_SERVER_TTL: "240" } });
-    servers.push(p);
-    const reader = p.stdout.getReader();
-    await reader.read();
-    reader.releaseLock();
-  }
+  // Real servers listen on the VIP (DR keeps the destination address).
+  for (let i = 0; i < 2; i++) servers.push(await startServer(i ? topo.ns.rs2 : topo.ns.rs1, `rs${i + 1}`, `${DR_VIP},${DR_VIP6}`, "80", "53"));
 });
 
 dr.after(() => {

@@ -5,7 +5,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { CL, RS, Topology, sh } from "../../scripts/topology.ts";
-import { BUN, ROOT, ensureBinary, tslb } from "../helpers/tslb.ts";
+import { BUN, ROOT, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 
 /** An address that only the mark makes special: no VIP route exists for it. */
 const MARKED = "198.18.3.10";
@@ -47,14 +47,7 @@ async function setup(): Promise<void> {
 `;
   const r = Bun.spawnSync(["ip", "netns", "exec", topo.ns.lb, "nft", "-f", "-"], { stdin: new TextEncoder().encode(nft) });
   assert.is(r.exitCode, 0, r.stderr.toString());
-  for (let i = 0; i < 2; i++) {
-    const p = Bun.spawn(["ip", "netns", "exec", i ? topo.ns.rs2 : topo.ns.rs1, BUN, join(ROOT, "scripts/servers.ts"), `rs${i + 1}`, RS[i], "8080", "5353"],
-      { stdout: "pipe", stderr: "inherit", env: { ...process.env, TSLB_SERVER_TTL: "120" } });
-    servers.push(p);
-    const reader = p.stdout.getReader();
-    await reader.read();
-    reader.releaseLock();
-  }
+  for (let i = 0; i < 2; i++) servers.push(await startServer(i ? topo.ns.rs2 : topo.ns.rs1, `rs${i + 1}`, RS[i], "8080", "5353", 120));
 }
 
 fwm.after(() => {

@@ -3,7 +3,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { CL, CL2, RS, Topology, VIP, sh } from "../../scripts/topology.ts";
-import { BUN, ROOT, ensureBinary, tslb } from "../helpers/tslb.ts";
+import { BUN, ROOT, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 import { join } from "node:path";
 
 const RULES = `-A -t ${VIP}:80 -s rr
@@ -25,16 +25,7 @@ const nat = suite("e2e NAT over TUN");
 
 nat.before(async () => {
   topo.up();
-  for (let i = 0; i < 2; i++) {
-    const ns = i === 0 ? topo.ns.rs1 : topo.ns.rs2;
-    const p = Bun.spawn(["ip", "netns", "exec", ns, BUN, join(ROOT, "scripts/servers.ts"), `rs${i + 1}`, RS[i], "8080", "5353"],
-      { stdout: "pipe", stderr: "inherit", env: { ...process.env, TSLB_SERVER_TTL: "240" } });
-    servers.push(p);
-    const reader = p.stdout.getReader();
-    const { value } = await reader.read();
-    assert.match(new TextDecoder().decode(value), /^ready/);
-    reader.releaseLock();
-  }
+  servers.push(await startServer(topo.ns.rs1, "rs1", RS[0]), await startServer(topo.ns.rs2, "rs2", RS[1]));
 });
 
 nat.after(() => {

@@ -5,7 +5,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { CL26, CL6, RS, RS6, Topology, VIP6 } from "../../scripts/topology.ts";
-import { BUN, ROOT, ensureBinary, tslb } from "../helpers/tslb.ts";
+import { BUN, ROOT, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 
 ensureBinary();
 const topo = new Topology("e2ev6");
@@ -18,14 +18,7 @@ const v6 = suite("e2e NAT over TUN, IPv6");
 
 v6.before(async () => {
   topo.up();
-  for (let i = 0; i < 2; i++) {
-    const p = Bun.spawn(["ip", "netns", "exec", i ? topo.ns.rs2 : topo.ns.rs1, BUN, join(ROOT, "scripts/servers.ts"), `rs${i + 1}`, `${RS[i]},${RS6[i]}`, "8080", "5353"],
-      { stdout: "pipe", stderr: "inherit", env: { ...process.env, TSLB_SERVER_TTL: "240" } });
-    servers.push(p);
-    const reader = p.stdout.getReader();
-    await reader.read();
-    reader.releaseLock();
-  }
+  for (let i = 0; i < 2; i++) servers.push(await startServer(i ? topo.ns.rs2 : topo.ns.rs1, `rs${i + 1}`, `${RS[i]},${RS6[i]}`));
 });
 
 v6.after(() => {

@@ -6,7 +6,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { CL, CL6, RS, RS6, Topology, VIP, VIP6 } from "../../scripts/topology.ts";
-import { BIN, BUN, ROOT, ensureBinary, tslb } from "../helpers/tslb.ts";
+import { BIN, BUN, ROOT, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 import { request } from "../../src/control/client.ts";
 
 ensureBinary();
@@ -43,10 +43,7 @@ tun.before(async () => {
         { stdout: "pipe", stderr: "pipe" });
       procs.push(decap);
       await Promise.race([firstLine(decap, "stderr", /ready|listening|decap/i), Bun.sleep(3000)]);
-      const srv = Bun.spawn(["ip", "netns", "exec", ns, BUN, join(ROOT, "scripts/servers.ts"), `rs${i + 1}`, `${VIP},${VIP6}`, "80", "53"],
-        { stdout: "pipe", stderr: "inherit", env: { ...process.env, TSLB_SERVER_TTL: "240" } });
-      procs.push(srv);
-      await firstLine(srv, "stdout", /ready/);
+      procs.push(await startServer(ns, `rs${i + 1}`, `${VIP},${VIP6}`, "80", "53"));
     }
   } catch (e) {
     console.error(`setup failed: ${(e as Error).message}`);

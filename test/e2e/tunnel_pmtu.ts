@@ -6,8 +6,8 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
-import { sh } from "../../scripts/topology.ts";
-import { BIN, BUN, ROOT, ensureBinary, tslb } from "../helpers/tslb.ts";
+import { deleteNamespaces, sh } from "../../scripts/topology.ts";
+import { BIN, BUN, ROOT, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 import { request } from "../../src/control/client.ts";
 
 ensureBinary();
@@ -19,12 +19,7 @@ const socket = `/tmp/tslb-e2e-pmtu-${process.pid}/tslb.sock`;
 const procs: ReturnType<typeof Bun.spawn>[] = [];
 const ip = (n: string, ...a: string[]) => sh(["ip", "-n", n, ...a]).out;
 const sysctl = (n: string, kv: string) => sh(["ip", "netns", "exec", n, "sysctl", "-qw", kv]);
-function destroy(): void {
-  for (const n of Object.values(ns)) {
-    sh(["ip", "netns", "pids", n], true).out.split("\n").filter(Boolean).forEach((pid) => sh(["kill", "-9", pid], true));
-    sh(["ip", "netns", "del", n], true);
-  }
-}
+const destroy = () => deleteNamespaces(Object.values(ns));
 process.once("exit", destroy);
 
 const t = suite("e2e tunnel path MTU");
@@ -47,10 +42,7 @@ t.before(async () => {
   ip(ns.rs, "addr", "add", `${VIP}/32`, "dev", "lo");
   for (const k of ["net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.eth0.rp_filter=0"]) sysctl(ns.rs, k);
   procs.push(Bun.spawn(["ip", "netns", "exec", ns.rs, BIN, "--decap", "--foreground", "--vip", VIP], { stdout: "ignore", stderr: "ignore" }));
-  const srv = Bun.spawn(["ip", "netns", "exec", ns.rs, BUN, join(ROOT, "scripts/servers.ts"), "rs1", VIP, "80", "53"],
-    { stdout: "pipe", stderr: "inherit", env: { ...process.env, TSLB_SERVER_TTL: "120" } });
-  procs.push(srv);
-  const r = srv.stdout.getReader(); await r.read(); r.releaseLock();
+  procs.push(await startServer(ns.rs, "rs1", VIP, "80", "53", 120));
   await Bun.sleep(300);
 });
 
@@ -66,7 +58,7 @@ t("an upload with DF completes through a narrower link behind the tunnel", async
   const out = sh(["timeout", "30", "ip", "netns", "exec", ns.cl, BUN, join(ROOT, "scripts/client.ts"), "upload", VIP, "80", "300000"], true).out.trim();
   assert.is(out, "rs1 198.18.2.2 300000");
   const d = await request(socket, { op: "drops" });
-  assert.ok(d.ok && (d.data as Record<string, number>).tunnel_too_big >= 2, `tslb told the client twice (1480, then 1380): ${JSON.stringify(d.data)}`);
+  assert.ok(d.ok && (d.data as Record<string, number>).tunnel_too_big >= 2, `tslb told the client twice (1480, then 1380): ${JSON.stringify(d)}`);
 });
 
 t.run();

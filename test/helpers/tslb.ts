@@ -27,3 +27,22 @@ export function tslb(ns: string, socket: string, args: string[], opts: { stdin?:
   });
   return { out: r.stdout.toString(), err: r.stderr.toString(), code: r.exitCode ?? -1 };
 }
+
+/**
+ * Starts scripts/servers.ts (HTTP and UDP, answering with its name and the client's
+ * address) as `name` inside namespace `ns` on `addrs` (comma-separated), and waits for it
+ * to say it is ready. It exits by itself after `ttlSec`.
+ */
+export async function startServer(ns: string, name: string, addrs: string, httpPort = "8080", udpPort = "5353", ttlSec = 240): Promise<ReturnType<typeof Bun.spawn>> {
+  const p = Bun.spawn(["ip", "netns", "exec", ns, BUN, join(ROOT, "scripts/servers.ts"), name, addrs, httpPort, udpPort],
+    { stdout: "pipe", stderr: "inherit", env: { ...process.env, TSLB_SERVER_TTL: String(ttlSec) } });
+  const reader = p.stdout.getReader();
+  let text = "";
+  while (!text.includes("ready")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`server ${name} in ${ns} exited before it was ready`);
+    text += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  return p;
+}

@@ -17,8 +17,9 @@
 //   whole IP header.
 import {
   AF_INET, AF_INET6, EAFNOSUPPORT, EAGAIN, EINVAL, SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_RAW, SOL_SOCKET,
-  SO_RCVBUF, SysError, bind, bufPtr, close, readPtr, sendtoPtr, setsockopt, socket,
+  SO_RCVBUF, SysError, bind, close, readPtr, sendtoPtr, setsockopt, socket,
 } from "./libc.ts";
+import { BufPtr } from "./buf_ptr.ts";
 
 export const IPPROTO_IP = 0;
 export const IPPROTO_IPIP = 4;
@@ -37,40 +38,31 @@ const RCVBUF = 4 << 20;
 
 export class Sock {
   private closed = false;
-  // One cached address per direction, as TunDevice does (ptr() costs ~20-30 ns).
-  private rxBuf: Uint8Array | null = null;
-  private rxPtr = 0;
-  private txBuf: Uint8Array | null = null;
-  private txPtr = 0;
+  private readonly rx = new BufPtr();
+  private readonly tx = new BufPtr();
 
   /** `af` 4 or 6; `proto` the IP protocol (raw) or IPPROTO_UDP; `label` names it in messages. */
   constructor(readonly fd: number, readonly af: number, readonly proto: number, readonly label: string) {}
 
   /** Reads one datagram into u8[off, off+cap): its length, 0 if none is queued, or -errno. */
   recv(u8: Uint8Array, off: number, cap: number): number {
-    if (off < 0 || cap < 0 || off + cap > u8.byteLength) return -EINVAL;
-    if (u8 !== this.rxBuf) {
-      this.rxBuf = u8;
-      this.rxPtr = bufPtr(u8);
-    }
-    const r = readPtr(this.fd, this.rxPtr + off, cap);
+    const p = this.rx.at(u8, off, cap);
+    if (p < 0) return -EINVAL;
+    const r = readPtr(this.fd, p, cap);
     return r === -EAGAIN ? 0 : r;
   }
 
   /** Sends u8[off, off+len) to the sockaddr bytes `to` (sockaddrIn / sockaddrIn6). */
   sendTo(u8: Uint8Array, off: number, len: number, to: Uint8Array): number {
-    if (off < 0 || len < 0 || off + len > u8.byteLength) return -EINVAL;
-    if (u8 !== this.txBuf) {
-      this.txBuf = u8;
-      this.txPtr = bufPtr(u8);
-    }
-    return sendtoPtr(this.fd, this.txPtr + off, len, 0, to);
+    const p = this.tx.at(u8, off, len);
+    return p < 0 ? -EINVAL : sendtoPtr(this.fd, p, len, 0, to);
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.rxBuf = this.txBuf = null;
+    this.rx.release();
+    this.tx.release();
     close(this.fd);
   }
 }

@@ -8,9 +8,10 @@
 //   Both return -EINVAL when [off, off+len) is outside the buffer: the kernel would
 //   otherwise write past the end of a JS buffer.
 // - The device is not persistent: it disappears when its last queue fd is closed.
+import { BufPtr } from "./buf_ptr.ts";
 import type { Device } from "./device.ts";
 import {
-  EAGAIN, EINVAL, O_CLOEXEC, O_RDWR, SysError, bufPtr, close, ioctl, open, readPtr,
+  EAGAIN, EINVAL, O_CLOEXEC, O_RDWR, SysError, close, ioctl, open, readPtr,
   setNonBlocking, writePtr,
 } from "./libc.ts";
 
@@ -37,41 +38,29 @@ export class TunDevice implements Device {
   /** true for a TAP (Ethernet frames); set once by openTap. */
   l2 = false;
   private closed = false;
-  // One cached address per direction: the worker passes the same frame buffer every call,
-  // so ptr() (~20-30 ns) runs once, not per packet. The device holds a reference to the last
-  // buffer (until close) so that the address stays valid; a detached buffer has byteLength 0
-  // and fails the range check before its stale address is used.
-  private rxBuf: Uint8Array | null = null;
-  private rxPtr = 0;
-  private txBuf: Uint8Array | null = null;
-  private txPtr = 0;
+  private readonly rx = new BufPtr();
+  private readonly tx = new BufPtr();
 
   /** `name` is the name the kernel gave the device (a "tslb%d" template is resolved). */
   constructor(readonly name: string, readonly fd: number) {}
 
   recv(u8: Uint8Array, off: number, cap: number): number {
-    if (off < 0 || cap < 0 || off + cap > u8.byteLength) return -EINVAL;
-    if (u8 !== this.rxBuf) {
-      this.rxBuf = u8;
-      this.rxPtr = bufPtr(u8);
-    }
-    const r = readPtr(this.fd, this.rxPtr + off, cap);
+    const p = this.rx.at(u8, off, cap);
+    if (p < 0) return -EINVAL;
+    const r = readPtr(this.fd, p, cap);
     return r === -EAGAIN ? 0 : r;
   }
 
   send(u8: Uint8Array, off: number, len: number): number {
-    if (off < 0 || len < 0 || off + len > u8.byteLength) return -EINVAL;
-    if (u8 !== this.txBuf) {
-      this.txBuf = u8;
-      this.txPtr = bufPtr(u8);
-    }
-    return writePtr(this.fd, this.txPtr + off, len);
+    const p = this.tx.at(u8, off, len);
+    return p < 0 ? -EINVAL : writePtr(this.fd, p, len);
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.rxBuf = this.txBuf = null;
+    this.rx.release();
+    this.tx.release();
     close(this.fd);
   }
 }

@@ -26,7 +26,8 @@ import type { Frame } from "../wire/frame.ts";
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from "../wire/ipv4.ts";
 import { IPPROTO_ICMPV6, IPV6_HDR_LEN } from "../wire/ipv6.ts";
 import { ICMP_NOT_ERROR, icmpErrorKey, icmpNatXmit } from "../forward/icmp_error.ts";
-import { Pkt, parseIp } from "../wire/pkt.ts";
+import { FRAG_FIRST, FRAG_LATER, Pkt, parseIp } from "../wire/pkt.ts";
+import { FragTable } from "../conntrack/frag_table.ts";
 import { TCP_ACKF, TCP_RST, TCP_SYN } from "../wire/tcp.ts";
 import type { ActiveConfig } from "./snapshot.ts";
 import { VERDICT_CONSUMED, VERDICT_DROP, VERDICT_PASS, VERDICT_TX, VERDICT_TX_L2 } from "./verdict.ts";
@@ -47,6 +48,8 @@ export class Pipeline {
   private readonly ikey = new Pkt();
   /** Outer IPv4 identification of tunnel packets (per worker). */
   private ipId = 0;
+  /** Connection of each fragmented datagram in flight, by fragment id. */
+  private readonly frags = new FragTable();
   cfg: ActiveConfig;
 
   /** The TAP side (direct routing), when the daemon runs one. */
@@ -97,6 +100,7 @@ export class Pipeline {
     p.now = now;
     p.mark = mark;
     if (r !== 0) {
+      if (r === DROP.FRAGMENT && p.frag === FRAG_LATER) return this.laterFragment(f, now);
       if (r === DROP.UNSUPPORTED_L4 && (p.proto === IPPROTO_ICMP || p.proto === IPPROTO_ICMPV6)) return this.icmp(f, now, mark);
       return this.notOurs(r, mark);
     }
@@ -374,11 +378,36 @@ export class Pipeline {
       F_TEMPLATE, false, k.proto === IPPROTO_UDP ? S_UDP : S_NONE, now, cfg.svcTimeout[s], -1);
   }
 
+  /**
+   * A fragment without the transport header: it follows the connection its first
+   * fragment went to (remembered by fragment id), or is dropped when that is unknown.
+   */
+  private laterFragment(f: Frame, now: number): number {
+    const p = this.pkt;
+    const t = this.table;
+    const id = this.frags.get(p, now);
+    // The id may have been reused since the first fragment: the addresses must still match.
+    if (id < 0 || !t.inUse(id) || !this.fragBelongs(id, p)) return this.drop(DROP.FRAGMENT);
+    if (this.cfg.destPresent[t.dest(id)] === 0) return this.drop(DROP.DEST_GONE);
+    return this.forward(f, id, now);
+  }
+
+  private fragBelongs(id: number, p: Pkt): boolean {
+    const t = this.table;
+    // Direction 0: client → VIP (words of address 0 and 1); 1: real server → client (2 and 0).
+    const from = p.dir === 0 ? 0 : 2;
+    const to = p.dir === 0 ? 1 : 0;
+    return t.addrWord(id, from, 0) === p.src0 && t.addrWord(id, from, 1) === p.src1 && t.addrWord(id, from, 2) === p.src2 &&
+      t.addrWord(id, from, 3) === p.src3 && t.addrWord(id, to, 0) === p.dst0 && t.addrWord(id, to, 1) === p.dst1 &&
+      t.addrWord(id, to, 2) === p.dst2 && t.addrWord(id, to, 3) === p.dst3 && t.proto(id) === p.proto;
+  }
+
   /** Counters, state transition and transmit for a packet of connection `id`. */
   private forward(f: Frame, id: number, now: number): number {
     const p = this.pkt;
     const t = this.table;
     const c = this.counters;
+    if (p.frag === FRAG_FIRST) this.frags.put(p, id, p.dir, now);
     const sb = svcBase(t.svc(id));
     const db = destBase(t.dest(id));
     const flags = t.flags(id);
@@ -389,7 +418,10 @@ export class Pipeline {
       c[sb + K_OUTPKTS]++; c[sb + K_OUTBYTES] += p.len;
       c[db + K_OUTPKTS]++; c[db + K_OUTBYTES] += p.len;
     }
-    if (p.proto === IPPROTO_TCP) {
+    if (p.frag === FRAG_LATER) {
+      // No flags to drive the state machine; the entry is kept alive.
+      t.touch(id, now, this.cfg.timeouts[t.state(id)]);
+    } else if (p.proto === IPPROTO_TCP) {
       let table = TABLE_INPUT;
       if (p.dir === 1) {
         table = TABLE_OUTPUT;

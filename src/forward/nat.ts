@@ -9,7 +9,7 @@ import { csumReplace16, csumReplace32 } from "../wire/checksum.ts";
 import type { Frame } from "../wire/frame.ts";
 import { IPPROTO_UDP, ipv4SetDstCsum, ipv4SetSrcCsum } from "../wire/ipv4.ts";
 import { IPV6_DST, IPV6_SRC } from "../wire/ipv6.ts";
-import type { Pkt } from "../wire/pkt.ts";
+import { FRAG_LATER, type Pkt } from "../wire/pkt.ts";
 
 /** Which connection address replaces the packet's: 1 = virtual (SNAT), 2 = destination (DNAT). */
 const ADDR_VIRTUAL = 1;
@@ -40,6 +40,13 @@ function setAddr(dv: DataView, p: Pkt, t: ConnTable, id: number, which: number, 
 
 export function natXmit(f: Frame, p: Pkt, t: ConnTable, id: number): number {
   const dv = f.dv;
+  if (p.frag === FRAG_LATER) {
+    // No transport header in a later fragment: only the address changes (the first
+    // fragment carried the port and the L4 checksum for the whole datagram).
+    if (p.dir === 0) setAddr(dv, p, t, id, ADDR_DEST, true, 0);
+    else setAddr(dv, p, t, id, ADDR_VIRTUAL, false, 0);
+    return 0;
+  }
   const at = p.l4csum;
   const c0 = dv.getUint16(at);
   // A zero UDP checksum over IPv4 means "none" and stays 0 (IPv6 forbids 0; left as sent).

@@ -8,6 +8,10 @@ import { IPPROTO_IPV6_FRAG, IPV6_DST, IPV6_HDR_LEN, IPV6_NEXT, IPV6_SRC, ipv6Che
 import { TCP_CSUM, TCP_FLAGS, tcpCheck } from "./tcp.ts";
 import { UDP_CSUM, udpCheck } from "./udp.ts";
 
+export const FRAG_NONE = 0;
+export const FRAG_FIRST = 1;
+export const FRAG_LATER = 2;
+
 export class Pkt {
   /** Start and length of the IP packet in the frame (length from the IP header, padding trimmed). */
   start = 0;
@@ -32,6 +36,10 @@ export class Pkt {
   now = 0;
   /** Firewall mark (int32), known from the device the packet was read on; 0 = none. */
   mark = 0;
+  /** FRAG_NONE, FRAG_FIRST (offset 0, more to come: has the ports) or FRAG_LATER (no L4 header). */
+  frag = 0;
+  /** Fragment identification (IPv4 16 bits, IPv6 32 bits) when frag != 0. */
+  fragId = 0;
 }
 
 /**
@@ -49,6 +57,7 @@ export function parseIp(p: Pkt, f: Frame, start: number, len: number): number {
   p.sport = 0;
   p.dport = 0;
   p.tcpFlags = 0;
+  p.frag = FRAG_NONE;
   if (len < 1) return DROP.TRUNCATED;
   const ver = u8[start] >> 4;
   if (ver === 6) return parseIpv6(p, f, start, len);
@@ -64,7 +73,13 @@ export function parseIp(p: Pkt, f: Frame, start: number, len: number): number {
   p.dst0 = dv.getInt32(start + 16);
   p.src1 = 0; p.src2 = 0; p.src3 = 0;
   p.dst1 = 0; p.dst2 = 0; p.dst3 = 0;
-  if (ipv4IsFragment(dv, start)) return DROP.FRAGMENT;
+  if (ipv4IsFragment(dv, start)) {
+    // A later fragment has no transport header: the pipeline finds its flow by fragment id.
+    p.fragId = dv.getUint16(start + 4);
+    p.l4 = start + ihl;
+    if ((dv.getUint16(start + 6) & 0x1fff) !== 0) { p.frag = FRAG_LATER; return DROP.FRAGMENT; }
+    p.frag = FRAG_FIRST;
+  }
   return parseL4(p, u8, start + ihl, total - ihl);
 }
 
@@ -91,9 +106,20 @@ function parseIpv6(p: Pkt, f: Frame, start: number, len: number): number {
     next = u8[off];
     off += (u8[off + 1] + 1) << 3;
   }
-  p.proto = next;
   if (off > end || ipv6SkippableExt(next)) return DROP.BAD_IP_HEADER;
-  if (next === IPPROTO_IPV6_FRAG) return DROP.FRAGMENT;
+  if (next === IPPROTO_IPV6_FRAG) {
+    // RFC 8200 §4.5: next header, reserved, offset (13 bits) | M, identification (32 bits).
+    if (off + 8 > end) return DROP.TRUNCATED;
+    p.fragId = dv.getInt32(off + 4);
+    const offset = dv.getUint16(off + 2) >>> 3;
+    next = u8[off];
+    off += 8;
+    p.proto = next;
+    p.l4 = off;
+    if (offset !== 0) { p.frag = FRAG_LATER; return DROP.FRAGMENT; }
+    p.frag = FRAG_FIRST;
+  }
+  p.proto = next;
   return parseL4(p, u8, off, end - off);
 }
 
@@ -106,7 +132,8 @@ function parseL4(p: Pkt, u8: Uint8Array, l4: number, avail: number): number {
     p.tcpFlags = u8[l4 + TCP_FLAGS];
     p.l4csum = l4 + TCP_CSUM;
   } else if (p.proto === IPPROTO_UDP) {
-    const r = udpCheck(u8, l4, avail);
+    // A first fragment holds only part of the datagram the UDP length field describes.
+    const r = p.frag === FRAG_FIRST ? (avail < 8 ? DROP.TRUNCATED : 0) : udpCheck(u8, l4, avail);
     if (r !== 0) return r;
     p.l4csum = l4 + UDP_CSUM;
   } else {

@@ -187,6 +187,52 @@ persist("conn_reuse_mode=0: a SYN on a TIME_WAIT entry follows the old entry", (
 });
 persist.run();
 
+const frags = suite("pipeline: fragments follow their first fragment");
+/** Splits an IPv4 packet into a first fragment of `firstLen` payload bytes (MF) and the rest. */
+function fragment4(b: Uint8Array, firstLen: number): [Uint8Array, Uint8Array] {
+  const fix = (x: Uint8Array) => {
+    const dv = new DataView(x.buffer);
+    dv.setUint16(2, x.length); dv.setUint16(10, 0);
+    let s = 0; for (let i = 0; i < 20; i += 2) s += dv.getUint16(i);
+    while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+    dv.setUint16(10, ~s & 0xffff);
+    return x;
+  };
+  const a = b.slice(0, 20 + firstLen); a[6] = 0x20; a[7] = 0; // MF, offset 0
+  const c = new Uint8Array(20 + b.length - 20 - firstLen);
+  c.set(b.subarray(0, 20)); c.set(b.subarray(20 + firstLen), 20);
+  new DataView(c.buffer).setUint16(6, firstLen / 8); // offset in 8-byte units, no MF
+  return [fix(a), fix(c)];
+}
+frags("a UDP datagram in two fragments: both reach the same real server, the second rewritten by id", () => {
+  const { run } = setup();
+  const whole = buildIp4({ src: CLIENT, dst: VIP, proto: "udp", sport: 5000, dport: 53, payload: new Uint8Array(100).fill(7), id: 0x4242 });
+  const [first, later] = fragment4(whole, 48);
+  const a = run(first);
+  assert.is(a.v, VERDICT_TX);
+  assert.equal(fields(a.out).dst, RS1);
+  const b = run(later);
+  assert.is(b.v, VERDICT_TX);
+  assert.is([b.out[16], b.out[17], b.out[18], b.out[19]].join("."), RS1, "later fragment goes to the same server");
+  assert.is(b.out[10] * 256 + b.out[11] !== 0, true);
+  // Reassembled at the server, the datagram's UDP checksum (patched in the first fragment) still holds.
+  const re = new Uint8Array(20 + 8 + 100);
+  re.set(a.out.subarray(0, 20 + 48)); re.set(b.out.subarray(20), 20 + 48);
+  new DataView(re.buffer).setUint16(2, re.length); re[6] = 0x40; re[7] = 0;
+  assert.ok(checksumsValid(((x) => { const dv = new DataView(x.buffer); dv.setUint16(10, 0); let s = 0; for (let i = 0; i < 20; i += 2) s += dv.getUint16(i); while (s > 0xffff) s = (s & 0xffff) + (s >>> 16); dv.setUint16(10, ~s & 0xffff); return x; })(re)));
+});
+frags("a later fragment of another datagram, or of a reused connection slot, is dropped, never guessed", () => {
+  const { run, counters } = setup();
+  const whole = buildIp4({ src: CLIENT, dst: VIP, proto: "udp", sport: 5001, dport: 53, payload: new Uint8Array(64), id: 7 });
+  const [first, later] = fragment4(whole, 32);
+  run(first);
+  const other = later.slice(); other[5] = 8; // fragment id 8: unknown datagram
+  const dv = new DataView(other.buffer); dv.setUint16(10, 0); let s = 0; for (let i = 0; i < 20; i += 2) s += dv.getUint16(i); while (s > 0xffff) s = (s & 0xffff) + (s >>> 16); dv.setUint16(10, ~s & 0xffff);
+  assert.is(run(other).v, VERDICT_DROP);
+  assert.is(counters[DROP_BASE + DROP.FRAGMENT], 1);
+});
+frags.run();
+
 const drops = suite("pipeline: drops and passes are counted");
 drops("each bad input moves exactly its counter", () => {
   const { run, counters } = setup();
@@ -203,7 +249,8 @@ drops("each bad input moves exactly its counter", () => {
   cases.push(["bad ip checksum", badCsum, DROP.BAD_IP_CSUM]);
   const badLen = buildIp4({ src: CLIENT, dst: VIP, sport: 1, dport: 80 }); badLen[3] = 200;
   cases.push(["total length past the frame", badLen, DROP.BAD_IP_HEADER]);
-  const frag = buildIp4({ src: CLIENT, dst: VIP, sport: 1, dport: 80 }); frag[6] = 0x20; frag[10] = 0; frag[11] = 0;
+  // A later fragment (offset 8 bytes) of a datagram whose first fragment was never seen.
+  const frag = buildIp4({ src: CLIENT, dst: VIP, sport: 1, dport: 80 }); frag[6] = 0x00; frag[7] = 0x01; frag[10] = 0; frag[11] = 0;
   const fdv = new DataView(frag.buffer); let sum = 0; for (let i = 0; i < 20; i += 2) sum += fdv.getUint16(i);
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16); fdv.setUint16(10, ~sum & 0xffff);
   cases.push(["fragment", frag, DROP.FRAGMENT]);

@@ -69,4 +69,25 @@ v6("10 000 random rewrites keep IPv6 checksums valid", () => {
     assert.ok(checksumsValid6(out), `packet ${n}`);
   }
 });
+v6("IPv6 fragments: the later one follows the first to the same server", () => {
+  const { run } = setup();
+  const whole = buildIp6({ src: CLIENT6, dst: VIP6, proto: "udp", sport: 5000, dport: 53, payload: new Uint8Array(100).fill(3) });
+  const l4 = whole.subarray(40); // UDP header + 100 bytes
+  const frag = (off: number, more: boolean, body: Uint8Array) => {
+    const b = new Uint8Array(48 + body.length);
+    b.set(whole.subarray(0, 40));
+    const dv = new DataView(b.buffer);
+    dv.setUint16(4, 8 + body.length); b[6] = 44;
+    b[40] = 17; dv.setUint16(42, (off << 3) | (more ? 1 : 0)); dv.setUint32(44, 0xabcdef);
+    b.set(body, 48);
+    return b;
+  };
+  const a = run(frag(0, true, l4.subarray(0, 56)));
+  assert.is(a.v, VERDICT_TX);
+  assert.is(fields6(a.out, 48).dst, RS6[0]);
+  const b = run(frag(7, false, l4.subarray(56)));
+  assert.is(b.v, VERDICT_TX);
+  assert.is(fields6(b.out).dst, RS6[0]);
+});
+
 v6.run();

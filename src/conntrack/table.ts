@@ -10,7 +10,7 @@
 // Contract: one writer thread at a time; the hot methods never allocate or throw.
 import { flowHash } from "./hash.ts";
 import { DS_ACTIVE, DS_INACTIVE, DS_PERSIST, DS_STRIDE, allocDestState, destUnbound } from "./dest_state.ts";
-import { S_ESTABLISHED } from "./tcp_state.ts";
+import { S_ESTABLISHED, S_NONE, S_SYNACK, S_SYN_RECV } from "./tcp_state.ts";
 import type { Pkt } from "../wire/pkt.ts";
 
 // Entry layout, int32 words per entry.
@@ -43,6 +43,8 @@ export const F_TEMPLATE = 64;
 export const F_ONEPACKET = 128;
 /** The original key was taken out of the index (an invalidated template). */
 export const F_UNKEYED = 256;
+/** Entries scanned for a half-open victim when the table is full (bounded work per new flow). */
+const EVICT_SCAN = 256;
 /** IPVS re-checks a template that still controls connections this often instead of freeing it. */
 const TEMPLATE_RECHECK_SEC = 60;
 
@@ -84,6 +86,10 @@ export class ConnTable {
   readonly destState: Int32Array;
   private freeTop: number;
   private sweepCursor = 0;
+  private evictCursor = 0;
+  private readonly pressureAt: number;
+  /** Half-open entries dropped to make room (drop_entry). */
+  evicted = 0;
   private readonly seed: number;
 
   private constructor(shared: ConnTableShared, init: boolean, capacity: number) {
@@ -109,6 +115,7 @@ export class ConnTable {
       for (let i = 0; i < capacity; i++) this.free[i] = capacity - 1 - i;
     }
     this.freeTop = capacity - this.header[H_COUNT];
+    this.pressureAt = Math.floor(capacity * 0.75);
     this.seed = this.header[H_SEED];
   }
 
@@ -199,7 +206,7 @@ export class ConnTable {
    */
   insert(p: Pkt, svc: number, dest: number, d0: number, d1: number, d2: number, d3: number, dport: number,
          flags: number, reply: boolean, state: number, now: number, timeoutSec: number, tmpl: number): number {
-    if (this.freeTop === 0) return -1;
+    if (this.freeTop === 0 && !this.evictHalfOpen()) return -1;
     const id = this.free[--this.freeTop];
     const e = this.e;
     const b = id * STRIDE;
@@ -305,6 +312,38 @@ export class ConnTable {
   /** Re-arms the timer without a state change (UDP, every packet). */
   touch(id: number, now: number, timeoutSec: number): void {
     this.e[id * STRIDE + E_EXPIRES] = now + timeoutSec;
+  }
+
+  /**
+   * A full table makes room by dropping one half-open TCP entry (NONE, SYN_RECV, SYNACK)
+   * found within a short scan from a rotating cursor — IPVS's drop_entry defence against
+   * SYN floods. Established entries and templates are never dropped. True when one went.
+   */
+  private evictHalfOpen(): boolean {
+    const e = this.e;
+    const cap = this.capacity;
+    let c = this.evictCursor;
+    for (let n = 0; n < EVICT_SCAN && n < cap; n++) {
+      const id = c;
+      c = c + 1 === cap ? 0 : c + 1;
+      const b = id * STRIDE;
+      const f = e[b + E_STATE] >> 8;
+      const st = e[b + E_STATE] & 0xff;
+      const tcp = ((e[b + E_DPORT] >> 16) & 0xff) === 6;
+      if ((f & F_USED) !== 0 && (f & F_TEMPLATE) === 0 && tcp && (st === S_SYN_RECV || st === S_NONE || st === S_SYNACK)) {
+        this.remove(id);
+        this.evictCursor = c;
+        this.evicted++;
+        return true;
+      }
+    }
+    this.evictCursor = c;
+    return false;
+  }
+
+  /** Over this many entries the table is under pressure: half-open entries get short timeouts. */
+  get pressure(): number {
+    return this.pressureAt;
   }
 
   /** Restarts a template's timer when a new connection uses it. */

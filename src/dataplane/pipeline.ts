@@ -6,7 +6,7 @@
 import { destBound } from "../conntrack/dest_state.ts";
 import { ConnTable, F_NOOUTPUT, F_ONEPACKET, F_TEMPLATE } from "../conntrack/table.ts";
 import {
-  S_CLOSE, S_FIN_WAIT, S_NONE, S_TIME_WAIT, S_UDP, TABLE_INPUT, TABLE_INPUT_ONLY, TABLE_OUTPUT, tcpNextState,
+  S_CLOSE, S_FIN_WAIT, S_NONE, S_SYN_RECV, S_TIME_WAIT, S_UDP, TABLE_INPUT, TABLE_INPUT_ONLY, TABLE_OUTPUT, tcpNextState,
 } from "../conntrack/tcp_state.ts";
 import { DR_QUEUED, drXmit } from "../forward/dr.ts";
 import { FWD_MASQ, FWD_ROUTE, FWD_TUNNEL } from "../forward/fwd.ts";
@@ -31,6 +31,9 @@ import { FragTable } from "../conntrack/frag_table.ts";
 import { TCP_ACKF, TCP_RST, TCP_SYN } from "../wire/tcp.ts";
 import type { ActiveConfig } from "./snapshot.ts";
 import { VERDICT_CONSUMED, VERDICT_DROP, VERDICT_PASS, VERDICT_TX, VERDICT_TX_L2 } from "./verdict.ts";
+
+/** SYN_RECV timeout while the connection table is more than 3/4 full (default 60 s). */
+const SYN_RECV_PRESSURE_SEC = 5;
 
 /** IPv4 224.0.0.0/4 and above (multicast, broadcast), IPv6 ff00::/8. */
 function isMulticast(p: Pkt): boolean {
@@ -428,7 +431,10 @@ export class Pipeline {
         if (flags & F_NOOUTPUT) t.clearFlags(id, F_NOOUTPUT);
       } else if (flags & F_NOOUTPUT) table = TABLE_INPUT_ONLY;
       const ns = tcpNextState(table, t.state(id), p.tcpFlags);
-      t.setState(id, ns, now, this.cfg.timeouts[ns]);
+      // Under pressure (a SYN flood fills the table) half-open entries live briefly, as
+      // with IPVS's secure_tcp; established ones keep their full timeout.
+      const to = ns === S_SYN_RECV && t.count > t.pressure ? SYN_RECV_PRESSURE_SEC : this.cfg.timeouts[ns];
+      t.setState(id, ns, now, to);
     } else {
       t.touch(id, now, this.cfg.timeouts[S_UDP]);
     }

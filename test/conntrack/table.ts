@@ -45,12 +45,12 @@ basic("ActiveConn/InActConn follow ESTABLISHED", () => {
   t.remove(id);
   assert.equal([t.destState[2 * DS_STRIDE + DS_ACTIVE], t.destState[2 * DS_STRIDE + DS_INACTIVE]], [0, 0]);
 });
-basic("full table refuses, expired entries are reaped on lookup and by sweep", () => {
+basic("a full table of entries that may not be dropped (UDP) refuses; expired entries are reaped on lookup and by sweep", () => {
   const t = ConnTable.create(16, 8);
-  for (let i = 0; i < 16; i++) { const p = pkt(i, 1, 99, 80); t.hashPkt(p); assert.ok(t.insert(p, 1, 1, 7, 0, 0, 0, 80, 0, true, S_NONE, 0, 5, -1) >= 0); }
-  const extra = pkt(100, 1, 99, 80); t.hashPkt(extra);
+  for (let i = 0; i < 16; i++) { const p = pkt(i, 1, 99, 80, 17); t.hashPkt(p); assert.ok(t.insert(p, 1, 1, 7, 0, 0, 0, 80, 0, true, S_NONE, 0, 5, -1) >= 0); }
+  const extra = pkt(100, 1, 99, 80, 17); t.hashPkt(extra);
   assert.is(t.insert(extra, 1, 1, 7, 0, 0, 0, 80, 0, true, S_NONE, 0, 5, -1), -1);
-  const p0 = pkt(0, 1, 99, 80); t.hashPkt(p0);
+  const p0 = pkt(0, 1, 99, 80, 17); t.hashPkt(p0);
   assert.is(t.lookup(p0, 5), -1, "expired at now >= expires");
   assert.is(t.count, 15);
   assert.is(t.sweep(5, 16), 15);
@@ -108,3 +108,30 @@ model("200 000 operations agree with the model", () => {
   assert.is(t.count >= m.size, true);
 });
 model.run();
+
+const flood = suite("conntrack table under a SYN flood");
+flood("a full table drops half-open entries for new flows, never established ones", async () => {
+  const { S_SYN_RECV } = await import("../../src/conntrack/tcp_state.ts");
+  const t = ConnTable.create(64, 8);
+  const est: number[] = [];
+  for (let i = 0; i < 64; i++) {
+    const p = pkt(0xc6120000 | i, 1000, 0xc6120064 | 0, 80); t.hashPkt(p);
+    const id = t.insert(p, 1, 1, 7, 0, 0, 0, 80, 0, true, S_NONE, 0, 60, -1);
+    if (i % 8 === 0) { t.setState(id, S_ESTABLISHED, 0, 900); est.push(i); } else t.setState(id, S_SYN_RECV, 0, 60);
+  }
+  assert.is(t.count, 64);
+  for (let i = 0; i < 56; i++) {
+    const p = pkt(0xc6130000 | i, 2000, 0xc6120064 | 0, 80); t.hashPkt(p);
+    assert.ok(t.insert(p, 1, 1, 7, 0, 0, 0, 80, 0, true, S_NONE, 1, 60, -1) >= 0, `new flow ${i}`);
+  }
+  for (const i of est) {
+    const p = pkt(0xc6120000 | i, 1000, 0xc6120064 | 0, 80); t.hashPkt(p);
+    assert.ok(t.lookup(p, 1) >= 0, `established ${i} survived`);
+  }
+  assert.is(t.evicted, 56);
+  // Only established entries and the new half-open ones are left: a further flow evicts a new one.
+  const extra = pkt(0xc6140000, 3000, 0xc6120064 | 0, 80); t.hashPkt(extra);
+  assert.ok(t.insert(extra, 1, 1, 7, 0, 0, 0, 80, 0, true, S_NONE, 1, 60, -1) >= 0);
+  assert.is(t.destState[1 * DS_STRIDE + DS_ACTIVE], 8);
+});
+flood.run();

@@ -14,7 +14,7 @@ function httpOnce(): Promise<string> {
   return new Promise((resolve, reject) => {
     const s = connect({ host: addr, port });
     let body = "";
-    const t = setTimeout(() => { s.destroy(); reject(new Error("timeout")); }, 2000);
+    const t = setTimeout(() => { s.destroy(); reject(new Error("timeout")); }, Number(process.env.TSLB_CLIENT_TIMEOUT_MS ?? 2000));
     s.on("connect", () => s.write(`GET / HTTP/1.0\r\nHost: ${addr}\r\n\r\n`));
     s.on("data", (d) => { body += d.toString(); });
     s.on("end", () => { clearTimeout(t); resolve(body.split("\r\n\r\n")[1]?.trim() ?? ""); });
@@ -72,7 +72,7 @@ if (mode === "http") {
     const body = await new Promise<string>((resolve) => {
       pending = resolve;
       s.write(`GET / HTTP/1.1\r\nHost: ${addr}\r\nConnection: keep-alive\r\n\r\n`);
-      setTimeout(() => resolve("timeout"), 2000);
+      setTimeout(() => resolve("timeout"), Number(process.env.TSLB_CLIENT_TIMEOUT_MS ?? 2000));
     });
     console.log(body);
   }

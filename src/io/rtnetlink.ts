@@ -12,7 +12,7 @@ import {
 } from "./libc.ts";
 import {
   FIB_RULE_HDR_LEN, FRA_DPORT_RANGE, FRA_DST, FRA_FWMARK, FRA_FWMASK, FRA_IIFNAME, FRA_IP_PROTO, FRA_PRIORITY, FRA_SPORT_RANGE,
-  FRA_SRC, FRA_TABLE, FR_ACT_TO_TBL, IFF_UP, IFINFOMSG_LEN, IFLA_IFNAME, IFLA_MASTER, IFLA_MTU, NDA_DST,
+  FRA_SRC, FRA_TABLE, FR_ACT_TO_TBL, IFF_UP, IFINFOMSG_LEN, IFLA_IFNAME, IFLA_MASTER, IFLA_MTU, IFLA_TXQLEN, NDA_DST,
   NETLINK_CAP_ACK, NETLINK_EXT_ACK, NETLINK_ROUTE, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLM_F_ACK,
   NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST, NTF_PROXY, NUD_PERMANENT, NlBuilder, type NlMsg,
   RTA_DST, RTA_GATEWAY, RTA_OIF, RTA_PREFSRC, RTA_TABLE, RTMSG_LEN, RTM_DELNEIGH, RTM_DELROUTE,
@@ -117,6 +117,13 @@ export class RtNetlink {
     this.b.begin(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, this.nextSeq())
       .ifinfomsg({ index: ifindex }).attrU32(IFLA_MTU, mtu);
     this.transact("RTM_NEWLINK", `ifindex ${ifindex} mtu ${mtu}`, undefined, true);
+  }
+
+  /** `ip link set <ifindex> txqueuelen <len>`: the queue the kernel fills for a TUN reader. */
+  linkSetTxQueueLen(ifindex: number, len: number): void {
+    this.b.begin(RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, this.nextSeq())
+      .ifinfomsg({ index: ifindex }).attrU32(IFLA_TXQLEN, len);
+    this.transact("RTM_NEWLINK", `ifindex ${ifindex} txqueuelen ${len}`, undefined, true);
   }
 
   /** `ip link set <ifindex> master <master>`: joins a bridge (master 0 leaves it). */

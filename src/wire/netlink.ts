@@ -110,6 +110,8 @@ export const IFLA_IFNAME = 3;
 export const IFLA_MTU = 4;
 /** ifindex of the link's master (bridge); u32. */
 export const IFLA_MASTER = 10;
+/** Transmit queue length; u32. */
+export const IFLA_TXQLEN = 13;
 export const IFF_UP = 0x1;
 
 // --- neighbour.h ---

@@ -10,7 +10,7 @@
 // Contract: one writer thread at a time; the hot methods never allocate or throw.
 import { flowHash } from "./hash.ts";
 import { DS_ACTIVE, DS_INACTIVE, DS_PERSIST, DS_STRIDE, allocDestState, destUnbound } from "./dest_state.ts";
-import { S_ESTABLISHED, S_NONE, S_SYNACK, S_SYN_RECV } from "./tcp_state.ts";
+import { S_CLOSE, S_ESTABLISHED, S_NONE, S_SYNACK, S_SYN_RECV, S_TIME_WAIT } from "./tcp_state.ts";
 import type { Pkt } from "../wire/pkt.ts";
 
 // Entry layout, int32 words per entry.
@@ -315,9 +315,11 @@ export class ConnTable {
   }
 
   /**
-   * A full table makes room by dropping one half-open TCP entry (NONE, SYN_RECV, SYNACK)
-   * found within a short scan from a rotating cursor — IPVS's drop_entry defence against
-   * SYN floods. Established entries and templates are never dropped. True when one went.
+   * A full table makes room by dropping one TCP entry that carries no data — half-open
+   * (NONE, SYN_RECV, SYNACK) or finished (TIME_WAIT, CLOSE) — found within a short scan
+   * from a rotating cursor: IPVS's drop_entry defence against SYN floods, and what keeps a
+   * high rate of short connections from filling the table with TIME_WAIT entries.
+   * Established entries and templates are never dropped. True when one went.
    */
   private evictHalfOpen(): boolean {
     const e = this.e;
@@ -330,7 +332,8 @@ export class ConnTable {
       const f = e[b + E_STATE] >> 8;
       const st = e[b + E_STATE] & 0xff;
       const tcp = ((e[b + E_DPORT] >> 16) & 0xff) === 6;
-      if ((f & F_USED) !== 0 && (f & F_TEMPLATE) === 0 && tcp && (st === S_SYN_RECV || st === S_NONE || st === S_SYNACK)) {
+      if ((f & F_USED) !== 0 && (f & F_TEMPLATE) === 0 && tcp &&
+          (st === S_SYN_RECV || st === S_NONE || st === S_SYNACK || st === S_TIME_WAIT || st === S_CLOSE)) {
         this.remove(id);
         this.evictCursor = c;
         this.evicted++;

@@ -251,6 +251,19 @@ Options:
   --numeric      -n                   numeric addresses and ports
   --sched-flags  -b flags             scheduler flags, comma separated
   --dry-run                           with -R: print what would change, change nothing
+  --json                              with -L (and -L -c): the listing as JSON
+  --health                            with -L: each real server's health-check state
+
+Health checks (tslb, with -a/-e; -S writes them back):
+  --check tcp|http|udp|none           check the real server (none: stop checking)
+  --check-port port                   port to probe (default: the server's port)
+  --check-path path                   http: request path (default /)
+  --check-status code                 http: status that passes (default any 2xx/3xx)
+  --check-interval s                  seconds between probes (default 2)
+  --check-timeout s                   seconds a probe may take (default 1)
+  --check-rise n                      successes that bring a failed server back (default 2)
+  --check-fall n                      failures that take a server out (default 3)
+  --check-via-vip                     direct routing: probe the VIP through the server's MAC
 
 Daemon Options:
   --syncid sid                        sync id, 0..255

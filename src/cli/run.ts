@@ -12,6 +12,8 @@ import { diffRules, planRestore } from "./dry_run.ts";
 import { formatSave } from "./rules_text.ts";
 import { formatConns, formatList, formatTimeouts, helpText, versionText } from "./format_list.ts";
 import { parseArgs } from "./getopt.ts";
+import { formatHealth } from "./format_health.ts";
+import { formatConnsJson, formatListJson } from "./format_json.ts";
 import { NO_NAMES, systemNames } from "./names.ts";
 
 const EMPTY_LIST: ListReply = { size: 4096, services: [], timeouts: { ...DEFAULT_TIMEOUTS } };
@@ -60,7 +62,7 @@ export async function runCli(argv: string[], o: GlobalOptions, prog: string): Pr
           process.stdout.write(diffRules(current, after));
           return 0;
         }
-        if (cmds.length > 0) replyData(await call(o, { op: "apply", cmds }, true), null);
+        if (cmds.length > 0) replyData(await call(o, { op: "apply", cmds, source: "restore" }, true), null);
         return 0;
       }
       case "zero": {
@@ -82,12 +84,14 @@ export async function runCli(argv: string[], o: GlobalOptions, prog: string): Pr
         const names = inv.opts.numeric ? NO_NAMES : systemNames();
         if (inv.opts.connections) {
           const conns = replyData<ConnView[]>(await call(o, { op: "conns" }, false), []);
-          process.stdout.write(formatConns(conns, inv.opts, names));
+          process.stdout.write(inv.opts.json ? formatConnsJson(conns) : formatConns(conns, inv.opts, names));
           return 0;
         }
         const list = replyData<ListReply>(await call(o, { op: "list" }, false), EMPTY_LIST);
         if (inv.opts.timeout) process.stdout.write(formatTimeouts(list.timeouts));
         else if (inv.opts.daemon) process.stdout.write(""); // tslb runs no sync daemon
+        else if (inv.opts.json) process.stdout.write(formatListJson(list, inv.opts));
+        else if (inv.opts.health) process.stdout.write(formatHealth(list, inv.opts, names));
         else process.stdout.write(formatList(list, inv.opts, names));
         return 0;
       }

@@ -227,6 +227,12 @@ export class ConnTable {
     this.insertKey(p.hash, (id << 1) + 1);
     if (reply) {
       const h1 = flowHash(this.seed, p.proto, d0, d1, d2, d3, dport, p.src0, p.src1, p.src2, p.src3, p.sport);
+      // An older entry with the same reply tuple (the client reused its port toward another
+      // VIP that maps to the same real server and port) is dead from the real server's point
+      // of view — one TCP 4-tuple there — so it goes: replies must find the new entry, as
+      // IPVS's newest-first hash chains find it.
+      const old = this.findReply(h1, p.proto, d0, d1, d2, d3, dport, p.src0, p.src1, p.src2, p.src3, p.sport);
+      if (old >= 0) this.remove(old);
       e[b + E_HASH1] = h1;
       this.insertKey(h1, (id << 1) + 2);
       f |= F_REPLY;
@@ -392,6 +398,25 @@ export class ConnTable {
   addrWord(id: number, which: number, w: number): number { return this.e[id * STRIDE + which * 4 + w]; }
   inUse(id: number): boolean { return (this.e[id * STRIDE + E_STATE] & (F_USED << 8)) !== 0; }
   template(id: number): number { return this.e[id * STRIDE + E_TMPL]; }
+
+  /** The entry whose reply key is (proto, s:sport → d:dport), or -1. */
+  private findReply(hash: number, proto: number, s0: number, s1: number, s2: number, s3: number, sport: number,
+                    d0: number, d1: number, d2: number, d3: number, dport: number): number {
+    const e = this.e;
+    const mask = this.mask;
+    for (let i = hash & mask; this.slot[i] !== 0; i = (i + 1) & mask) {
+      const v = this.slot[i];
+      if (this.slotHash[i] !== hash || ((v - 1) & 1) !== 1) continue;
+      const b = ((v - 1) >> 1) * STRIDE;
+      const dw = e[b + E_DPORT];
+      if (((dw >> 16) & 0xff) === proto && (dw & 0xffff) === sport && (e[b + E_PORTS] >>> 16) === dport &&
+          e[b + E_DADDR] === s0 && e[b + E_DADDR + 1] === s1 && e[b + E_DADDR + 2] === s2 && e[b + E_DADDR + 3] === s3 &&
+          e[b + E_CADDR] === d0 && e[b + E_CADDR + 1] === d1 && e[b + E_CADDR + 2] === d2 && e[b + E_CADDR + 3] === d3) {
+        return (v - 1) >> 1;
+      }
+    }
+    return -1;
+  }
 
   private insertKey(hash: number, v: number): void {
     const mask = this.mask;

@@ -3,13 +3,14 @@
 // the control socket. Every state change goes applyAll → network → compile → worker, and
 // the reply is sent once the worker runs on the new rules. SIGTERM, SIGINT and the
 // shutdown request remove every device, route and rule the daemon made.
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { DataplaneHost } from "../dataplane/host.ts";
 import { SysError } from "../io/libc.ts";
 import { RtNetlink } from "../io/rtnetlink.ts";
 import { sysctlRead, sysctlWrite } from "../io/sysctl.ts";
 import { openTap, openTun, type TunDevice } from "../io/tun.ts";
+import { type Sock, openRaw } from "../io/raw.ts";
 import { macText } from "../wire/ethernet.ts";
 import { SCHEDULER_NAMES } from "../sched/index.ts";
 import {
@@ -20,17 +21,18 @@ import { STATE_NAMES } from "../conntrack/tcp_state.ts";
 import { formatIPv4, formatIPv6 } from "../wire/addr.ts";
 import { DROP_NAMES } from "../wire/drop.ts";
 import { applyAll } from "./apply.ts";
-import { compile } from "./compile.ts";
+import { compile, type TunnelRoute } from "./compile.ts";
 import { IpvsError, MSG, opError } from "./errors.ts";
 import { RuleIds } from "./ids.ts";
 import type { Command } from "./commands.ts";
-import { emptyRuleSet, type RuleSet, sameServiceKey, type ServiceKey, serviceKeyText } from "./model.ts";
+import { type Dest, emptyRuleSet, type RuleSet, sameServiceKey, type ServiceKey, serviceKeyText } from "./model.ts";
 import { MarkDevices } from "./mark_devices.ts";
 import { NetworkState, planNetwork } from "./network.ts";
 import type { GlobalOptions } from "./options.ts";
 import type { ConnView, HealthView, ListReply, Reply, Request, Stats, StatusReply } from "./protocol.ts";
 import { serveControl } from "./socket.ts";
-import { diffRules, planRestore } from "../cli/dry_run.ts";
+import { planRestore } from "../cli/dry_run.ts";
+import { changeSummary } from "./summary.ts";
 import { systemNames } from "../cli/names.ts";
 import { DROP } from "../wire/drop.ts";
 import { MAX_SVC, M_PASS, M_RX, M_TX } from "../stats/counters.ts";
@@ -45,6 +47,9 @@ import { RATE_PERIOD_SEC, RateEstimator } from "../stats/rates.ts";
 /** How often the daemon looks for connections dropped at a full table (one log line per period at most). */
 const TABLE_WATCH_MS = 5000;
 
+/** Packets the kernel may queue on the TUN for the data plane. */
+const TUN_TXQUEUELEN = 10000;
+
 const PROTO_NAME: Record<number, string> = { 6: "TCP", 17: "UDP", 132: "SCTP", 0: "IP" };
 
 export class Daemon {
@@ -56,6 +61,7 @@ export class Daemon {
   private readonly zero = new Float64Array(COUNTER_WORDS);
   private tun: TunDevice | null = null;
   private tap: TunDevice | null = null;
+  private icmp: Sock | null = null;
   private nl: RtNetlink | null = null;
   private net: NetworkState | null = null;
   private marks: MarkDevices | null = null;
@@ -85,6 +91,9 @@ export class Daemon {
     this.tun = openTun(o.tun);
     this.nl = RtNetlink.open();
     const idx = this.nl.linkIndex(this.tun.name);
+    // The kernel queues packets for tslb here: a long queue absorbs bursts (and floods)
+    // instead of dropping at 500 packets (perf-anchors used 10000 too).
+    this.nl.linkSetTxQueueLen(idx, TUN_TXQUEUELEN);
     this.nl.linkSetUp(idx);
     // What tslb writes into the TUN carries the client's address as source (routed out of
     // another interface) or a VIP / firewall-marked address as source (maybe not routed
@@ -92,6 +101,8 @@ export class Daemon {
     // check, needed for unrouted fwmark addresses); otherwise 2 (loose) keeps NAT working.
     const allRpf = sysctlRead("net/ipv4/conf/all/rp_filter").trim();
     sysctlWrite(`net/ipv4/conf/${this.tun.name}/rp_filter`, allRpf === "0" ? "0" : "2");
+    // Tunnel packets tslb writes carry the host's own address as source: accept them.
+    sysctlWrite(`net/ipv4/conf/${this.tun.name}/accept_local`, "1");
     if (allRpf !== "0") this.log(`net.ipv4.conf.all.rp_filter=${allRpf}: replies from fwmark services need a route to their destination addresses`);
     if (sysctlRead("net/ipv4/ip_forward").trim() !== "1") {
       sysctlWrite("net/ipv4/ip_forward", "1");
@@ -100,7 +111,7 @@ export class Daemon {
     this.net = new NetworkState(this.nl, { tunName: this.tun.name, tunIndex: idx, vipDev: o.vipDev, log: this.log });
     this.net.installBase();
     this.marks = new MarkDevices(this.nl, this.log);
-    await this.host.start(this.tun.fd, this.tun.name, compile(this.rules, this.ids, this.gen, this.opts.sysctl), this.openTap());
+    await this.host.start(this.tun.fd, this.tun.name, compile(this.rules, this.ids, this.gen, this.opts.sysctl, [], new Set(), this.tunnelRoutes()), this.openTap(), this.openIcmp());
     this.health = new HealthControl(this.nl, this.log, () => void this.enqueue(() => this.recompile()));
     await this.loadAtStart();
     this.stopServer = serveControl(o.socket, (req) => this.handle(req), this.log);
@@ -133,6 +144,20 @@ export class Daemon {
     return { fd: tap.fd, name: tap.name, macHi, macLo };
   }
 
+  /**
+   * A raw ICMP socket: the data plane reads copies of the host's ICMP, to act on
+   * "fragmentation needed" about its own tunnel packets (IPVS does this in the kernel).
+   */
+  private openIcmp(): number {
+    try {
+      this.icmp = openRaw(4, 1);
+      return this.icmp.fd;
+    } catch (e) {
+      this.log(`no raw ICMP socket (${(e as Error).message}): path MTU changes inside tunnels will not reach clients`);
+      return -1;
+    }
+  }
+
   /** Requests run one at a time, in arrival order: apply is async (it waits for the worker). */
   private queue: Promise<unknown> = Promise.resolve();
   handle(req: Request): Promise<Reply> {
@@ -151,7 +176,8 @@ export class Daemon {
       switch (req.op) {
         case "ping": return { ok: true, data: { pid: process.pid } };
         case "status": return { ok: true, data: this.status() };
-        case "apply": await this.apply(req.cmds, req.source ?? "cli"); return { ok: true };
+        // Only the CLI's two sources: the value becomes a metrics label.
+        case "apply": await this.apply(req.cmds, req.source === "restore" ? "restore" : "cli"); return { ok: true };
         case "zero": this.zeroCounters(req.key); return { ok: true };
         case "list": return { ok: true, data: this.listReply() };
         case "rules": return { ok: true, data: this.rules };
@@ -205,19 +231,35 @@ export class Daemon {
     }
     this.rules = next;
     this.gen++;
-    await this.host.post(compile(next, this.ids, this.gen, this.opts.sysctl, marks.devices(), this.health?.down()));
+    await this.host.post(compile(next, this.ids, this.gen, this.opts.sysctl, marks.devices(), this.health?.down(), this.tunnelRoutes()));
     marks.closeStale();
     this.health?.sync(next);
-    const summary = diffRules(before, next).trimEnd().split("\n").pop()!;
+    const summary = changeSummary(before, next);
     this.log.event("rules", `${source}: ${summary}`, { source, commands: cmds.length, summary });
     this.saveState();
+  }
+
+  /**
+   * For tunnel destinations: the source address the kernel would use toward the real
+   * server and the MTU of the interface it would leave by (asked of rtnetlink per compile).
+   */
+  private tunnelRoutes(): (d: Dest) => TunnelRoute | null {
+    const nl = this.nl!;
+    return (d) => {
+      const r = nl.routeGet(d.af, d.addr);
+      if (!r || r.src === null) {
+        this.log(`no route (or no source address) toward tunnel destination ${d.addr}: its packets are dropped`);
+        return null;
+      }
+      return { src: r.src, mtu: ifaceMtu(r.oif) };
+    };
   }
 
   /** The compiled rules again, with the health monitor's current availability (queued). */
   private async recompile(): Promise<void> {
     if (this.stopping) return;
     this.gen++;
-    await this.host.post(compile(this.rules, this.ids, this.gen, this.opts.sysctl, this.marks!.devices(), this.health?.down()));
+    await this.host.post(compile(this.rules, this.ids, this.gen, this.opts.sysctl, this.marks!.devices(), this.health?.down(), this.tunnelRoutes()));
   }
 
   /** --state: the rules after every change, atomically; a failed write is logged (the change stands). */
@@ -449,24 +491,43 @@ export class Daemon {
       this.nl?.close();
       this.tun?.close();
       this.tap?.close();
+      this.icmp?.close();
       this.log.event("stop", `stopped (exit ${code}); devices, routes and rules removed`, { code });
     }
     process.exit(code);
   }
 }
 
-/** Runs the daemon in this process until it is told to stop. */
+/**
+ * Runs the daemon in this process until it is told to stop. SIGTERM and SIGINT stop it
+ * cleanly (exit 0); SIGHUP reloads the rules file. Exit 1: it could not start (devices,
+ * a bad state or rules file, the metrics address taken), with everything undone.
+ */
 export async function runDaemon(opts: GlobalOptions): Promise<void> {
-  const log = (m: string) => console.error(`tslb: ${m}`);
+  const log = makeLogger({ json: opts.logJson });
   const dir = dirname(opts.socket);
   if (!existsSync(dir)) mkdirSync(dir, { recursive: true, mode: 0o700 });
   const d = new Daemon(opts, log);
-  for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"] as const) process.on(sig, () => void d.shutdown(0));
+  for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => void d.shutdown(0));
+  process.on("SIGHUP", () => void d.reload());
   try {
     await d.start();
   } catch (e) {
-    log(`cannot start: ${(e as Error).message}`);
+    log.event("error", `cannot start: ${(e as Error).message}`);
     await d.shutdown(1);
   }
-  log(`ready (socket ${opts.socket}, tun ${opts.tun}${opts.vipDev ? `, vip-dev ${opts.vipDev}` : ""}, pid ${process.pid})`);
+  log.event("start", `ready (socket ${opts.socket}, tun ${opts.tun}${opts.vipDev ? `, vip-dev ${opts.vipDev}` : ""}` +
+    `${opts.state ? `, state ${opts.state}` : ""}${opts.rules ? `, rules ${opts.rules}` : ""}, pid ${process.pid})`, { pid: process.pid });
+}
+
+/** MTU of the interface with index `ifindex` (1500 when it cannot be read). */
+function ifaceMtu(ifindex: number): number {
+  try {
+    for (const name of readdirSync("/sys/class/net")) {
+      if (Number(readFileSync(`/sys/class/net/${name}/ifindex`, "utf8")) === ifindex) return Number(readFileSync(`/sys/class/net/${name}/mtu`, "utf8"));
+    }
+  } catch {
+    // fall through
+  }
+  return 1500;
 }

@@ -135,3 +135,19 @@ flood("a full table drops half-open entries for new flows, never established one
   assert.is(t.destState[1 * DS_STRIDE + DS_ACTIVE], 8);
 });
 flood.run();
+
+const reuse = suite("conntrack table: reply tuples");
+reuse("a new NAT entry with the reply tuple of an older one replaces it (replies find the new one)", () => {
+  const t = ConnTable.create(64, 8);
+  const cip = 0xc6120202 | 0, rip = 0xc612010b | 0;
+  const a = pkt(cip, 40000, 0xc6120064 | 0, 81); t.hashPkt(a);
+  const old = t.insert(a, 2, 1, rip, 0, 0, 0, 8080, 0, true, S_NONE, 0, 120, -1);
+  const b = pkt(cip, 40000, 0xc6120064 | 0, 80); t.hashPkt(b);
+  const neu = t.insert(b, 1, 1, rip, 0, 0, 0, 8080, 0, true, S_NONE, 1, 120, -1);
+  assert.is(t.inUse(old), neu === old, "the old entry is gone (its id may be reused)");
+  const r = pkt(rip, 8080, cip, 40000); t.hashPkt(r);
+  assert.is(t.lookup(r, 1), neu);
+  assert.is(t.svc(neu), 1, "the reply belongs to the VIP:80 connection");
+  assert.is(t.count, 1);
+});
+reuse.run();

@@ -43,7 +43,6 @@ export function applyLines(
 const SCTP_UNSUPPORTED = "SCTP services are not supported by tslb's data plane yet";
 const PE_UNSUPPORTED = (pe: string) => `persistence engine '${pe}' is not supported by tslb yet`;
 const CHECK_VIA_VIP_FWM = "--check-via-vip needs a virtual address: a firewall-mark service has none";
-const CHECK_VIA_VIP_TUNNEL = "--check-via-vip is not supported for tunnel servers yet (direct routing only)";
 const CHECK_VIA_VIP_MASQ = "--check-via-vip is for direct-routing and tunnel servers only (give the check again, without it)";
 /** Persistence engines IPVS has (ipvsadm's PE_LIST); any other name is ENOENT. */
 const KNOWN_PES: readonly string[] = ["sip"];
@@ -119,7 +118,6 @@ function applyOne(rules: RuleSet, cmd: Command, schedulers: readonly string[]) {
       else if (cmd.kind === "edit-dest" && !d.check && i >= 0 && svc.dests[i].check) nd.check = structuredClone(svc.dests[i].check);
       if (nd.check?.viaVip && nd.fwd === "masq") throw opError("EINVAL", CHECK_VIA_VIP_MASQ);
       if (nd.check?.viaVip && svc.key.kind === "fwm") throw opError("EINVAL", CHECK_VIA_VIP_FWM);
-      if (nd.check?.viaVip && nd.fwd === "tunnel") throw opError("EOPNOTSUPP", CHECK_VIA_VIP_TUNNEL);
       if (cmd.kind === "add-dest") {
         if (i >= 0) throw opError("EEXIST", MSG.DEST_EXISTS);
         if (!unicastDest(d)) throw opError("EINVAL", MSG.EINVAL);

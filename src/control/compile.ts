@@ -68,10 +68,22 @@ function tunnelFields(d: Dest, tunnelOf: (d: Dest) => TunnelRoute | null): { tun
  * `down`: destinations (RuleIds.destKey) whose health check failed: compiled unavailable,
  * with their weight and everything else unchanged.
  */
-export function compile(
-  rules: RuleSet, ids: RuleIds, gen: number, sysctl: DataplaneSysctls, markDevs: Snapshot["markDevs"] = [],
-  down: ReadonlySet<string> = new Set(), tunnelOf: (d: Dest) => TunnelRoute | null = () => null,
-): Snapshot {
+/** What the daemon knows beyond the rules when it compiles them. */
+export interface CompileContext {
+  sysctl: DataplaneSysctls;
+  /** One TUN per firewall mark in use. */
+  markDevs?: Snapshot["markDevs"];
+  /** Destinations (RuleIds.destKey) whose health check failed: compiled unavailable. */
+  down?: ReadonlySet<string>;
+  /** How the kernel reaches each tunnel destination (null: no route). */
+  tunnelOf?: (d: Dest) => TunnelRoute | null;
+  /** --check-via-vip probes of tunnel destinations: source port → destination key. */
+  pins?: readonly { sport: number; key: string }[];
+}
+
+export function compile(rules: RuleSet, ids: RuleIds, gen: number, ctx: CompileContext): Snapshot {
+  const down = ctx.down ?? new Set<string>();
+  const tunnelOf = ctx.tunnelOf ?? (() => null);
   const services: CompiledService[] = rules.services.map((s) => {
     const sk = serviceKeyText(s.key);
     return {
@@ -100,5 +112,6 @@ export function compile(
       })),
     };
   });
-  return { gen, services, stateTimeouts: stateTimeouts(rules.timeouts), sysctl, markDevs };
+  const probePins = (ctx.pins ?? []).map((p) => ({ sport: p.sport, destId: ids.dest.peek(p.key) ?? 0 })).filter((p) => p.destId > 0);
+  return { gen, services, stateTimeouts: stateTimeouts(rules.timeouts), sysctl: ctx.sysctl, markDevs: ctx.markDevs ?? [], probePins };
 }

@@ -21,7 +21,7 @@ import { STATE_NAMES } from "../conntrack/tcp_state.ts";
 import { formatIPv4, formatIPv6 } from "../wire/addr.ts";
 import { DROP_NAMES } from "../wire/drop.ts";
 import { applyAll } from "./apply.ts";
-import { compile, type TunnelRoute } from "./compile.ts";
+import { type CompileContext, compile, type TunnelRoute } from "./compile.ts";
 import { IpvsError, MSG, opError } from "./errors.ts";
 import { RuleIds } from "./ids.ts";
 import type { Command } from "./commands.ts";
@@ -111,7 +111,7 @@ export class Daemon {
     this.net = new NetworkState(this.nl, { tunName: this.tun.name, tunIndex: idx, vipDev: o.vipDev, log: this.log });
     this.net.installBase();
     this.marks = new MarkDevices(this.nl, this.log);
-    await this.host.start(this.tun.fd, this.tun.name, compile(this.rules, this.ids, this.gen, this.opts.sysctl, [], new Set(), this.tunnelRoutes()), this.openTap(), this.openIcmp());
+    await this.host.start(this.tun.fd, this.tun.name, compile(this.rules, this.ids, this.gen, this.compileContext(this.rules)), this.openTap(), this.openIcmp());
     this.health = new HealthControl(this.nl, this.log, () => void this.enqueue(() => this.recompile()));
     await this.loadAtStart();
     this.stopServer = serveControl(o.socket, (req) => this.handle(req), this.log);
@@ -231,12 +231,20 @@ export class Daemon {
     }
     this.rules = next;
     this.gen++;
-    await this.host.post(compile(next, this.ids, this.gen, this.opts.sysctl, marks.devices(), this.health?.down(), this.tunnelRoutes()));
+    await this.host.post(compile(next, this.ids, this.gen, this.compileContext(next)));
     marks.closeStale();
     this.health?.sync(next);
     const summary = changeSummary(before, next);
     this.log.event("rules", `${source}: ${summary}`, { source, commands: cmds.length, summary });
     this.saveState();
+  }
+
+  /** Everything besides the rules that the data plane's snapshot depends on. */
+  private compileContext(rules: RuleSet): CompileContext {
+    return {
+      sysctl: this.opts.sysctl, markDevs: this.marks?.devices() ?? [], down: this.health?.down(),
+      tunnelOf: this.tunnelRoutes(), pins: this.health?.assign(rules) ?? [],
+    };
   }
 
   /**
@@ -259,7 +267,7 @@ export class Daemon {
   private async recompile(): Promise<void> {
     if (this.stopping) return;
     this.gen++;
-    await this.host.post(compile(this.rules, this.ids, this.gen, this.opts.sysctl, this.marks!.devices(), this.health?.down(), this.tunnelRoutes()));
+    await this.host.post(compile(this.rules, this.ids, this.gen, this.compileContext(this.rules)));
   }
 
   /** --state: the rules after every change, atomically; a failed write is logged (the change stands). */

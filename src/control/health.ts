@@ -40,6 +40,8 @@ export function destLabel(s: Service, d: Dest): string {
 
 /** One via-VIP probe path: its slot gives the local port and the table. */
 interface ProbeRoute { af: 4 | 6; vip: string; rip: string; proto: number; slot: number }
+/** A via-VIP probe of a tunnel destination: the data plane pins its source port to that destination. */
+export interface ProbePin { sport: number; key: string }
 
 /** The rules' checks as monitor watches; `slotOf` gives a via-VIP destination its probe slot (0 = none free). */
 export function watchSpecs(rules: RuleSet, slotOf: (key: string) => number): WatchSpec[] {
@@ -85,17 +87,18 @@ export class HealthControl {
     });
   }
 
-  /** Watches exactly the checks in `rules` (after every rule change). */
-  sync(rules: RuleSet): void {
-    const via = new Map<string, Omit<ProbeRoute, "slot">>();
-    for (const s of rules.services) {
-      const sk = serviceKeyText(s.key);
-      for (const d of s.dests) {
-        const c = d.check;
-        if (!c || !c.viaVip || d.fwd === "masq" || s.key.kind === "fwm") continue;
-        via.set(RuleIds.destKey(sk, d), { af: s.key.af, vip: s.key.addr, rip: d.addr, proto: c.kind === "udp" ? 17 : 6 });
-      }
-    }
+  /** Tunnel destinations with --check-via-vip: their probes need no route, only a pin. */
+  private readonly tunnelVia = new Set<string>();
+
+  /**
+   * Gives every --check-via-vip destination of `rules` its probe slot (local port) and
+   * returns the pins the data plane needs for tunnel destinations: a probe to the VIP from
+   * that port goes to that destination. Call before compiling `rules`; sync() keeps them.
+   */
+  assign(rules: RuleSet): ProbePin[] {
+    const via = this.viaOf(rules);
+    this.tunnelVia.clear();
+    for (const [k, v] of via) if (v.tunnel) this.tunnelVia.add(k);
     for (const k of [...this.slots.keys()]) if (!via.has(k)) this.slots.delete(k);
     const used = new Set(this.slots.values());
     let next = 1;
@@ -106,13 +109,37 @@ export class HealthControl {
       this.slots.set(k, next);
       used.add(next);
     }
+    return [...this.tunnelVia].filter((k) => this.slots.has(k)).map((key) => ({ sport: PROBE_PORT_BASE + this.slots.get(key)!, key }));
+  }
+
+  /** The via-VIP destinations of `rules`: DR ones need a policy route, tunnel ones a pin. */
+  private viaOf(rules: RuleSet): Map<string, Omit<ProbeRoute, "slot"> & { tunnel: boolean }> {
+    const via = new Map<string, Omit<ProbeRoute, "slot"> & { tunnel: boolean }>();
+    for (const s of rules.services) {
+      const sk = serviceKeyText(s.key);
+      for (const d of s.dests) {
+        const c = d.check;
+        if (!c || !c.viaVip || d.fwd === "masq" || s.key.kind === "fwm") continue;
+        via.set(RuleIds.destKey(sk, d), { af: s.key.af, vip: s.key.addr, rip: d.addr, proto: c.kind === "udp" ? 17 : 6, tunnel: d.fwd === "tunnel" });
+      }
+    }
+    return via;
+  }
+
+  /** Watches exactly the checks in `rules` (after every rule change). */
+  sync(rules: RuleSet): void {
+    this.assign(rules);
+    const via = this.viaOf(rules);
     const want = new Map<number, ProbeRoute>();
-    for (const [k, slot] of this.slots) want.set(slot, { ...via.get(k)!, slot });
+    for (const [k, slot] of this.slots) {
+      const v = via.get(k)!;
+      if (!v.tunnel) want.set(slot, { af: v.af, vip: v.vip, rip: v.rip, proto: v.proto, slot });
+    }
     this.syncRoutes(want);
-    // A via-VIP check whose route could not be installed probes the real server directly.
+    // A DR via-VIP check whose route could not be installed probes the real server directly.
     this.monitor.sync(watchSpecs(rules, (k) => {
       const slot = this.slots.get(k) ?? 0;
-      return this.routes.has(slot) ? slot : 0;
+      return this.routes.has(slot) || this.tunnelVia.has(k) ? slot : 0;
     }));
   }
 

@@ -73,7 +73,7 @@ export function serviceName(s: Service): string {
 function assign(rules: RuleSet, flows: (s: Service) => SimFlow[]): Map<string, (string | null)[]> {
   const ids = new RuleIds(() => false);
   ids.sync(rules, () => {});
-  const snap = compile(rules, ids, 1, DEFAULT_SYSCTLS);
+  const snap = compile(rules, ids, 1, { sysctl: DEFAULT_SYSCTLS });
   const state = new Int32Array(allocDestState(MAX_DEST));
   const cfg = new ActiveConfig(snap, state, null);
   const out = new Map<string, (string | null)[]>();

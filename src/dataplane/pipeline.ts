@@ -297,7 +297,13 @@ export class Pipeline {
     const ds = cfg.dests[s];
     let di = NO_DEST;
     let tmpl = -1;
-    if (cfg.svcPersistent[s] !== 0) {
+    if (cfg.pinBySport !== null && cfg.pinBySport[p.sport] !== 0) {
+      // A --check-via-vip probe: it must reach the destination it checks, whatever the
+      // scheduler or a persistence template would say.
+      const pinned = cfg.pinBySport[p.sport] - 1;
+      if (cfg.destSvc[pinned] === s) di = cfg.destIndex[pinned];
+    }
+    if (di === NO_DEST && cfg.svcPersistent[s] !== 0) {
       tmpl = this.findTemplate(s, now);
       if (tmpl >= 0) di = cfg.destIndex[t.dest(tmpl)];
     }

@@ -68,6 +68,8 @@ export interface Snapshot {
   sysctl: DataplaneSysctls;
   /** One TUN per firewall mark in use (control/mark_devices.ts): packets read there carry that mark. */
   markDevs: { mark: number; name: string; fd: number }[];
+  /** Health probes pinned to a destination (--check-via-vip of tunnel servers): source port → dest id. */
+  probePins?: { sport: number; destId: number }[];
 }
 
 /** Open-addressing map (proto, port, address words) → service index, in typed arrays. */
@@ -143,6 +145,8 @@ export class ActiveConfig {
   /** By dest id: the index of its service. */
   readonly destSvc: Int32Array;
   readonly sysctl: DataplaneSysctls;
+  /** By source port: 1 + the destination id a health probe from that port must go to; null when no pins. */
+  readonly pinBySport: Int32Array | null;
   /** IPv4 VIPs with direct-routing destinations (gratuitous ARP when one appears). */
   readonly drVips: number[] = [];
   /** IPv6 VIPs with direct-routing destinations (unsolicited NA when one appears). */
@@ -169,6 +173,9 @@ export class ActiveConfig {
     this.destIndex = new Int32Array(MAX_DEST).fill(-1);
     this.destSvc = new Int32Array(MAX_DEST).fill(-1);
     this.sysctl = { ...snap.sysctl };
+    const pins = snap.probePins ?? [];
+    this.pinBySport = pins.length > 0 ? new Int32Array(65536) : null;
+    for (const pin of pins) this.pinBySport![pin.sport] = pin.destId + 1;
     this.dests = [];
     this.scheds = [];
     this.destPresent = new Uint8Array(MAX_DEST);

@@ -138,14 +138,14 @@ ap("-e without check options keeps the check; --check none removes it; a new --c
   assert.is("check" in r.services[0].dests[0], false, "--check none on -a: no check");
 });
 
-ap("--check-via-vip: refused when an edit makes the server NAT, for fwmark services, and (for now) tunnels", () => {
+ap("--check-via-vip: refused when an edit makes the server NAT and for fwmark services; accepted for tunnels", () => {
   const r = applyAll(emptyRuleSet(), parseRestore(RULES + "-A -f 7 -s rr\n", "ipvsadm", ENV), SCHEDS);
   throwsIpvs(() => applyAll(r, [cmd("-e -t 198.18.0.101:80 -r 198.18.1.11:80 -m")], SCHEDS),
     "--check-via-vip is for direct-routing and tunnel servers only (give the check again, without it)", 255);
   throwsIpvs(() => applyAll(r, [cmd("-a -f 7 -r 198.18.1.11 -g --check tcp --check-port 80 --check-via-vip")], SCHEDS),
     "--check-via-vip needs a virtual address: a firewall-mark service has none", 255);
-  throwsIpvs(() => applyAll(r, [cmd("-a -t 198.18.0.101:80 -r 198.18.1.12 -i --check tcp --check-via-vip")], SCHEDS),
-    "--check-via-vip is not supported for tunnel servers yet (direct routing only)", 255);
+  const t = applyAll(r, [cmd("-a -t 198.18.0.101:80 -r 198.18.1.12 -i --check tcp --check-via-vip")], SCHEDS);
+  assert.ok(t.services.some((s) => s.dests.some((d) => d.fwd === "tunnel" && d.check?.viaVip)));
 });
 
 ap.run();

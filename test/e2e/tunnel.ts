@@ -73,6 +73,24 @@ tun("GUE: the same through UDP port 6080", () => {
   assert.is(c.get(`rs2 ${CL}`), 10);
 });
 
+tun("--check-via-vip on tunnel servers: a server without the VIP on lo is taken out, and back in when it has it", async () => {
+  for (const rs of RS) {
+    assert.is(cli(["-e", "-t", `${VIP}:80`, "-r", rs, "-i", "--tun-type", "gue", "--tun-port", "6080",
+      "--check", "tcp", "--check-interval", "0.5", "--check-fall", "2", "--check-rise", "1", "--check-via-vip"]).code, 0);
+  }
+  topo.ip(topo.ns.rs2, "addr", "del", `${VIP}/32`, "dev", "lo");
+  const state = (rs: string) => new RegExp(`  -> ${rs.replace(/\./g, "\\.")}:80 +tcp +(\\w+)`).exec(cli(["-L", "-n", "--health"]).out)?.[1];
+  let s2 = "";
+  for (let i = 0; i < 30 && s2 !== "down"; i++) { await Bun.sleep(200); s2 = state(RS[1]) ?? ""; }
+  assert.is(s2, "down", cli(["-L", "-n", "--health"]).out);
+  assert.is(state(RS[0]), "up", "the real server with the VIP passes the same probe");
+  const c = counts(client("http", VIP, "80", "6"));
+  assert.is(c.get(`rs1 ${CL}`), 6, [...c].join(" "));
+  topo.ip(topo.ns.rs2, "addr", "add", `${VIP}/32`, "dev", "lo");
+  for (let i = 0; i < 30 && s2 !== "up"; i++) { await Bun.sleep(200); s2 = state(RS[1]) ?? ""; }
+  assert.is(s2, "up");
+});
+
 tun("a large upload with DF set completes: ICMP fragmentation-needed from tslb lowers the path MTU", async () => {
   const answer = client("upload", VIP, "80", "300000");
   assert.match(answer[0], /^rs[12] 198\.18\.2\.2 300000$/, answer.join(","));

@@ -126,8 +126,8 @@ export class Daemon {
 
   /**
    * The TAP for direct routing: tslb is a host on the bridge behind it, with a MAC of its
-   * own (random, locally administered) — not the TAP's kernel-side MAC, which belongs to
-   * the bridge port. Without --bridge the TAP waits unattached (DR packets cannot leave).
+   * own (locally administered, stable across restarts) — not the TAP's kernel-side MAC,
+   * which belongs to the bridge port. Without --bridge the TAP waits unattached (DR packets cannot leave).
    */
   private openTap(): { fd: number; name: string; macHi: number; macLo: number } {
     const tap = openTap(this.opts.tap);
@@ -137,9 +137,13 @@ export class Daemon {
     if (this.opts.bridge) nl.linkSetMaster(idx, nl.linkIndex(this.opts.bridge));
     else this.log(`no --bridge: ${tap.name} stays unattached, direct-routing (-g) destinations cannot be reached`);
     nl.linkSetUp(idx);
-    const rnd = crypto.getRandomValues(new Uint8Array(6));
-    const macHi = ((rnd[0] & 0xfc) | 0x02) << 8 | rnd[1];
-    const macLo = (rnd[2] << 24) | (rnd[3] << 16) | (rnd[4] << 8) | rnd[5];
+    // The same MAC after a restart (derived, not random): neighbours' ARP caches stay right
+    // and flows through a restarted daemon keep going.
+    const seed = `${readFirst("/etc/machine-id", "/proc/sys/kernel/hostname")}|${this.opts.bridge}|${tap.name}`;
+    const h = new DataView(new ArrayBuffer(8));
+    h.setBigUint64(0, BigInt.asUintN(64, BigInt(Bun.hash(seed))));
+    const macHi = (((h.getUint8(0) & 0xfc) | 0x02) << 8) | h.getUint8(1);
+    const macLo = h.getInt32(2);
     this.log(`direct routing on ${tap.name}${this.opts.bridge ? ` (bridge ${this.opts.bridge})` : ""} as ${macText(macHi, macLo)}`);
     return { fd: tap.fd, name: tap.name, macHi, macLo };
   }
@@ -526,6 +530,14 @@ export async function runDaemon(opts: GlobalOptions): Promise<void> {
   }
   log.event("start", `ready (socket ${opts.socket}, tun ${opts.tun}${opts.vipDev ? `, vip-dev ${opts.vipDev}` : ""}` +
     `${opts.state ? `, state ${opts.state}` : ""}${opts.rules ? `, rules ${opts.rules}` : ""}, pid ${process.pid})`, { pid: process.pid });
+}
+
+/** The trimmed contents of the first of `paths` that can be read ("" when none). */
+function readFirst(...paths: string[]): string {
+  for (const p of paths) {
+    try { return readFileSync(p, "utf8").trim(); } catch { /* next */ }
+  }
+  return "";
 }
 
 /** MTU of the interface with index `ifindex` (1500 when it cannot be read). */

@@ -36,7 +36,7 @@ export const DEFAULT_SOCKET = "/run/tslb/tslb.sock";
  * CLOSE only, FIN_WAIT only for DR/TUN). expire_quiescent_template stays IPVS's 0: a
  * quiesced server keeps its persistent clients while it drains.
  */
-export const DEFAULT_SYSCTLS: DataplaneSysctls = { expireNodestConn: 1, expireQuiescentTemplate: 0, connReuseMode: 3, mssClamp: 0 };
+export const DEFAULT_SYSCTLS: DataplaneSysctls = { expireNodestConn: 1, expireQuiescentTemplate: 0, connReuseMode: 3, mssClamp: 0, sloppyTcp: 2 };
 /** Default connection-table capacity: 2^20 entries ≈ 100 MiB of shared memory. */
 export const DEFAULT_CONN_MAX = 1 << 20;
 
@@ -55,12 +55,13 @@ const VALUED: Record<string, { env: string; field: TextField | "connMax" | Sysct
   "--expire-quiescent-template": { env: "TSLB_EXPIRE_QUIESCENT_TEMPLATE", field: "expireQuiescentTemplate" },
   "--conn-reuse-mode": { env: "TSLB_CONN_REUSE_MODE", field: "connReuseMode" },
   "--mss-clamp": { env: "TSLB_MSS_CLAMP", field: "mssClamp" },
+  "--sloppy-tcp": { env: "TSLB_SLOPPY_TCP", field: "sloppyTcp" },
   "--state": { env: "TSLB_STATE", field: "state" },
   "--rules": { env: "TSLB_RULES", field: "rules" },
   "--metrics": { env: "TSLB_METRICS", field: "metrics" },
 };
 
-const SYSCTL_MAX: Record<SysctlField, number> = { expireNodestConn: 1, expireQuiescentTemplate: 1, connReuseMode: 3, mssClamp: 1 };
+const SYSCTL_MAX: Record<SysctlField, number> = { expireNodestConn: 1, expireQuiescentTemplate: 1, connReuseMode: 3, mssClamp: 1, sloppyTcp: 2 };
 
 function setValued(opts: GlobalOptions, name: string, field: TextField | "connMax" | SysctlField, v: string): void {
   if (field === "connMax") opts.connMax = parseConnMax(v);
@@ -144,7 +145,7 @@ function parseConnMax(v: string): number {
 export function daemonArgs(o: GlobalOptions): string[] {
   const a = ["--daemon", "--foreground", "--socket", o.socket, "--tun", o.tun, "--conn-max", String(o.connMax),
     "--expire-nodest-conn", String(o.sysctl.expireNodestConn), "--expire-quiescent-template", String(o.sysctl.expireQuiescentTemplate),
-    "--conn-reuse-mode", String(o.sysctl.connReuseMode), "--mss-clamp", String(o.sysctl.mssClamp)];
+    "--conn-reuse-mode", String(o.sysctl.connReuseMode), "--mss-clamp", String(o.sysctl.mssClamp), "--sloppy-tcp", String(o.sysctl.sloppyTcp)];
   if (o.vipDev) a.push("--vip-dev", o.vipDev);
   a.push("--tap", o.tap);
   if (o.bridge) a.push("--bridge", o.bridge);

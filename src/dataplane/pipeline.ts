@@ -127,7 +127,7 @@ export class Pipeline {
     if (id < 0) {
       const s = this.cfg.matchService(p);
       if (s < 0) return this.cfg.isVip(p) && mark === 0 ? this.drop(DROP.NO_SERVICE) : this.pass();
-      if (!this.mayStart(p)) return this.drop(DROP.NO_CONN);
+      if (!this.mayStart(p) && !this.sloppy(s, p)) return this.drop(DROP.NO_CONN);
       id = this.newConn(s, now);
       if (id < 0) return this.drop(-id);
       p.dir = 0; // lookup missed, so p.dir still holds the previous packet's direction
@@ -266,6 +266,18 @@ export class Pipeline {
   /** A TCP segment may start a connection only with SYN and without RST; any UDP datagram may. */
   private mayStart(p: Pkt): boolean {
     return p.proto !== IPPROTO_TCP || (p.tcpFlags & (TCP_SYN | TCP_RST)) === TCP_SYN;
+  }
+
+  /**
+   * IPVS's sloppy_tcp: may a TCP segment without SYN (and without RST) start an entry?
+   * 1: always; 2 (tslb's default): when the service's scheduler is a hash (sh, dh, mh),
+   * whose pick is repeatable — so flows established before a restart or on another
+   * balancer carry on to the same server; 0: never (IPVS's default).
+   */
+  private sloppy(s: number, p: Pkt): boolean {
+    const mode = this.cfg.sysctl.sloppyTcp;
+    if (mode === 0 || p.proto !== IPPROTO_TCP || (p.tcpFlags & TCP_RST) !== 0) return false;
+    return mode === 1 || this.cfg.svcHashSched[s] !== 0;
   }
 
   /**

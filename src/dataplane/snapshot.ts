@@ -58,6 +58,8 @@ export interface DataplaneSysctls {
   connReuseMode: number;
   /** tslb-only (--mss-clamp): 1 lowers the MSS of SYNs sent into a tunnel to fit its MTU. */
   mssClamp: number;
+  /** IPVS sloppy_tcp: 0 never, 1 always, 2 (tslb) only for hash schedulers: a mid-flow TCP segment may start an entry. */
+  sloppyTcp: number;
 }
 
 export interface Snapshot {
@@ -133,6 +135,8 @@ export class ActiveConfig {
   readonly svcMask: Int32Array;
   /** One-packet scheduling (-o), only ever set for UDP services. */
   readonly svcOps: Uint8Array;
+  /** 1 when the service's scheduler picks by hash (sh, dh, mh): the same flow always gets the same server. */
+  readonly svcHashSched: Uint8Array;
   readonly dests: DestSet[];
   readonly scheds: Scheduler[];
   /**
@@ -170,6 +174,7 @@ export class ActiveConfig {
     this.svcTimeout = new Int32Array(n);
     this.svcMask = new Int32Array(n * 4);
     this.svcOps = new Uint8Array(n);
+    this.svcHashSched = new Uint8Array(n);
     this.destIndex = new Int32Array(MAX_DEST).fill(-1);
     this.destSvc = new Int32Array(MAX_DEST).fill(-1);
     this.sysctl = { ...snap.sysctl };
@@ -190,6 +195,7 @@ export class ActiveConfig {
       this.svcTimeout[s] = svc.timeoutSec;
       this.svcMask.set(svc.mask, s * 4);
       this.svcOps[s] = svc.ops && svc.proto === 17 ? 1 : 0;
+      this.svcHashSched[s] = svc.sched === "sh" || svc.sched === "dh" || svc.sched === "mh" ? 1 : 0;
       this.svcFwmark[s] = svc.fwmark | 0;
       const a = svc.addr;
       if (svc.fwmark !== 0) this.index.set(FWM_KEY, 0, svc.fwmark | 0, svc.af, 0, 0, s);

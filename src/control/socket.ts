@@ -3,6 +3,7 @@
 // size-limited; malformed ones get an error reply and never reach the daemon's state.
 import { chmodSync, existsSync, unlinkSync } from "node:fs";
 import type { Socket } from "bun";
+import { peerCred } from "../io/libc.ts";
 import type { Reply, Request } from "./protocol.ts";
 
 /** Largest request accepted (a -R of ~100k rules fits). */
@@ -23,6 +24,12 @@ export function serveControl(path: string, handle: (r: Request) => Promise<Reply
       socket: {
         open(s) {
           s.data = { buf: "", done: false };
+          // Mode 0600 already keeps others out; the peer's credentials are checked too, so a
+          // socket whose mode was widened (or a passed descriptor) still only serves its owner.
+          if (!peerAllowed(s, log)) {
+            finish(s, { ok: false, code: "EPERM", message: "Permission denied (you must be root)", exit: 2 });
+            return;
+          }
           // A client that never finishes its request line is cut off (no slow-loris holds).
           s.timeout(REQUEST_TIMEOUT_SEC);
         },
@@ -64,6 +71,21 @@ export function serveControl(path: string, handle: (r: Request) => Promise<Reply
     server.stop(true);
     if (existsSync(path)) unlinkSync(path);
   };
+}
+
+/** Root and the daemon's own user may talk to it; nobody else. */
+function peerAllowed(s: Socket<Conn>, log: (m: string) => void): boolean {
+  const fd = (s as unknown as { fd?: number }).fd;
+  if (typeof fd !== "number" || fd < 0) return true; // no descriptor to ask: the file mode decides
+  try {
+    const cred = peerCred(fd);
+    if (cred.uid === 0 || cred.uid === process.geteuid?.()) return true;
+    log(`control socket: refused uid ${cred.uid} (pid ${cred.pid})`);
+    return false;
+  } catch (e) {
+    log(`control socket: ${(e as Error).message}`);
+    return false;
+  }
 }
 
 function finish(s: Socket<Conn>, r: Reply): void {

@@ -251,6 +251,17 @@ export function setsockopt(fd: number, level: number, name: number, value: numbe
   }
 }
 
+/** SO_PEERCRED (asm-generic/socket.h): the peer of a Unix socket as struct ucred { pid, uid, gid }. */
+export const SO_PEERCRED = 17;
+
+/** The credentials of the process at the other end of Unix socket `fd` (SO_PEERCRED). Throws SysError. */
+export function peerCred(fd: number): { pid: number; uid: number; gid: number } {
+  const ucred = new Int32Array(3);
+  const len = new Int32Array([12]);
+  check(C.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, ucred, len), "getsockopt SO_PEERCRED");
+  return { pid: ucred[0], uid: ucred[1] >>> 0, gid: ucred[2] >>> 0 };
+}
+
 /** getsockopt(2) for an int option. */
 export function getsockopt(fd: number, level: number, name: number, op = "getsockopt"): number {
   optInt[0] = 0;

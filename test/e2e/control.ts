@@ -3,7 +3,7 @@
 // and keep its rules exact.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { statSync } from "node:fs";
+import { chmodSync, statSync } from "node:fs";
 import { Topology, VIP } from "../../scripts/topology.ts";
 import { BIN, EMPTY_DIR, ensureBinary, tslb } from "../helpers/tslb.ts";
 
@@ -47,6 +47,21 @@ ctl("the socket is mode 0600 in a 0700 directory", () => {
   assert.is(cli(["-A", "-t", `${VIP}:80`, "-s", "rr"]).code, 0);
   assert.is(statSync(socket).mode & 0o777, 0o600);
   assert.is(statSync(socket.replace(/\/[^/]+$/, "")).mode & 0o777, 0o700);
+});
+
+ctl("SO_PEERCRED: even with the socket opened to everyone, another user is refused", () => {
+  const dir = socket.replace(/\/[^/]+$/, "");
+  chmodSync(dir, 0o711);
+  chmodSync(socket, 0o666);
+  try {
+    const probe = `const s = await Bun.connect({ unix: ${JSON.stringify(socket)}, socket: { open(s) { s.write('{"op":"rules"}\\n'); }, data(_s, d) { process.stdout.write(d.toString()); }, close() { process.exit(0); } } });`;
+    const r = Bun.spawnSync(["timeout", "20", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, "-e", probe]);
+    assert.match(r.stdout.toString(), /"ok":false.*Permission denied \(you must be root\)/, r.stderr.toString());
+  } finally {
+    chmodSync(socket, 0o600);
+    chmodSync(dir, 0o700);
+  }
+  assert.is(cli(["-L", "-n"]).code, 0, "root still served");
 });
 
 ctl("100 parallel -a then 100 parallel -d leave exactly the right table", async () => {

@@ -61,7 +61,7 @@ export class Daemon {
   private readonly zero = new Float64Array(COUNTER_WORDS);
   private tun: TunDevice | null = null;
   private tap: TunDevice | null = null;
-  private icmp: Sock | null = null;
+  private readonly icmp: Sock[] = [];
   private nl: RtNetlink | null = null;
   private net: NetworkState | null = null;
   private marks: MarkDevices | null = null;
@@ -111,7 +111,7 @@ export class Daemon {
     this.net = new NetworkState(this.nl, { tunName: this.tun.name, tunIndex: idx, vipDev: o.vipDev, log: this.log });
     this.net.installBase();
     this.marks = new MarkDevices(this.nl, this.log);
-    await this.host.start(this.tun.fd, this.tun.name, compile(this.rules, this.ids, this.gen, this.compileContext(this.rules)), this.openTap(), this.openIcmp());
+    await this.host.start(this.tun.fd, this.tun.name, compile(this.rules, this.ids, this.gen, this.compileContext(this.rules)), this.openTap(), this.openIcmp(4), this.openIcmp(6));
     this.health = new HealthControl(this.nl, this.log, () => void this.enqueue(() => this.recompile()));
     await this.loadAtStart();
     this.stopServer = serveControl(o.socket, (req) => this.handle(req), this.log);
@@ -152,12 +152,13 @@ export class Daemon {
    * A raw ICMP socket: the data plane reads copies of the host's ICMP, to act on
    * "fragmentation needed" about its own tunnel packets (IPVS does this in the kernel).
    */
-  private openIcmp(): number {
+  private openIcmp(af: 4 | 6): number {
     try {
-      this.icmp = openRaw(4, 1);
-      return this.icmp.fd;
+      const sock = openRaw(af, af === 4 ? 1 : 58);
+      this.icmp.push(sock);
+      return sock.fd;
     } catch (e) {
-      this.log(`no raw ICMP socket (${(e as Error).message}): path MTU changes inside tunnels will not reach clients`);
+      this.log(`no raw ICMP socket for IPv${af} (${(e as Error).message}): path MTU changes inside tunnels will not reach clients`);
       return -1;
     }
   }
@@ -503,7 +504,7 @@ export class Daemon {
       this.nl?.close();
       this.tun?.close();
       this.tap?.close();
-      this.icmp?.close();
+      for (const s of this.icmp) s.close();
       this.log.event("stop", `stopped (exit ${code}); devices, routes and rules removed`, { code });
     }
     process.exit(code);

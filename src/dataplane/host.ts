@@ -37,7 +37,7 @@ export class DataplaneHost {
     this.counterBlocks.push(new Float64Array(this.counterSab));
   }
 
-  async start(fd: number, devName: string, snapshot: Snapshot, tap: WorkerInit["tap"], icmpFd = -1): Promise<void> {
+  async start(fd: number, devName: string, snapshot: Snapshot, tap: WorkerInit["tap"], icmpFd = -1, icmp6Fd = -1): Promise<void> {
     this.wakeFd = createEventFd();
     const w = new Worker(workerEntry());
     this.worker = w;
@@ -51,7 +51,7 @@ export class DataplaneHost {
     w.onerror = (e) => console.error(`tslb: data-plane worker error: ${e.message}`);
     const init: WorkerMessage = {
       type: "init", fd, devName, wakeFd: this.wakeFd, table: this.table.shared, counters: this.counterSab,
-      ctl: this.ctl.buffer as SharedArrayBuffer, clockBaseSec: this.clockBaseSec, snapshot, tap, icmpFd,
+      ctl: this.ctl.buffer as SharedArrayBuffer, clockBaseSec: this.clockBaseSec, snapshot, tap, icmpFd, icmp6Fd,
     };
     Atomics.store(this.ctl, 0, snapshot.gen);
     const done = this.waitFor(snapshot.gen);

@@ -11,8 +11,8 @@ import {
 import { DR_QUEUED, drXmit } from "../forward/dr.ts";
 import { FWD_MASQ, FWD_ROUTE, FWD_TUNNEL } from "../forward/fwd.ts";
 import { TUNNEL_ICMP_SENT, icmpTooBig, tunnelXmit } from "../forward/tunnel_xmit.ts";
-import { tunnelIcmpInner, tunnelIcmpMtu } from "../forward/tunnel.ts";
-import { ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED } from "../wire/icmp.ts";
+import { tunnelIcmpMtu, tunnelQuotedInner } from "../forward/tunnel.ts";
+import { ICMPV6_PKT_TOOBIG, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED } from "../wire/icmp.ts";
 import { natXmit } from "../forward/nat.ts";
 import type { L2Host } from "../forward/neigh.ts";
 import { arpCheck } from "../wire/arp.ts";
@@ -137,12 +137,13 @@ export class Pipeline {
   }
 
   /**
-   * A copy of an ICMP message the host received (raw ICMP socket). IPVS's handling of
-   * errors about its own tunnel packets (reference §5.5): a "fragmentation needed" from a
-   * router between tslb and a real server lowers that destination's tunnel MTU, and the
-   * client whose packet it was gets a "fragmentation needed" with the MTU less the tunnel
-   * overhead, from the VIP. Returns VERDICT_TX (that ICMP, for the TUN) or VERDICT_CONSUMED;
-   * the kernel handles the original message itself, so nothing here counts as a drop.
+   * A copy of an ICMP message the host received (raw ICMP socket: the whole IPv4 packet).
+   * IPVS's handling of errors about its own tunnel packets (reference §5.5): a
+   * "fragmentation needed" from a router between tslb and a real server lowers that
+   * destination's tunnel MTU, and the client whose packet it was gets a "fragmentation
+   * needed" / "packet too big" with the MTU less the tunnel overhead, from the VIP.
+   * Returns VERDICT_TX (that ICMP, for the TUN) or VERDICT_CONSUMED; the kernel handles
+   * the original message itself, so nothing here counts as a drop.
    */
   processHostIcmp(f: Frame, start: number, len: number, now: number): number {
     const p = this.pkt;
@@ -151,20 +152,45 @@ export class Pipeline {
     const o = p.l4;
     const end = p.start + p.len;
     if (o + 8 > end || u8[o] !== ICMP_DEST_UNREACH || u8[o + 1] !== ICMP_FRAG_NEEDED) return VERDICT_CONSUMED;
-    const pathMtu = (u8[o + 6] << 8) | u8[o + 7];
-    const q = o + 8;
-    const inner = tunnelIcmpInner(u8, q, end - q, -1);
+    return this.tunnelTooBig(f, o + 8, end, 4, (u8[o + 6] << 8) | u8[o + 7], now);
+  }
+
+  /**
+   * The same for ICMPv6 "packet too big" about our IPv6 tunnel packets. A raw ICMPv6
+   * socket delivers the message without its IPv6 header: it starts at `start`.
+   */
+  processHostIcmp6(f: Frame, start: number, len: number, now: number): number {
+    const u8 = f.u8;
+    if (len < 8 || u8[start] !== ICMPV6_PKT_TOOBIG) return VERDICT_CONSUMED;
+    return this.tunnelTooBig(f, start + 8, start + len, 6, f.dv.getUint32(start + 4), now);
+  }
+
+  /**
+   * The quote at q..end is an outer header (family `outerAf`) of one of our tunnel
+   * packets and `pathMtu` the MTU a router reported for it: lower the tunnel MTU of the
+   * connection the inner packet belongs to, and answer its client.
+   */
+  private tunnelTooBig(f: Frame, q: number, end: number, outerAf: number, pathMtu: number, now: number): number {
+    const u8 = f.u8;
+    const dv = f.dv;
+    const inner = tunnelQuotedInner(u8, q, end - q, outerAf, -1);
     if (inner < 0) return VERDICT_CONSUMED;
     const k = this.ikey;
-    const ihl = (u8[inner] & 0x0f) << 2;
-    if (inner + ihl + 4 > end) return VERDICT_CONSUMED;
-    const dv = f.dv;
-    k.ipv = 4;
-    k.proto = u8[inner + 9];
-    k.src0 = dv.getInt32(inner + 12); k.dst0 = dv.getInt32(inner + 16);
-    k.src1 = 0; k.src2 = 0; k.src3 = 0; k.dst1 = 0; k.dst2 = 0; k.dst3 = 0;
-    k.sport = dv.getUint16(inner + ihl);
-    k.dport = dv.getUint16(inner + ihl + 2);
+    const v4 = u8[inner] >> 4 === 4;
+    const l4 = v4 ? inner + ((u8[inner] & 0x0f) << 2) : inner + IPV6_HDR_LEN;
+    if (l4 + 4 > end) return VERDICT_CONSUMED;
+    k.ipv = v4 ? 4 : 6;
+    if (v4) {
+      k.proto = u8[inner + 9];
+      k.src0 = dv.getInt32(inner + 12); k.dst0 = dv.getInt32(inner + 16);
+      k.src1 = 0; k.src2 = 0; k.src3 = 0; k.dst1 = 0; k.dst2 = 0; k.dst3 = 0;
+    } else {
+      k.proto = u8[inner + 6];
+      k.src0 = dv.getInt32(inner + 8); k.src1 = dv.getInt32(inner + 12); k.src2 = dv.getInt32(inner + 16); k.src3 = dv.getInt32(inner + 20);
+      k.dst0 = dv.getInt32(inner + 24); k.dst1 = dv.getInt32(inner + 28); k.dst2 = dv.getInt32(inner + 32); k.dst3 = dv.getInt32(inner + 36);
+    }
+    k.sport = dv.getUint16(l4);
+    k.dport = dv.getUint16(l4 + 2);
     const t = this.table;
     t.hashPkt(k);
     const id = t.lookup(k, now);
@@ -176,11 +202,12 @@ export class Pipeline {
     const di = cfg.destIndex[dest];
     const mtu = tunnelIcmpMtu(pathMtu, inner - q);
     if (mtu < cfg.innerMtu[s][di]) cfg.innerMtu[s][di] = mtu;
-    // Only a client packet with DF wants to hear about it (it will send smaller ones).
-    if ((u8[inner + 6] & 0x40) === 0) return VERDICT_CONSUMED;
-    p.ipv = 4;
+    // An IPv4 client packet without DF may be fragmented: nobody needs telling.
+    if (v4 && (u8[inner + 6] & 0x40) === 0) return VERDICT_CONSUMED;
+    const p = this.pkt;
+    p.ipv = k.ipv;
     p.start = inner;
-    p.len = Math.min(end - inner, ihl + 8);
+    p.len = Math.min(end - inner, v4 ? ((u8[inner] & 0x0f) << 2) + 8 : end - inner);
     icmpTooBig(f, p, mtu);
     this.counters[DROP_BASE + DROP.TUNNEL_TOO_BIG]++;
     return VERDICT_TX;

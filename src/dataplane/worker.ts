@@ -30,8 +30,9 @@ export interface WorkerInit {
   clockBaseSec: number;
   /** The TAP for direct routing and tslb's MAC on it (hi 16 bits, lo 32 bits), if the daemon runs one. */
   tap: { fd: number; name: string; macHi: number; macLo: number } | null;
-  /** A raw ICMP socket (copies of ICMP the host receives: errors about tslb's tunnel packets), or -1. */
+  /** Raw ICMP / ICMPv6 sockets (copies of what the host receives: errors about tslb's tunnel packets), or -1. */
   icmpFd: number;
+  icmp6Fd: number;
   snapshot: Snapshot;
 }
 
@@ -54,7 +55,9 @@ let devKind = new Uint8Array(0);
 const KIND_TUN = 0;
 const KIND_TAP = 1;
 const KIND_ICMP = 2;
+const KIND_ICMP6 = 3;
 let icmpDev: Device | null = null;
+let icmp6Dev: Device | null = null;
 let poller: Poller;
 let mainDev: Device;
 let tapDev: Device | null = null;
@@ -69,6 +72,10 @@ let frame: Frame;
 let lastSweepMs = 0;
 let stopped = false;
 
+function readOnlyDevice(sock: Sock): Device {
+  return { name: sock.label, fd: sock.fd, l2: false, recv: (b, o, c) => sock.recv(b, o, c), send: () => -1, close: () => sock.close() };
+}
+
 function nowMs(): number {
   return performance.timeOrigin + performance.now();
 }
@@ -78,12 +85,13 @@ function setDevices(snap: Snapshot): void {
   const fixed: Device[] = [mainDev];
   if (tapDev) fixed.push(tapDev);
   if (icmpDev) fixed.push(icmpDev);
+  if (icmp6Dev) fixed.push(icmp6Dev);
   const want = snap.markDevs.map((d) => `${d.fd}/${d.mark}`).join(",");
   const have = devs.slice(fixed.length).map((d, i) => `${d.fd}/${devMarks[i + fixed.length]}`).join(",");
   if (devs.length > 0 && want === have) return;
   devs = [...fixed, ...snap.markDevs.map((d) => new TunDevice(d.name, d.fd))];
   devMarks = Int32Array.from([...fixed.map(() => 0), ...snap.markDevs.map((d) => d.mark | 0)]);
-  devKind = Uint8Array.from(devs.map((d) => (d === icmpDev ? KIND_ICMP : d.l2 ? KIND_TAP : KIND_TUN)));
+  devKind = Uint8Array.from(devs.map((d) => (d === icmpDev ? KIND_ICMP : d === icmp6Dev ? KIND_ICMP6 : d.l2 ? KIND_TAP : KIND_TUN)));
   poller = new Poller([...devs.map((d) => d.fd), wakeFd]);
 }
 
@@ -135,6 +143,7 @@ function loop(): void {
       counters[MISC_BASE + M_RX]++;
       const v = kind === KIND_TAP ? pipeline.processFrame(frame, HEADROOM, len, now)
         : kind === KIND_ICMP ? pipeline.processHostIcmp(frame, HEADROOM, len, now)
+        : kind === KIND_ICMP6 ? pipeline.processHostIcmp6(frame, HEADROOM, len, now)
         : pipeline.process(frame, HEADROOM, len, now, mark);
       if (v === VERDICT_DROP || v === VERDICT_CONSUMED) continue;
       // IP packets always go to the main TUN: the kernel's reverse-path check then finds
@@ -169,11 +178,9 @@ self.onmessage = (ev: MessageEvent<WorkerMessage>) => {
       tapDev = t;
       l2 = new L2Host(t, m.tap.macHi, m.tap.macLo);
     }
-    if (m.icmpFd >= 0) {
-      // Read-only: the raw socket only delivers copies; sends never go through it.
-      const sock = new Sock(m.icmpFd, 4, 1, "raw icmp");
-      icmpDev = { name: "icmp", fd: m.icmpFd, l2: false, recv: (b, o, c) => sock.recv(b, o, c), send: () => -1, close: () => sock.close() };
-    }
+    // Read-only: the raw sockets only deliver copies; sends never go through them.
+    icmpDev = m.icmpFd >= 0 ? readOnlyDevice(new Sock(m.icmpFd, 4, 1, "raw icmp")) : null;
+    icmp6Dev = m.icmp6Fd >= 0 ? readOnlyDevice(new Sock(m.icmp6Fd, 6, 58, "raw icmpv6")) : null;
     setDevices(m.snapshot);
     frame = Frame.alloc(HEADROOM + MAX_FRAME);
     pipeline = new Pipeline(new ActiveConfig(m.snapshot, table.destState, null), table, counters);

@@ -122,28 +122,52 @@ export function tunnelMtuCheck(u8: Uint8Array, start: number, len: number, inner
  * take off a "fragmentation needed" MTU is (result - q): see tunnelIcmpMtu.
  */
 export function tunnelIcmpInner(u8: Uint8Array, q: number, qlen: number, guePort: number): number {
-  if (qlen < IPV4_MIN_LEN || u8[q] >> 4 !== 4) return -1;
-  const ihl = (u8[q] & 0x0f) << 2;
-  if (ihl < IPV4_MIN_LEN || (((u8[q + 6] & 0x1f) << 8) | u8[q + 7]) !== 0) return -1;
-  const proto = u8[q + 9];
-  let inner = q + ihl;
+  const i = tunnelQuotedInner(u8, q, qlen, 4, guePort);
+  return i >= 0 && u8[i] >> 4 === 4 ? i : -1;
+}
+
+/**
+ * The general form of tunnelIcmpInner: the quote at `q` is an outer IPv4 (`outerAf` 4) or
+ * IPv6 header of one of our tunnel packets (IPIP / IPv6-in-IP, GUE to `guePort` (-1: any),
+ * GRE); returns the offset of the client's packet inside it, IPv4 or IPv6 (its version
+ * nibble tells), with at least its fixed header quoted; -1 when the quote is anything else.
+ */
+export function tunnelQuotedInner(u8: Uint8Array, q: number, qlen: number, outerAf: number, guePort: number): number {
+  const end = q + qlen;
+  let proto: number;
+  let inner: number;
+  if (outerAf === 4) {
+    if (qlen < IPV4_MIN_LEN || u8[q] >> 4 !== 4) return -1;
+    const ihl = (u8[q] & 0x0f) << 2;
+    if (ihl < IPV4_MIN_LEN || (((u8[q + 6] & 0x1f) << 8) | u8[q + 7]) !== 0) return -1;
+    proto = u8[q + 9];
+    inner = q + ihl;
+  } else {
+    if (qlen < IPV6_HDR_LEN || u8[q] >> 4 !== 6) return -1;
+    proto = u8[q + 6]; // our own packets carry no extension headers
+    inner = q + IPV6_HDR_LEN;
+  }
   if (proto === IPPROTO_UDP) {
     const g = inner + UDP_HDR_LEN;
-    if (g + GUE_HDR_LEN > q + qlen) return -1;
+    if (g + GUE_HDR_LEN > end) return -1;
     if (guePort >= 0 && ((u8[inner + 2] << 8) | u8[inner + 3]) !== guePort) return -1;
-    // Version 0, data (C = 0), payload protocol 4; options skipped by Hlen.
-    if ((u8[g] & 0xe0) !== 0 || u8[g + 1] !== IPPROTO_IPIP) return -1;
+    // Version 0, data (C = 0), payload protocol 4 or 41; options skipped by Hlen.
+    if ((u8[g] & 0xe0) !== 0 || (u8[g + 1] !== IPPROTO_IPIP && u8[g + 1] !== IPPROTO_IPV6)) return -1;
     inner = g + GUE_HDR_LEN + ((u8[g] & 0x1f) << 2);
   } else if (proto === IPPROTO_GRE) {
-    if (inner + GRE_HDR_LEN > q + qlen) return -1;
+    if (inner + GRE_HDR_LEN > end) return -1;
     if ((u8[inner] & 0x40) !== 0 || (u8[inner + 1] & 0x07) !== 0) return -1; // routing, version
-    if (((u8[inner + 2] << 8) | u8[inner + 3]) !== ETH_P_IP) return -1;
+    const ptype = (u8[inner + 2] << 8) | u8[inner + 3];
+    if (ptype !== ETH_P_IP && ptype !== ETH_P_IPV6) return -1;
     inner += greHeaderLen(u8, inner);
-  } else if (proto !== IPPROTO_IPIP) {
+  } else if (proto !== IPPROTO_IPIP && proto !== IPPROTO_IPV6) {
     return -1;
   }
-  if (inner + IPV4_MIN_LEN > q + qlen || u8[inner] >> 4 !== 4 || (u8[inner] & 0x0f) < 5) return -1;
-  return inner;
+  if (inner >= end) return -1;
+  const v = u8[inner] >> 4;
+  if (v === 4) return inner + IPV4_MIN_LEN <= end && (u8[inner] & 0x0f) >= 5 ? inner : -1;
+  if (v === 6) return inner + IPV6_HDR_LEN <= end ? inner : -1;
+  return -1;
 }
 
 /**

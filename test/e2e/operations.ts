@@ -7,7 +7,7 @@ import * as assert from "uvu/assert";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CL, RS, Topology, VIP, sh } from "../../scripts/topology.ts";
-import { BIN, BUN, ROOT, ensureBinary, tslb } from "../helpers/tslb.ts";
+import { BIN, BUN, ROOT, ensureBinary, keepAliveClient, tslb } from "../helpers/tslb.ts";
 import { parsePromText } from "../helpers/prom_text.ts";
 
 ensureBinary();
@@ -188,23 +188,8 @@ ops("SIGHUP reloads the rules file atomically; an established connection survive
   writeFileSync(rules, `-A -t ${VIP}:80 -s rr\n-a -t ${VIP}:80 -r ${RS[0]}:8080 -m\n-a -t ${VIP}:80 -r ${RS[1]}:8080 -m\n`);
   const d = new Foreground(["--rules", rules, "--log-json"]);
   await d.waitFor(/"event":"start"/);
-  const ka = Bun.spawn(["timeout", "60", "ip", "netns", "exec", topo.ns.cl, BUN, join(ROOT, "scripts/client.ts"), "keepalive", VIP, "80"],
-    { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
-  const reader = ka.stdout.getReader();
-  let pending = "";
-  const ask = async (): Promise<string> => {
-    ka.stdin.write("go\n");
-    ka.stdin.flush();
-    while (!pending.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      pending += new TextDecoder().decode(value);
-    }
-    const i = pending.indexOf("\n");
-    const line = pending.slice(0, i);
-    pending = pending.slice(i + 1);
-    return line;
-  };
+  const ka = keepAliveClient(topo.ns.cl, VIP, "80");
+  const ask = () => ka.ask();
   const first = await ask();
   assert.match(first, /^rs[12] /);
   // The new file: a second service, the other server's weight changed, a timeout set.
@@ -222,8 +207,7 @@ ops("SIGHUP reloads the rules file atomically; an established connection survive
   await d.waitFor(/"level":"error","event":"error","pid":\d+,"msg":"reload failed, the running rules stay: [^"]*line 2: Service not defined"/);
   assert.is(cli(["-S", "-n"]).out, good);
   assert.is(await ask(), first);
-  ka.kill();
-  await ka.exited;
+  ka.stop();
   d.proc.kill("SIGINT");
   assert.is(await d.exit(), 0);
   for (const line of d.err.trim().split("\n")) JSON.parse(line); // every log line is JSON

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { DR_CL, DR_RS, DR_VIP, DrTopology } from "../../scripts/topology.ts";
-import { BIN, BUN, ROOT, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
+import { BIN, ensureBinary, keepAliveClient, startServer, tslb } from "../helpers/tslb.ts";
 
 ensureBinary();
 const topo = new DrTopology("e2erst");
@@ -44,15 +44,8 @@ r("kill -9 and restart with --state: same rules, and an established mh flow stay
   const d1 = await daemon();
   assert.is(cli(["-R"], `-A -t ${DR_VIP}:80 -s mh\n-a -t ${DR_VIP}:80 -r ${DR_RS[0]} -g\n-a -t ${DR_VIP}:80 -r ${DR_RS[1]} -g\n`).code, 0);
   const saved = cli(["-S", "-n"]).out;
-  const ka = Bun.spawn(["timeout", "60", "ip", "netns", "exec", topo.ns.cl, BUN, join(ROOT, "scripts/client.ts"), "keepalive", DR_VIP, "80"],
-    { stdin: "pipe", stdout: "pipe", stderr: "inherit", env: { ...process.env, TSLB_CLIENT_TIMEOUT_MS: "5000" } });
-  const reader = ka.stdout.getReader();
-  let pending = "";
-  const ask = async () => {
-    ka.stdin.write("go\n"); ka.stdin.flush();
-    while (!pending.includes("\n")) { const { value, done } = await reader.read(); if (done) return "closed"; pending += new TextDecoder().decode(value); }
-    const i = pending.indexOf("\n"); const line = pending.slice(0, i); pending = pending.slice(i + 1); return line;
-  };
+  const ka = keepAliveClient(topo.ns.cl, DR_VIP, "80", 5000);
+  const ask = () => ka.ask();
   const before = await ask();
   assert.match(before, new RegExp(`^rs[12] ${DR_CL.replace(/\./g, "\\.")}$`));
   d1.kill("SIGKILL");
@@ -62,6 +55,6 @@ r("kill -9 and restart with --state: same rules, and an established mh flow stay
   assert.is(cli(["-S", "-n"]).out, saved, "rules restored from the state file");
   assert.is(readFileSync(state, "utf8").includes(`-A -t ${DR_VIP}:80 -s mh`), true);
   for (let i = 0; i < 3; i++) assert.is(await ask(), before, `request ${i} after the restart`);
-  ka.kill();
+  ka.stop();
 });
 r.run();

@@ -5,7 +5,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { CL, CL2, RS, Topology, VIP } from "../../scripts/topology.ts";
-import { BUN, ROOT, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
+import { BUN, ROOT, ensureBinary, keepAliveClient, startServer, tslb } from "../helpers/tslb.ts";
 
 ensureBinary();
 const topo = new Topology("e2esch");
@@ -61,23 +61,8 @@ sch("-p keeps a client on one server across source ports and lists the template"
 
 sch("weight 0 stops new connections while an open one keeps working", async () => {
   cli(["-E", "-t", `${VIP}:80`, "-s", "rr"]);
-  const ka = Bun.spawn(["timeout", "60", "ip", "netns", "exec", topo.ns.cl, BUN, join(ROOT, "scripts/client.ts"), "keepalive", VIP, "80"],
-    { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
-  const reader = ka.stdout.getReader();
-  let pending = "";
-  const ask = async (): Promise<string> => {
-    ka.stdin.write("go\n");
-    ka.stdin.flush();
-    while (!pending.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      pending += new TextDecoder().decode(value);
-    }
-    const i = pending.indexOf("\n");
-    const line = pending.slice(0, i);
-    pending = pending.slice(i + 1);
-    return line;
-  };
+  const ka = keepAliveClient(topo.ns.cl, VIP, "80");
+  const ask = () => ka.ask();
   const first = await ask();
   const server = first.split(" ")[0];
   assert.match(server, /^rs[12]$/);
@@ -87,8 +72,7 @@ sch("weight 0 stops new connections while an open one keeps working", async () =
   const fresh = counts(client(topo.ns.cl, "http", VIP, "80", "6"));
   assert.is(fresh.has(`${server} ${CL}`), false, "no new connection goes to the quiesced server");
   assert.is(await ask(), first);
-  ka.kill();
-  await ka.exited;
+  ka.stop();
 });
 
 sch.run();

@@ -5,7 +5,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { CL, RS, Topology, VIP } from "../../scripts/topology.ts";
-import { BUN, ROOT, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
+import { BUN, ROOT, ensureBinary, keepAliveClient, startServer, tslb } from "../helpers/tslb.ts";
 import { request } from "../../src/control/client.ts";
 
 ensureBinary();
@@ -21,31 +21,9 @@ f.before(async () => {
 });
 f.after(() => { cli(["--shutdown"]); for (const p of procs) p.kill(); topo.destroy(); });
 
-/** A keep-alive client: one connection, one request per ask(). */
-function keepalive() {
-  const ka = Bun.spawn(["timeout", "120", "ip", "netns", "exec", topo.ns.cl, BUN, join(ROOT, "scripts/client.ts"), "keepalive", VIP, "80"],
-    { stdin: "pipe", stdout: "pipe", stderr: "inherit", env: { ...process.env, TSLB_CLIENT_TIMEOUT_MS: "5000" } });
-  const reader = ka.stdout.getReader();
-  let pending = "";
-  const ask = async (): Promise<string> => {
-    ka.stdin.write("go\n");
-    ka.stdin.flush();
-    while (!pending.includes("\n")) {
-      const { value, done } = await reader.read();
-      if (done) return "closed";
-      pending += new TextDecoder().decode(value);
-    }
-    const i = pending.indexOf("\n");
-    const line = pending.slice(0, i);
-    pending = pending.slice(i + 1);
-    return line;
-  };
-  return { ask, stop: () => ka.kill() };
-}
-
 f("established flows keep working through a spoofed SYN flood into an 8192-entry table; the table recovers", async () => {
   assert.is(cli(["-R"], `-A -t ${VIP}:80 -s rr\n-a -t ${VIP}:80 -r ${RS[0]}:8080 -m\n-a -t ${VIP}:80 -r ${RS[1]}:8080 -m\n`).code, 0);
-  const clients = [keepalive(), keepalive()];
+  const clients = [keepAliveClient(topo.ns.cl, VIP, "80", 5000), keepAliveClient(topo.ns.cl, VIP, "80", 5000)];
   const first = await Promise.all(clients.map((c) => c.ask()));
   first.forEach((l) => assert.match(l, new RegExp(`^rs[12] ${CL.replace(/\./g, "\\.")}$`)));
   const flood = Bun.spawn(["timeout", "30", "ip", "netns", "exec", topo.ns.cl, BUN, join(ROOT, "scripts/synflood.ts"), VIP, "80", "6", "198.18.128.0/17", "50000"], { stdout: "pipe", stderr: "inherit" });

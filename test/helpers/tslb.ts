@@ -46,3 +46,33 @@ export async function startServer(ns: string, name: string, addrs: string, httpP
   reader.releaseLock();
   return p;
 }
+
+/** A client holding one keep-alive HTTP connection (scripts/client.ts keepalive). */
+export interface KeepAlive {
+  /** Sends one request on the connection; resolves to the answer line ("timeout", "closed" ...). */
+  ask(): Promise<string>;
+  stop(): void;
+}
+
+export function keepAliveClient(ns: string, addr: string, port: string, timeoutMs = 2000): KeepAlive {
+  const ka = Bun.spawn(["timeout", "120", "ip", "netns", "exec", ns, BUN, join(ROOT, "scripts/client.ts"), "keepalive", addr, port],
+    { stdin: "pipe", stdout: "pipe", stderr: "inherit", env: { ...process.env, TSLB_CLIENT_TIMEOUT_MS: String(timeoutMs) } });
+  const reader = ka.stdout.getReader();
+  let pending = "";
+  return {
+    async ask() {
+      ka.stdin.write("go\n");
+      ka.stdin.flush();
+      while (!pending.includes("\n")) {
+        const { value, done } = await reader.read();
+        if (done) return "closed";
+        pending += new TextDecoder().decode(value);
+      }
+      const i = pending.indexOf("\n");
+      const line = pending.slice(0, i);
+      pending = pending.slice(i + 1);
+      return line;
+    },
+    stop() { ka.kill(); },
+  };
+}

@@ -70,6 +70,15 @@ const all = collect(TEST_DIR, []).filter((f) => filters.length === 0 || filters.
 const e2e = all.filter((f) => f.includes(`${join("test", "e2e")}/`));
 const units = all.filter((f) => !e2e.includes(f));
 const results: FileResult[] = [];
+if (filters.length === 0) {
+  // The whole tree type-checks (tsconfig.json: strict, no unused locals): one test.
+  const t0 = performance.now();
+  const tsc = Bun.spawnSync([join(ROOT, "node_modules", ".bin", "tsc"), "-p", ROOT, "--noEmit"], { stdout: "pipe", stderr: "pipe" });
+  const ok = tsc.exitCode === 0;
+  results.push({ file: "tsc --noEmit", passed: ok ? 1 : 0, failed: ok ? 0 : 1, skipped: 0, ms: performance.now() - t0, output: tsc.stdout.toString() });
+  console.log(`${ok ? "ok  " : "FAIL"} tsc --noEmit  (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+  if (!ok) console.log(tsc.stdout.toString().split("\n").map((l) => "     | " + l).join("\n"));
+}
 await runPool(units, 2, UNIT_TIMEOUT_MS, results);
 if (e2e.length > 0) {
   // End-to-end tests run the shipped binary: build it first (a failed build fails them all).

@@ -15,7 +15,7 @@ import { dirname } from "node:path";
 import { selfCommand } from "../control/client.ts";
 import { EAFNOSUPPORT, EPROTONOSUPPORT, SysError, getpid } from "../io/libc.ts";
 import { Poller } from "../io/poller.ts";
-import { IPPROTO_GRE, IPPROTO_IPIP, IPPROTO_IPV6, IPPROTO_UDP, type Sock, openRaw, openUdp } from "../io/raw.ts";
+import { IPPROTO_GRE, IPPROTO_IPIP, IPPROTO_IPV6, type Sock, openRaw, openUdp } from "../io/raw.ts";
 import { RtNetlink } from "../io/rtnetlink.ts";
 import { sysctlRead, sysctlWrite } from "../io/sysctl.ts";
 import { type TunDevice, openTun } from "../io/tun.ts";

@@ -7,9 +7,9 @@ import { Pipeline } from "../../src/dataplane/pipeline.ts";
 import { ActiveConfig, type Snapshot } from "../../src/dataplane/snapshot.ts";
 import { VERDICT_DROP, VERDICT_PASS, VERDICT_TX } from "../../src/dataplane/verdict.ts";
 import { COUNTER_WORDS, DROP_BASE, K_CONNS, K_INBYTES, K_INPKTS, K_OUTPKTS, MAX_DEST, MISC_BASE, M_PASS, destBase, svcBase } from "../../src/stats/counters.ts";
-import { DROP, DROP_COUNT } from "../../src/wire/drop.ts";
+import { DROP } from "../../src/wire/drop.ts";
 import { Frame, HEADROOM } from "../../src/wire/frame.ts";
-import { buildIp4, checksumsValid, ip4, type Ip4Spec, rng } from "../fixtures/builder.ts";
+import { buildIp4, checksumsValid, ip4, type Ip4Spec } from "../fixtures/builder.ts";
 import { CLIENT, RS1, RS2, VIP, natSnapshot } from "../fixtures/snapshots.ts";
 import { fuzzPipeline, fuzzSnapshot } from "../fixtures/fuzz.ts";
 

@@ -5,7 +5,7 @@
 import { heapStats } from "bun:jsc";
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { DECAP_DROP, DECAP_DROP_NAMES, Decapper, PAYLOAD_GRE, PAYLOAD_GUE, PAYLOAD_IPIP, PAYLOAD_IPV6, VipSet } from "../../src/decap/decap.ts";
+import { DECAP_DROP, DECAP_DROP_NAMES, Decapper, PAYLOAD_GUE, PAYLOAD_IPIP, PAYLOAD_IPV6, VipSet } from "../../src/decap/decap.ts";
 import { DecapOptionError, decapArgs, parseDecapOptions } from "../../src/decap/options.ts";
 import { TUN_F_CSUM, TUN_GRE, TUN_GUE, TUN_IPIP, tunnelDest, tunnelEncap } from "../../src/forward/tunnel.ts";
 import { csumAdd, csumFold, ipv4PseudoSum } from "../../src/wire/checksum.ts";

@@ -2,33 +2,14 @@
 // and a differential test of sed and wlc against a slow exact-rational reference.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { DEST_F_OVERLOAD, DS_ACTIVE, DS_FLAGS, DS_INACTIVE, DS_STRIDE } from "../../src/conntrack/dest_state.ts";
+import { DEST_F_OVERLOAD, DS_ACTIVE, DS_FLAGS, DS_STRIDE } from "../../src/conntrack/dest_state.ts";
 import { DEST_AVAILABLE, DestSet, NO_DEST, type Scheduler } from "../../src/sched/scheduler.ts";
 import { sed } from "../../src/sched/sed.ts";
 import { wlc } from "../../src/sched/wlc.ts";
 import { Pkt } from "../../src/wire/pkt.ts";
 import { rng } from "../fixtures/builder.ts";
+import { dests, setConns, overload, seq } from "../helpers/sched.ts";
 
-/** A DestSet in list order (index 0 = newest) from [id, weight] pairs; all available. */
-function dests(list: [number, number][], state: Int32Array = new Int32Array(4096 * DS_STRIDE)): DestSet {
-  const d = new DestSet(list.length, state);
-  list.forEach(([id, w], i) => { d.id[i] = id; d.weight[i] = w; d.flags[i] = DEST_AVAILABLE; });
-  return d;
-}
-function setConns(state: Int32Array, id: number, active: number, inactive: number): void {
-  state[id * DS_STRIDE + DS_ACTIVE] = active;
-  state[id * DS_STRIDE + DS_INACTIVE] = inactive;
-}
-function overload(d: DestSet, i: number, on = true): void {
-  const k = d.id[i] * DS_STRIDE + DS_FLAGS;
-  d.state[k] = on ? d.state[k] | DEST_F_OVERLOAD : d.state[k] & ~DEST_F_OVERLOAD;
-}
-/** The ids chosen by n calls (NO_DEST stays -1). */
-function seq(s: Scheduler, d: DestSet, n: number, p = new Pkt()): number[] {
-  const out: number[] = [];
-  for (let k = 0; k < n; k++) { const x = s.schedule(d, p); out.push(x < 0 ? x : d.id[x]); }
-  return out;
-}
 /** n picks, each followed by one more active connection on the chosen destination. */
 function run(s: Scheduler, d: DestSet, n: number): number[] {
   const out: number[] = [];

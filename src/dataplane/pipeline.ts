@@ -14,6 +14,7 @@ import { TUNNEL_ICMP_SENT, icmpTooBig, tunnelXmit } from "../forward/tunnel_xmit
 import { tunnelIcmpMtu, tunnelQuotedInner } from "../forward/tunnel.ts";
 import { ICMPV6_PKT_TOOBIG, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED } from "../wire/icmp.ts";
 import { natXmit } from "../forward/nat.ts";
+import { tcpResetInPlace } from "../forward/reset.ts";
 import type { L2Host } from "../forward/neigh.ts";
 import { arpCheck } from "../wire/arp.ts";
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6, ETH_DST, ETH_HDR_LEN, ethType, macHi, macLo } from "../wire/ethernet.ts";
@@ -49,6 +50,8 @@ export class Pipeline {
   private readonly tkey = new Pkt();
   /** Scratch key for the flow quoted by an ICMP error. */
   private readonly ikey = new Pkt();
+  /** The frame of the packet being processed (for answers written over it). */
+  private frame: Frame | null = null;
   /** Outer IPv4 identification of tunnel packets (per worker). */
   private ipId = 0;
   /** Connection of each fragmented datagram in flight, by fragment id. */
@@ -99,6 +102,7 @@ export class Pipeline {
    */
   process(f: Frame, start: number, len: number, now: number, mark = 0): number {
     const p = this.pkt;
+    this.frame = f;
     const r = parseIp(p, f, start, len);
     p.now = now;
     p.mark = mark;
@@ -117,7 +121,7 @@ export class Pipeline {
         // entry on sight instead of black-holing the flow until it times out.
         if (cfg.sysctl.expireNodestConn === 0) return this.drop(DROP.DEST_GONE);
         t.remove(id);
-        if (p.dir !== 0 || !this.mayStart(p)) return this.drop(DROP.DEST_GONE);
+        if (p.dir !== 0 || !this.mayStart(p)) return this.goneReset();
         id = -1;
       } else if (p.dir === 0 && ((t.flags(id) & F_ONEPACKET) !== 0 || (p.proto === IPPROTO_TCP && this.isReusedPort(id, p)))) {
         t.remove(id);
@@ -243,6 +247,19 @@ export class Pipeline {
     if (len < ETH_HDR_LEN + IPV6_HDR_LEN + 24 || u8[ip6 + 6] !== IPPROTO_ICMPV6) return false;
     const end = Math.min(eth + len, ip6 + IPV6_HDR_LEN + ((u8[ip6 + 4] << 8) | u8[ip6 + 5]));
     return this.l2!.onNdp(f, eth, ip6, ip6 + IPV6_HDR_LEN, end, this.isDrVip6, this.nowMs);
+  }
+
+  /**
+   * A client's packet of a connection whose real server was deleted: counted as dest_gone
+   * and, for TCP, answered with a reset so the client fails at once and reconnects
+   * (to a server that exists) instead of retransmitting into silence as under IPVS.
+   */
+  private goneReset(): number {
+    const p = this.pkt;
+    this.drop(DROP.DEST_GONE);
+    if (p.dir !== 0 || p.proto !== IPPROTO_TCP || p.frag !== 0 || (p.tcpFlags & TCP_RST) !== 0 || this.fromL2) return VERDICT_DROP;
+    tcpResetInPlace(this.frame!, p);
+    return VERDICT_TX;
   }
 
   /**

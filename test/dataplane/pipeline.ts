@@ -171,6 +171,18 @@ persist("-o: every UDP datagram is scheduled on its own; replies of the newest s
   assert.is(table.count, 1);
   assert.equal(fields(run({ src: RS2, dst: CLIENT, proto: "udp", sport: 5353, dport: 7000, payload: "r" }).out).src, VIP);
 });
+persist("a client's segment for a removed destination is answered with a reset from the VIP", () => {
+  const { run, reconfigure, counters } = setup("rr");
+  run({ src: CLIENT, dst: VIP, sport: 46000, dport: 80, flags: SYN });
+  reconfigure((s) => { s.services[0].dests.splice(0, 1); });
+  const r = run({ src: CLIENT, dst: VIP, sport: 46000, dport: 80, flags: ACK, payload: "GET /" });
+  assert.is(r.v, VERDICT_TX);
+  assert.equal(fields(r.out), { src: VIP, dst: CLIENT, sport: 80, dport: 46000 });
+  assert.is(r.out[33], 0x04, "RST (the segment had ACK: no ACK in the reset)");
+  assert.is(r.out.length, 40);
+  assert.ok(checksumsValid(r.out));
+  assert.is(counters[DROP_BASE + DROP.DEST_GONE], 1);
+});
 persist("expire_nodest_conn=0 keeps IPVS's silent drop for a removed destination", () => {
   const { run, reconfigure, counters } = setup("rr", (s) => { s.sysctl.expireNodestConn = 0; });
   run({ src: CLIENT, dst: VIP, proto: "udp", sport: 7100, dport: 53, payload: "a" });

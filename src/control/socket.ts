@@ -11,7 +11,7 @@ export const MAX_REQUEST_BYTES = 16 << 20;
 /** Seconds a client may take to send its request line. */
 const REQUEST_TIMEOUT_SEC = 10;
 
-interface Conn { buf: string; done: boolean }
+interface Conn { buf: string; done: boolean; refused: boolean }
 
 /** Listens on `path`; returns a function that stops listening and removes the socket file. */
 export function serveControl(path: string, handle: (r: Request) => Promise<Reply>, log: (m: string) => void): () => void {
@@ -23,26 +23,28 @@ export function serveControl(path: string, handle: (r: Request) => Promise<Reply
       unix: path,
       socket: {
         open(s) {
-          s.data = { buf: "", done: false };
+          s.data = { buf: "", done: false, refused: false };
           // Mode 0600 already keeps others out; the peer's credentials are checked too, so a
           // socket whose mode was widened (or a passed descriptor) still only serves its owner.
-          if (!peerAllowed(s, log)) {
-            finish(s, { ok: false, code: "EPERM", message: "Permission denied (you must be root)", exit: 2 });
-            return;
-          }
+          // The refusal is sent once the request has been read: closing a unix socket with
+          // unread input resets it, and the client would see ECONNRESET instead of the reason.
+          if (!peerAllowed(s, log)) s.data.refused = true;
           // A client that never finishes its request line is cut off (no slow-loris holds).
           s.timeout(REQUEST_TIMEOUT_SEC);
         },
         timeout(s) {
+          if (s.data.refused) return refuse(s);
           if (!s.data.done) finish(s, { ok: false, code: "ETIMEDOUT", message: "incomplete request", exit: 255 });
         },
         end(s) {
+          if (s.data.refused) return refuse(s);
           // The client closed its side before a whole line arrived.
           if (!s.data.done) finish(s, { ok: false, code: "EINVAL", message: "incomplete request", exit: 255 });
         },
         data(s, chunk) {
           const c = s.data;
           if (c.done) return;
+          if (c.refused) return refuse(s);
           c.buf += chunk.toString();
           if (c.buf.length > MAX_REQUEST_BYTES) return finish(s, { ok: false, code: "E2BIG", message: "request too large", exit: 255 });
           const nl = c.buf.indexOf("\n");
@@ -86,6 +88,10 @@ function peerAllowed(s: Socket<Conn>, log: (m: string) => void): boolean {
     log(`control socket: ${(e as Error).message}`);
     return false;
   }
+}
+
+function refuse(s: Socket<Conn>): void {
+  if (!s.data.done) finish(s, { ok: false, code: "EPERM", message: "Permission denied (you must be root)", exit: 2 });
 }
 
 function finish(s: Socket<Conn>, r: Reply): void {

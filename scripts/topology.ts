@@ -34,15 +34,24 @@ export function deleteNamespaces(names: readonly string[]): void {
   for (const n of names) sh(["ip", "netns", "del", n], true);
 }
 
+/** The router of the full-NAT topology: the real servers' gateway instead of the balancer. */
+export const ROUTER = "198.18.1.254";
+export const ROUTER6 = "2001:2:0:1::fe";
+
 export class Topology {
-  readonly ns: { lb: string; cl: string; cl2: string; rs1: string; rs2: string };
+  readonly ns: { lb: string; cl: string; cl2: string; rs1: string; rs2: string; rt: string };
   /** The balancer's interface on cl2's segment: the --vip-dev for proxy ARP. */
   readonly vipDev = "lbv";
   private made: string[] = [];
 
-  constructor(tag: string) {
+  /**
+   * `router`: the full-NAT variant. A router namespace "rt" (ROUTER, ROUTER6) joins the
+   * servers' segment and is their default gateway; it has no route to the clients, so
+   * only full NAT (replies addressed to the balancer itself) can work.
+   */
+  constructor(tag: string, private readonly router = false) {
     const p = `tslb-${tag}-${process.pid}`;
-    this.ns = { lb: `${p}-lb`, cl: `${p}-cl`, cl2: `${p}-cl2`, rs1: `${p}-rs1`, rs2: `${p}-rs2` };
+    this.ns = { lb: `${p}-lb`, cl: `${p}-cl`, cl2: `${p}-cl2`, rs1: `${p}-rs1`, rs2: `${p}-rs2`, rt: `${p}-rt` };
   }
 
   /** `ip -n <ns> ...` */
@@ -64,11 +73,11 @@ export class Topology {
   }
 
   up(): this {
-    const { lb, cl, cl2, rs1, rs2 } = this.ns;
+    const { lb, cl, cl2, rs1, rs2, rt } = this.ns;
     // A safety net: even if a test's own cleanup never runs, the namespaces go at exit.
     process.once("exit", () => this.destroy());
     try {
-      for (const n of [lb, cl, cl2, rs1, rs2]) {
+      for (const n of [lb, cl, cl2, rs1, rs2, ...(this.router ? [rt] : [])]) {
         sh(["ip", "netns", "add", n]);
         this.made.push(n);
         this.ip(n, "link", "set", "lo", "up");
@@ -94,13 +103,19 @@ export class Topology {
       this.ip(lb, "addr", "add", `${LB_RS}/24`, "dev", "br0");
       this.ip(lb, "addr", "add", "2001:2:0:1::1/64", "dev", "br0", "nodad");
       this.ip(lb, "link", "set", "br0", "up");
+      if (this.router) {
+        this.veth(rt, "eth0", lb, "lbrt");
+        this.ip(lb, "link", "set", "lbrt", "master", "br0");
+        this.ip(rt, "addr", "add", `${ROUTER}/24`, "dev", "eth0");
+        this.ip(rt, "addr", "add", `${ROUTER6}/64`, "dev", "eth0", "nodad");
+      }
       [rs1, rs2].forEach((n, i) => {
         this.veth(n, "eth0", lb, `lbr${i + 1}`);
         this.ip(lb, "link", "set", `lbr${i + 1}`, "master", "br0");
         this.ip(n, "addr", "add", `${RS[i]}/24`, "dev", "eth0");
-        this.ip(n, "route", "add", "default", "via", LB_RS);
+        this.ip(n, "route", "add", "default", "via", this.router ? ROUTER : LB_RS);
         this.ip(n, "addr", "add", `${RS6[i]}/64`, "dev", "eth0", "nodad");
-        this.ip(n, "-6", "route", "add", "default", "via", "2001:2:0:1::1");
+        this.ip(n, "-6", "route", "add", "default", "via", this.router ? ROUTER6 : "2001:2:0:1::1");
       });
       return this;
     } catch (e) {

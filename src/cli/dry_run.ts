@@ -61,7 +61,7 @@ export function planRestore(
 
 // ---- the report ---------------------------------------------------------------------
 
-const FWD_NAME: Readonly<Record<Fwd, string>> = { masq: "Masq", route: "Route", tunnel: "Tunnel" };
+const FWD_NAME: Readonly<Record<Fwd, string>> = { masq: "Masq", route: "Route", tunnel: "Tunnel", fullnat: "FullNat" };
 const CSUM_FLAG = { nocsum: "-c", csum: "+c", remcsum: "r+c" } as const;
 
 /** --tun-info's text for a tunnel destination. */
@@ -83,6 +83,7 @@ function flagsText(s: Service): string {
 
 const onOff = (b: boolean) => (b ? "on" : "off");
 const persistText = (s: Service) => (s.persistent ? String(s.timeoutSec) : "off");
+const proxyText = (s: Service) => (s.proxyProtocol ? `v${s.proxyProtocol}` : "off");
 
 /** "what old -> new" for each service setting that differs. */
 function serviceChanges(a: Service, b: Service): string[] {
@@ -94,6 +95,8 @@ function serviceChanges(a: Service, b: Service): string[] {
   diff("netmask", a.netmask, b.netmask);
   diff("pe", a.pe || "none", b.pe || "none");
   diff("ops", onOff(a.ops), onOff(b.ops));
+  diff("laddr", a.laddrs.join(",") || "default", b.laddrs.join(",") || "default");
+  diff("proxy-protocol", proxyText(a), proxyText(b));
   return out;
 }
 

@@ -6,12 +6,12 @@
 // ever added.
 import type { ListOptions } from "../control/commands.ts";
 import { IpvsError, MSG } from "../control/errors.ts";
-import { sameServiceKey } from "../control/model.ts";
+import { type Fwd, sameServiceKey } from "../control/model.ts";
 import type { ConnView, DestView, HealthView, ListReply, ServiceView, Stats } from "../control/protocol.ts";
 import { cmpDests, cmpServices, qsort, schedFlagNames } from "./rules_text.ts";
 
 const PROTO: Readonly<Record<string, string>> = { tcp: "TCP", udp: "UDP", sctp: "SCTP", fwm: "FWM" };
-const FWD: Readonly<Record<string, string>> = { masq: "Masq", route: "Route", tunnel: "Tunnel" };
+const FWD: Readonly<Record<Fwd, string>> = { masq: "Masq", route: "Route", tunnel: "Tunnel", fullnat: "FullNat" };
 
 const stats = (s: Stats) => ({ conns: s.conns, inpkts: s.inpkts, outpkts: s.outpkts, inbytes: s.inbytes, outbytes: s.outbytes });
 const rates = (r: Stats) => ({ cps: r.conns, inpps: r.inpkts, outpps: r.outpkts, inbps: r.inbytes, outbps: r.outbytes });
@@ -43,6 +43,9 @@ function serviceJson(s: ServiceView, o: ListOptions) {
     scheduler: s.sched, flags: schedFlagNames(s.sched, s.schedFlags),
     persistent: s.persistent ? { timeout: s.timeoutSec, netmask: s.netmask } : null,
     pe: s.pe || null, ops: s.ops,
+    // tslb's full-NAT settings: present only when set, so other services keep their shape.
+    ...(s.laddrs.length ? { laddrs: s.laddrs } : {}),
+    ...(s.proxyProtocol ? { proxy_protocol: `v${s.proxyProtocol}` } : {}),
     stats: stats(s.stats), rate: rates(s.rate),
     destinations: (o.nosort ? s.dests : qsort(s.dests, cmpDests)).map(destJson),
   };

@@ -49,7 +49,7 @@ const TITLE: Readonly<Record<Mode, string>> = {
 };
 
 const PROTO_TITLE: Readonly<Record<SvcKind, string>> = { tcp: "TCP", udp: "UDP", sctp: "SCTP", fwm: "?" };
-const FWD_NAME: Readonly<Record<Fwd, string>> = { masq: "Masq", route: "Route", tunnel: "Tunnel" };
+const FWD_NAME: Readonly<Record<Fwd, string>> = { masq: "Masq", route: "Route", tunnel: "Tunnel", fullnat: "FullNat" };
 const CSUM_FLAG = { nocsum: "-c", csum: "+c", remcsum: "r+c" } as const;
 const DEFAULT_MASK: Readonly<Record<Af, string>> = { 4: "255.255.255.255", 6: "128" };
 
@@ -228,6 +228,7 @@ Options:
   --gatewaying   -g                   direct routing (the default)
   --ipip         -i                   tunnelling (IPIP, GUE or GRE)
   --masquerading -m                   NAT
+  --fullnat                           full NAT (tslb): the server sees a balancer address as the client
   --tun-type      type                one of ipip|gue|gre, ipip when not given.
   --tun-port      port                tunnel destination port (gue)
   --tun-nocsum                        tunnel without checksum
@@ -250,6 +251,9 @@ Options:
   --ops          -o                   one-packet scheduling (UDP)
   --numeric      -n                   numeric addresses and ports
   --sched-flags  -b flags             scheduler flags, comma separated
+  --laddr         addr[,addr...]      full NAT (tslb): local addresses toward the real servers
+                                      (default: the address the kernel picks for each server)
+  --proxy-protocol v1|v2              send a PROXY protocol header to the real servers (tslb; not supported yet)
   --dry-run                           with -R: print what would change, change nothing
   --json                              with -L (and -L -c): the listing as JSON
   --health                            with -L: each real server's health-check state

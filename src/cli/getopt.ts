@@ -12,7 +12,7 @@ import {
   CHECK_DEFAULTS, DEFAULT_PERSISTENT_TIMEOUT, type Af, type CheckKind, type Dest, type HealthCheck, type ServiceKey,
   type ServiceSpec, type SvcKind, type Timeouts, type TunCsum, type TunType,
 } from "../control/model.ts";
-import { formatIPv4, formatIPv6, parseIPv4, parseIPv4Strict, parseIPv6 } from "../wire/addr.ts";
+import { canonicalAddr, formatIPv4, formatIPv6, parseIPv4, parseIPv4Strict, parseIPv6 } from "../wire/addr.ts";
 import { type ResolveEnv, systemNames } from "./names.ts";
 
 // ---- popt: the option table and the scanner -------------------------------------------
@@ -48,6 +48,9 @@ const POPT_TABLE: readonly (readonly [string, string, ArgKind])[] = [
   ["check-status", "", REQUIRED], ["check-interval", "", REQUIRED], ["check-timeout", "", REQUIRED],
   ["check-rise", "", REQUIRED], ["check-fall", "", REQUIRED], ["check-via-vip", "", NONE],
   ["json", "", NONE], ["health", "", NONE],
+  // tslb's own full NAT: --fullnat is a forwarding method (ipvsadm's forwarding-method
+  // column, like -m/-g/-i); --laddr and --proxy-protocol are service settings (TSLB_OPTS).
+  ["fullnat", "", NONE], ["laddr", "", REQUIRED], ["proxy-protocol", "", REQUIRED],
 ];
 
 interface PoptDef { tag: string; arg: ArgKind }
@@ -146,7 +149,7 @@ const OPT_BY_TAG: Readonly<Record<string, Opt>> = {
   n: "numeric", c: "connection", t: "service-address", u: "service-address",
   "sctp-service": "service-address", f: "service-address", s: "scheduler", p: "persistent",
   M: "netmask", r: "real-server", g: "forwarding-method", i: "forwarding-method",
-  m: "forwarding-method", w: "weight", x: "u-threshold", y: "l-threshold",
+  m: "forwarding-method", fullnat: "forwarding-method", w: "weight", x: "u-threshold", y: "l-threshold",
   "mcast-interface": "mcast-interface", timeout: "timeout", daemon: "daemon", stats: "stats",
   rate: "rate", thresholds: "thresholds", "persistent-conn": "persistent-conn", nosort: "nosort",
   syncid: "syncid", X: "exact", o: "ops", pe: "pe", b: "sched-flags", "mcast-group": "mcast-group",
@@ -179,12 +182,20 @@ const MATRIX: Readonly<Record<Cmd, string>> = {
 };
 
 /** tslb-only options kept out of ipvsadm's matrix (its columns and messages stay
- *  ipvsadm's): health-check settings, legal with -a/-e only, and list formats, legal with
- *  -L only. Misuse gets ipvsadm-style messages. */
+ *  ipvsadm's): health-check settings, legal with -a/-e only; list formats, legal with -L
+ *  only; full-NAT service settings, legal with -A/-E only. Misuse gets ipvsadm-style
+ *  messages. */
 const CHECK_OPTS = ["check", "check-port", "check-path", "check-status", "check-interval",
   "check-timeout", "check-rise", "check-fall", "check-via-vip"] as const;
 const LIST_OPTS = ["json", "health"] as const;
-const TSLB_OPTS: ReadonlySet<string> = new Set([...CHECK_OPTS, ...LIST_OPTS]);
+const SERVICE_OPTS = ["laddr", "proxy-protocol"] as const;
+const TSLB_OPTS: ReadonlySet<string> = new Set([...CHECK_OPTS, ...LIST_OPTS, ...SERVICE_OPTS]);
+/** The commands each group of TSLB_OPTS is legal with. */
+const TSLB_OPT_CMDS: readonly [readonly string[], readonly Cmd[]][] = [
+  [CHECK_OPTS, ["add-server", "edit-server"]],
+  [LIST_OPTS, ["list"]],
+  [SERVICE_OPTS, ["add-service", "edit-service"]],
+];
 
 const TUN_COLS: readonly Opt[] = ["tun-port", "tun-nocsum", "tun-csum", "tun-remcsum"];
 const TUN_MATRIX: Readonly<Record<TunType, string>> = { ipip: "xxxx", gue: "+111", gre: "x11x" };
@@ -431,6 +442,7 @@ export function parseArgs(argv: readonly string[], env: ResolveEnv = systemNames
       case "g": st.dest.fwd = "route"; break;
       case "i": st.dest.fwd = "tunnel"; break;
       case "m": st.dest.fwd = "masq"; break;
+      case "fullnat": st.dest.fwd = "fullnat"; break;
       case "w": st.dest.weight = numberOrFail(a, 0, 65535, "illegal weight specified"); break;
       case "x": st.dest.uThreshold = numberOrFail(a, 0, INT_MAX, "illegal u_threshold specified"); break;
       case "y": st.dest.lThreshold = numberOrFail(a, 0, INT_MAX, "illegal l_threshold specified"); break;
@@ -472,7 +484,7 @@ export function parseArgs(argv: readonly string[], env: ResolveEnv = systemNames
 
   checkRow(MATRIX[cmd], ALL_COLS, (c) => st.opts.has(c), `'${cmd}' command`);
   for (const name of st.tslb.keys()) {
-    const legal = (CHECK_OPTS as readonly string[]).includes(name) ? cmd === "add-server" || cmd === "edit-server" : cmd === "list";
+    const legal = TSLB_OPT_CMDS.some(([names, cmds]) => names.includes(name) && cmds.includes(cmd));
     if (!legal) throw usageError(`Illegal '${name}' option with the '${cmd}' command`);
   }
   return finish(st);
@@ -515,7 +527,7 @@ function parseCheck(o: ReadonlyMap<string, string | null>, dest: Dest): HealthCh
       case "check-rise": c.rise = numberOrFail(a, 1, 1000, "illegal check rise specified"); break;
       case "check-fall": c.fall = numberOrFail(a, 1, 1000, "illegal check fall specified"); break;
       case "check-via-vip":
-        if (dest.fwd === "masq") throw usageError("Check option 'check-via-vip' conflicts with forward method");
+        if (dest.fwd === "masq" || dest.fwd === "fullnat") throw usageError("Check option 'check-via-vip' conflicts with forward method");
         c.viaVip = true;
         break;
     }
@@ -524,6 +536,31 @@ function parseCheck(o: ReadonlyMap<string, string | null>, dest: Dest): HealthCh
   if (c.port === dest.port) c.port = 0; // the default: only a different port is kept (and saved)
   if (c.port === 0 && dest.port === 0) throw usageError("You need to supply the 'check-port' option for a server without a port");
   return c;
+}
+
+/**
+ * --laddr ADDR[,ADDR...]: canonical addresses of the service's family `af`, in the order
+ * given. Numeric only (no host names); IPv6 bare or in brackets. A bad, repeated or
+ * wrong-family address is an error, as a bad -t/-r address is.
+ */
+function parseLaddrs(arg: string, af: Af): string[] {
+  const out: string[] = [];
+  for (const word of arg.split(",")) {
+    const text = af === 6 && /^\[.*\]$/.test(word) ? word.slice(1, -1) : word;
+    const addr = text === "" ? null : canonicalAddr(af, text);
+    if (addr === null || out.includes(addr)) {
+      throw usageError(`illegal local address \`${word}' specified`);
+    }
+    out.push(addr);
+  }
+  return out;
+}
+
+/** --proxy-protocol v1|v2 as ServiceSpec.proxyProtocol. */
+function parseProxyProtocol(arg: string): 1 | 2 {
+  if (arg === "v1") return 1;
+  if (arg === "v2") return 2;
+  throw usageError(`illegal proxy-protocol version \`${arg}' specified (v1 or v2)`);
 }
 
 function parseMcastGroup(a: string): string {
@@ -619,6 +656,8 @@ function serviceSpec(st: State): ServiceSpec {
     netmask: key.af === 6 ? String(s.netmask) : formatIPv4(s.netmask),
     pe: s.pe,
     ops: s.ops,
+    laddrs: st.tslb.has("laddr") ? parseLaddrs(st.tslb.get("laddr") ?? "", key.af) : [],
+    proxyProtocol: st.tslb.has("proxy-protocol") ? parseProxyProtocol(st.tslb.get("proxy-protocol") ?? "") : 0,
   };
 }
 

@@ -118,13 +118,14 @@ export function schedFlagNames(sched: string, flags: number): string[] {
 
 // ---- -S ------------------------------------------------------------------------------
 
-const FWD_SWITCH: Readonly<Record<Fwd, string>> = { route: "-g", masq: "-m", tunnel: "-i" };
+const FWD_SWITCH: Readonly<Record<Fwd, string>> = { route: "-g", masq: "-m", tunnel: "-i", fullnat: "--fullnat" };
 const SVC_SWITCH: Readonly<Record<SvcKind, string>> = { tcp: "-t", udp: "-u", sctp: "--sctp-service", fwm: "-f" };
 const DEFAULT_MASK: Readonly<Record<Af, string>> = { 4: "255.255.255.255", 6: "128" };
 
 /**
  * -S output for the rules (a RuleSet, or the services of a ListReply). tslb's health-check
- * options follow ipvsadm's on a destination's line, only when it has a check. With
+ * options follow ipvsadm's on a destination's line, only when it has a check; its
+ * --laddr and --proxy-protocol follow ipvsadm's on a service's line, only when set. With
  * `full` (the state file) thresholds are kept too (-x/-y, which ipvsadm -S drops) and
  * non-default timeouts come first as a --set line, so that nothing is lost on reload.
  */
@@ -149,13 +150,21 @@ export function formatSave(rules: RuleSet | readonly Service[], numeric: boolean
     if (svc.pe) out += ` --pe ${svc.pe}`;
     if (svc.ops) out += " -o";
     if (svc.schedFlags & 7) out += ` -b ${schedFlagNames(svc.sched, svc.schedFlags).join(",")}`;
-    out += "\n";
+    out += serviceTslbOptions(svc) + "\n";
     for (const d of qsort<Dest>(svc.dests, cmpDests)) {
       const dname = addrPortName(d.af, d.addr, d.port, proto, numeric, names);
       const thresholds = full ? (d.uThreshold ? ` -x ${d.uThreshold}` : "") + (d.lThreshold ? ` -y ${d.lThreshold}` : "") : "";
       out += `-a ${svcName} -r ${dname} ${FWD_SWITCH[d.fwd]} -w ${d.weight}${d.fwd === "tunnel" ? tunnelRule(d) : ""}${thresholds}${d.check ? " " + checkOptions(d.check) : ""}\n`;
     }
   }
+  return out;
+}
+
+/** tslb's full-NAT service settings as -A options, after ipvsadm's (always numeric). */
+function serviceTslbOptions(svc: Service): string {
+  let out = "";
+  if (svc.laddrs.length) out += ` --laddr ${svc.laddrs.join(",")}`;
+  if (svc.proxyProtocol) out += ` --proxy-protocol v${svc.proxyProtocol}`;
   return out;
 }
 

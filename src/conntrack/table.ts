@@ -1,7 +1,8 @@
 // The connection table: fixed capacity, open addressing, all typed arrays over ONE
 // SharedArrayBuffer (so the control thread can list it and several workers can share it
 // later). Each entry has an original key (client → VIP) and, for NAT, a reply key
-// (real server → client), both in one linear-probing index pointing at the same entry
+// (real server → client, or → the balancer's local address and port for full NAT), both
+// in one linear-probing index pointing at the same entry
 // (DPVS's two tuple-hash nodes, gVisor's conntrack). Deletion is backward-shift: no
 // tombstones, so probe lengths stay short under churn. Expiry has no timers: a budgeted
 // sweep plus a check on every hit. ActiveConn/InActConn are kept exactly as IPVS counts
@@ -17,17 +18,21 @@ import type { Pkt } from "../wire/pkt.ts";
 const E_CADDR = 0; // 4 words: client address
 const E_VADDR = 4; // 4 words: virtual address
 const E_DADDR = 8; // 4 words: real server address
-const E_PORTS = 12; // cport << 16 | vport
-const E_DPORT = 13; // dport | proto << 16 | af << 24
-const E_STATE = 14; // state | flags << 8
-const E_SVC = 15;
-const E_DEST = 16;
-const E_EXPIRES = 17; // seconds on the table clock
-const E_HASH0 = 18; // hash of the original key
-const E_HASH1 = 19; // hash of the reply key (valid when F_REPLY)
-const E_TMPL = 20; // connection: id of its persistence template, or -1
-const E_REFS = 21; // template: how many live connections it controls
-const STRIDE = 22;
+// 4 words: where replies are addressed — the client for NAT, the balancer's local address
+// for full NAT (DPVS's laddr). With E_LPORT it completes the reply key.
+const E_LADDR = 12;
+const E_PORTS = 16; // cport << 16 | vport
+const E_DPORT = 17; // dport | proto << 16 | af << 24
+const E_STATE = 18; // state | flags << 8
+const E_SVC = 19;
+const E_DEST = 20;
+const E_EXPIRES = 21; // seconds on the table clock
+const E_HASH0 = 22; // hash of the original key
+const E_HASH1 = 23; // hash of the reply key (valid when F_REPLY)
+const E_TMPL = 24; // connection: id of its persistence template, or -1
+const E_REFS = 25; // template: how many live connections it controls
+const E_LPORT = 26; // the reply key's destination port: cport, or the full-NAT local port
+const STRIDE = 27;
 
 export const F_USED = 1;
 /** Counted in InActConn (IPVS IP_VS_CONN_F_INACTIVE); otherwise in ActiveConn. */
@@ -183,10 +188,10 @@ export class ConnTable {
               p.dir = 0;
               return id;
             }
-          } else if (e[b + E_DADDR] === p.src0 && e[b + E_CADDR] === p.dst0 && (dw & 0xffff) === p.sport &&
-                     (ports >>> 16) === p.dport &&
+          } else if (e[b + E_DADDR] === p.src0 && e[b + E_LADDR] === p.dst0 && (dw & 0xffff) === p.sport &&
+                     e[b + E_LPORT] === p.dport &&
                      e[b + E_DADDR + 1] === p.src1 && e[b + E_DADDR + 2] === p.src2 && e[b + E_DADDR + 3] === p.src3 &&
-                     e[b + E_CADDR + 1] === p.dst1 && e[b + E_CADDR + 2] === p.dst2 && e[b + E_CADDR + 3] === p.dst3) {
+                     e[b + E_LADDR + 1] === p.dst1 && e[b + E_LADDR + 2] === p.dst2 && e[b + E_LADDR + 3] === p.dst3) {
             if (e[b + E_EXPIRES] <= now && this.expire(id, now)) continue;
             p.dir = 1;
             return id;
@@ -206,6 +211,17 @@ export class ConnTable {
    */
   insert(p: Pkt, svc: number, dest: number, d0: number, d1: number, d2: number, d3: number, dport: number,
          flags: number, reply: boolean, state: number, now: number, timeoutSec: number, tmpl: number): number {
+    return this.insertVia(p, svc, dest, d0, d1, d2, d3, dport, p.src0, p.src1, p.src2, p.src3, p.sport,
+      flags, reply, state, now, timeoutSec, tmpl);
+  }
+
+  /**
+   * insert() for full NAT: replies come back addressed to l0..l3:lport (the balancer's
+   * local address and a port of its pool) instead of the client.
+   */
+  insertVia(p: Pkt, svc: number, dest: number, d0: number, d1: number, d2: number, d3: number, dport: number,
+            l0: number, l1: number, l2: number, l3: number, lport: number,
+            flags: number, reply: boolean, state: number, now: number, timeoutSec: number, tmpl: number): number {
     if (this.freeTop === 0 && !this.evictHalfOpen()) return -1;
     const id = this.free[--this.freeTop];
     const e = this.e;
@@ -213,6 +229,8 @@ export class ConnTable {
     e[b + E_CADDR] = p.src0; e[b + E_CADDR + 1] = p.src1; e[b + E_CADDR + 2] = p.src2; e[b + E_CADDR + 3] = p.src3;
     e[b + E_VADDR] = p.dst0; e[b + E_VADDR + 1] = p.dst1; e[b + E_VADDR + 2] = p.dst2; e[b + E_VADDR + 3] = p.dst3;
     e[b + E_DADDR] = d0; e[b + E_DADDR + 1] = d1; e[b + E_DADDR + 2] = d2; e[b + E_DADDR + 3] = d3;
+    e[b + E_LADDR] = l0; e[b + E_LADDR + 1] = l1; e[b + E_LADDR + 2] = l2; e[b + E_LADDR + 3] = l3;
+    e[b + E_LPORT] = lport;
     e[b + E_PORTS] = (p.sport << 16) | p.dport;
     e[b + E_DPORT] = dport | (p.proto << 16) | (p.ipv << 24);
     e[b + E_SVC] = svc;
@@ -226,12 +244,12 @@ export class ConnTable {
     let f = flags | F_USED | (template ? 0 : F_INACTIVE);
     this.insertKey(p.hash, (id << 1) + 1);
     if (reply) {
-      const h1 = flowHash(this.seed, p.proto, d0, d1, d2, d3, dport, p.src0, p.src1, p.src2, p.src3, p.sport);
+      const h1 = flowHash(this.seed, p.proto, d0, d1, d2, d3, dport, l0, l1, l2, l3, lport);
       // An older entry with the same reply tuple (the client reused its port toward another
       // VIP that maps to the same real server and port) is dead from the real server's point
       // of view — one TCP 4-tuple there — so it goes: replies must find the new entry, as
       // IPVS's newest-first hash chains find it.
-      const old = this.findReply(h1, p.proto, d0, d1, d2, d3, dport, p.src0, p.src1, p.src2, p.src3, p.sport);
+      const old = this.findReply(h1, p.proto, d0, d1, d2, d3, dport, l0, l1, l2, l3, lport);
       if (old >= 0) this.remove(old);
       e[b + E_HASH1] = h1;
       this.insertKey(h1, (id << 1) + 2);
@@ -394,10 +412,24 @@ export class ConnTable {
   cport(id: number): number { return this.e[id * STRIDE + E_PORTS] >>> 16; }
   vport(id: number): number { return this.e[id * STRIDE + E_PORTS] & 0xffff; }
   dport(id: number): number { return this.e[id * STRIDE + E_DPORT] & 0xffff; }
-  /** Word w (0–3) of the client (0), virtual (1) or destination (2) address. */
+  /** The reply key's destination port: the client's port, or the full-NAT local port. */
+  lport(id: number): number { return this.e[id * STRIDE + E_LPORT]; }
+  /** Word w (0–3) of the client (0), virtual (1), destination (2) or reply-local (3, ADDR_LOCAL) address. */
   addrWord(id: number, which: number, w: number): number { return this.e[id * STRIDE + which * 4 + w]; }
   inUse(id: number): boolean { return (this.e[id * STRIDE + E_STATE] & (F_USED << 8)) !== 0; }
   template(id: number): number { return this.e[id * STRIDE + E_TMPL]; }
+
+  /**
+   * The live entry holding the reply key (proto, s:sport → d:dport), or -1. Full NAT asks
+   * before it hands out a local port, so two connections never share one 4-tuple toward a
+   * real server. An expired entry that no sweep has reached yet gives its key up now.
+   */
+  replyHolder(proto: number, s0: number, s1: number, s2: number, s3: number, sport: number,
+              d0: number, d1: number, d2: number, d3: number, dport: number, now: number): number {
+    const h = flowHash(this.seed, proto, s0, s1, s2, s3, sport, d0, d1, d2, d3, dport);
+    const id = this.findReply(h, proto, s0, s1, s2, s3, sport, d0, d1, d2, d3, dport);
+    return id >= 0 && this.e[id * STRIDE + E_EXPIRES] <= now && this.expire(id, now) ? -1 : id;
+  }
 
   /** The entry whose reply key is (proto, s:sport → d:dport), or -1. */
   private findReply(hash: number, proto: number, s0: number, s1: number, s2: number, s3: number, sport: number,
@@ -409,9 +441,9 @@ export class ConnTable {
       if (this.slotHash[i] !== hash || ((v - 1) & 1) !== 1) continue;
       const b = ((v - 1) >> 1) * STRIDE;
       const dw = e[b + E_DPORT];
-      if (((dw >> 16) & 0xff) === proto && (dw & 0xffff) === sport && (e[b + E_PORTS] >>> 16) === dport &&
+      if (((dw >> 16) & 0xff) === proto && (dw & 0xffff) === sport && e[b + E_LPORT] === dport &&
           e[b + E_DADDR] === s0 && e[b + E_DADDR + 1] === s1 && e[b + E_DADDR + 2] === s2 && e[b + E_DADDR + 3] === s3 &&
-          e[b + E_CADDR] === d0 && e[b + E_CADDR + 1] === d1 && e[b + E_CADDR + 2] === d2 && e[b + E_CADDR + 3] === d3) {
+          e[b + E_LADDR] === d0 && e[b + E_LADDR + 1] === d1 && e[b + E_LADDR + 2] === d2 && e[b + E_LADDR + 3] === d3) {
         return (v - 1) >> 1;
       }
     }

@@ -4,11 +4,12 @@
 // failed batch leaves the running rules untouched (tslb's -R is all-or-nothing).
 // Checks run in the kernel's order: service lookup, family, ranges, then the dest itself.
 // What ipvsadm accepts but tslb's data plane cannot forward yet (SCTP services, the sip
-// persistence engine) is refused here with tslb's own EOPNOTSUPP message, so that no
-// service is ever accepted that would silently drop its traffic.
+// persistence engine) and tslb's own --proxy-protocol are refused here with tslb's own
+// EOPNOTSUPP message, so that no service is ever accepted that would silently drop its
+// traffic.
 import type { Command } from "./commands.ts";
 import { IpvsError, MSG, opError } from "./errors.ts";
-import { type Dest, type RuleSet, type Service, type ServiceKey, sameServiceKey } from "./model.ts";
+import { type Af, type RuleSet, type Service, type ServiceKey, type ServiceSpec, sameServiceKey } from "./model.ts";
 import { parseIPv4, parseIPv6 } from "../wire/addr.ts";
 
 export function applyAll(rules: RuleSet, cmds: readonly Command[], schedulers: readonly string[]): RuleSet {
@@ -43,7 +44,8 @@ export function applyLines(
 const SCTP_UNSUPPORTED = "SCTP services are not supported by tslb's data plane yet";
 const PE_UNSUPPORTED = (pe: string) => `persistence engine '${pe}' is not supported by tslb yet`;
 const CHECK_VIA_VIP_FWM = "--check-via-vip needs a virtual address: a firewall-mark service has none";
-const CHECK_VIA_VIP_MASQ = "--check-via-vip is for direct-routing and tunnel servers only (give the check again, without it)";
+const CHECK_VIA_VIP_NAT = "--check-via-vip is for direct-routing and tunnel servers only (give the check again, without it)";
+const PROXY_PROTOCOL_UNSUPPORTED = "--proxy-protocol is not supported by tslb's data plane yet";
 /** Persistence engines IPVS has (ipvsadm's PE_LIST); any other name is ENOENT. */
 const KNOWN_PES: readonly string[] = ["sip"];
 
@@ -56,8 +58,9 @@ function findDestIndex(svc: Service, d: { addr: string; port: number }): number 
 }
 
 /** IPVS takes only unicast real servers: not 0/8, multicast or broadcast for IPv4; not
- *  ::, multicast or link-local for IPv6 (the kernel answers EINVAL). */
-function unicastDest(d: Dest): boolean {
+ *  ::, multicast or link-local for IPv6 (the kernel answers EINVAL). tslb asks the same
+ *  of a service's --laddr addresses. */
+function unicastDest(d: { af: Af; addr: string }): boolean {
   if (d.af === 4) {
     const a = parseIPv4(d.addr) ?? 0;
     return (a >>> 24) !== 0 && (a >>> 28) !== 0xe && a !== -1;
@@ -66,6 +69,14 @@ function unicastDest(d: Dest): boolean {
   const top = w[0] >>> 16;
   const unspecified = w.every((x) => x === 0);
   return !unspecified && (top >>> 8) !== 0xff && (top & 0xffc0) !== 0xfe80;
+}
+
+/**
+ * tslb-only refusal, to be removed when the data plane sends PROXY protocol headers: a
+ * service with --proxy-protocol parses and saves, but is not accepted.
+ */
+function refuseProxyProtocol(svc: ServiceSpec): void {
+  if (svc.proxyProtocol !== 0) throw opError("EOPNOTSUPP", PROXY_PROTOCOL_UNSUPPORTED);
 }
 
 function applyOne(rules: RuleSet, cmd: Command, schedulers: readonly string[]) {
@@ -93,6 +104,8 @@ function applyOne(rules: RuleSet, cmd: Command, schedulers: readonly string[]) {
         throw opError("ENOENT", MSG.SCHED_NOT_FOUND);
       }
       if (pe !== "") throw opError("EOPNOTSUPP", PE_UNSUPPORTED(pe)); // no engine is built yet
+      if (cmd.svc.laddrs.some((addr) => !unicastDest({ af: cmd.svc.key.af, addr }))) throw opError("EINVAL", MSG.EINVAL);
+      refuseProxyProtocol(cmd.svc);
       const spec = structuredClone(cmd.svc);
       if (old) Object.assign(old, spec); // edit replaces every setting, keeps the dests
       else rules.services.push({ ...spec, dests: [] });
@@ -116,7 +129,7 @@ function applyOne(rules: RuleSet, cmd: Command, schedulers: readonly string[]) {
       // tslb's health check: `--check none` removes it; an edit without --check keeps it.
       if (nd.check?.kind === "none") delete nd.check;
       else if (cmd.kind === "edit-dest" && !d.check && i >= 0 && svc.dests[i].check) nd.check = structuredClone(svc.dests[i].check);
-      if (nd.check?.viaVip && nd.fwd === "masq") throw opError("EINVAL", CHECK_VIA_VIP_MASQ);
+      if (nd.check?.viaVip && (nd.fwd === "masq" || nd.fwd === "fullnat")) throw opError("EINVAL", CHECK_VIA_VIP_NAT);
       if (nd.check?.viaVip && svc.key.kind === "fwm") throw opError("EINVAL", CHECK_VIA_VIP_FWM);
       if (cmd.kind === "add-dest") {
         if (i >= 0) throw opError("EEXIST", MSG.DEST_EXISTS);

@@ -1,7 +1,7 @@
 // RuleSet → Snapshot: the only place where rule text becomes numbers for the data plane.
 import { DEFAULT_STATE_TIMEOUTS, S_ESTABLISHED, S_FIN_WAIT, S_UDP } from "../conntrack/tcp_state.ts";
 import type { CompiledService, DataplaneSysctls, Snapshot } from "../dataplane/snapshot.ts";
-import { FWD_MASQ, FWD_ROUTE, FWD_TUNNEL } from "../forward/fwd.ts";
+import { FWD_FULLNAT, FWD_MASQ, FWD_ROUTE, FWD_TUNNEL } from "../forward/fwd.ts";
 import { parseIPv4, parseIPv6 } from "../wire/addr.ts";
 import type { ServiceSpec } from "./model.ts";
 import type { Af, Dest, Fwd, RuleSet, Timeouts, TunCsum, TunType } from "./model.ts";
@@ -10,7 +10,7 @@ import { RuleIds } from "./ids.ts";
 import { serviceKeyText } from "./model.ts";
 
 const PROTO: Record<string, number> = { tcp: 6, udp: 17, sctp: 132, fwm: 0 };
-const FWD: Record<Fwd, number> = { masq: FWD_MASQ, route: FWD_ROUTE, tunnel: FWD_TUNNEL };
+const FWD: Record<Fwd, number> = { masq: FWD_MASQ, route: FWD_ROUTE, tunnel: FWD_TUNNEL, fullnat: FWD_FULLNAT };
 
 /** Four int32 words of an address in canonical text (IPv4 in word 0). */
 export function addrWords(af: Af, text: string): number[] {
@@ -79,11 +79,30 @@ export interface CompileContext {
   tunnelOf?: (d: Dest) => TunnelRoute | null;
   /** --check-via-vip probes of tunnel destinations: source port → destination key. */
   pins?: readonly { sport: number; key: string }[];
+  /** Full NAT without --laddr: the source address the kernel would use toward a real server (null: no route). */
+  localOf?: (d: Dest) => string | null;
+  /** Full NAT's local-port pool. */
+  fullnatPorts?: [number, number];
+}
+
+/**
+ * The local addresses a full-NAT destination's connections come from: the service's
+ * --laddr addresses of the destination's family, else the one the kernel would use
+ * toward it. Shared by compile() (the data plane's words) and planNetwork() (the rules
+ * that bring replies back).
+ */
+export function fullNatLocals(s: ServiceSpec, d: Dest, localOf: (d: Dest) => string | null): string[] {
+  if (d.fwd !== "fullnat") return [];
+  const mine = s.laddrs.filter((a) => a.includes(":") === (d.af === 6));
+  if (s.laddrs.length > 0) return mine;
+  const src = localOf(d);
+  return src === null ? [] : [src];
 }
 
 export function compile(rules: RuleSet, ids: RuleIds, gen: number, ctx: CompileContext): Snapshot {
   const down = ctx.down ?? new Set<string>();
   const tunnelOf = ctx.tunnelOf ?? (() => null);
+  const localOf = ctx.localOf ?? (() => null);
   const services: CompiledService[] = rules.services.map((s) => {
     const sk = serviceKeyText(s.key);
     return {
@@ -109,9 +128,11 @@ export function compile(rules: RuleSet, ids: RuleIds, gen: number, ctx: CompileC
         lThreshold: d.lThreshold,
         available: !down.has(RuleIds.destKey(sk, d)),
         ...tunnelFields(d, tunnelOf),
+        ...(d.fwd === "fullnat" ? { laddrs: fullNatLocals(s, d, localOf).flatMap((a) => addrWords(d.af, a)) } : {}),
       })),
     };
   });
   const probePins = (ctx.pins ?? []).map((p) => ({ sport: p.sport, destId: ids.dest.peek(p.key) ?? 0 })).filter((p) => p.destId > 0);
-  return { gen, services, stateTimeouts: stateTimeouts(rules.timeouts), sysctl: ctx.sysctl, markDevs: ctx.markDevs ?? [], probePins };
+  return { gen, services, stateTimeouts: stateTimeouts(rules.timeouts), sysctl: ctx.sysctl, markDevs: ctx.markDevs ?? [], probePins,
+    ...(ctx.fullnatPorts ? { fullnatPorts: ctx.fullnatPorts } : {}) };
 }

@@ -108,7 +108,7 @@ export class Daemon {
       sysctlWrite("net/ipv4/ip_forward", "1");
       this.log("enabled net.ipv4.ip_forward (the kernel forwards what tslb writes into the TUN)");
     }
-    this.net = new NetworkState(this.nl, { tunName: this.tun.name, tunIndex: idx, vipDev: o.vipDev, log: this.log });
+    this.net = new NetworkState(this.nl, { tunName: this.tun.name, tunIndex: idx, vipDev: o.vipDev, fullnatPorts: o.fullnatPorts, log: this.log });
     this.net.installBase();
     this.marks = new MarkDevices(this.nl, this.log);
     await this.host.start(this.tun.fd, this.tun.name, compile(this.rules, this.ids, this.gen, this.compileContext(this.rules)), this.openTap(), this.openIcmp(4), this.openIcmp(6));
@@ -217,10 +217,10 @@ export class Daemon {
     const net = this.net!;
     const marks = this.marks!;
     try {
-      net.apply(planNetwork(next));
+      net.apply(planNetwork(next, this.localAddrs()));
       marks.sync(MarkDevices.wanted(next));
     } catch (e) {
-      net.apply(planNetwork(this.rules));
+      net.apply(planNetwork(this.rules, this.localAddrs()));
       marks.sync(MarkDevices.wanted(this.rules));
       throw e;
     }
@@ -249,6 +249,20 @@ export class Daemon {
     return {
       sysctl: this.opts.sysctl, markDevs: this.marks?.devices() ?? [], down: this.health?.down(),
       tunnelOf: this.tunnelRoutes(), pins: this.health?.assign(rules) ?? [],
+      localOf: this.localAddrs(), fullnatPorts: this.opts.fullnatPorts,
+    };
+  }
+
+  /** Full NAT without --laddr: the source address the kernel would use toward the real server. */
+  private localAddrs(): (d: Dest) => string | null {
+    const nl = this.nl!;
+    return (d) => {
+      const r = nl.routeGet(d.af, d.addr);
+      if (!r || r.src === null) {
+        this.log(`no route (or no source address) toward full-NAT destination ${d.addr}: its new connections are dropped`);
+        return null;
+      }
+      return r.src;
     };
   }
 

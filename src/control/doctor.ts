@@ -96,6 +96,13 @@ export function realServerSetup(s: Service, d: Dest, balancerAddr: string | null
       "# or, to leave the default route alone, only the clients' networks: ip route add <client net> via <balancer>",
     ];
   }
+  if (d.fwd === "fullnat") {
+    const from = s.laddrs.length ? s.laddrs.join(", ") : balancerAddr ?? "<the balancer's address toward this server>";
+    return [
+      `# Full NAT (--fullnat): connections come from the balancer (${from}), so replies return to it by the usual routes`,
+      "# nothing to set up on the server; it sees the balancer, not the client, as the peer",
+    ];
+  }
   const lo = [`ip addr add ${vip}/${plen} dev lo`];
   const arp = s.key.af === 4
     ? ["sysctl -w net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2", "sysctl -w net.ipv4.conf.lo.arp_ignore=1 net.ipv4.conf.lo.arp_announce=2"]

@@ -52,7 +52,7 @@ export function watchSpecs(rules: RuleSet, slotOf: (key: string) => number): Wat
       const c = d.check;
       if (!c || c.kind === "none") continue;
       const key = RuleIds.destKey(sk, d);
-      const slot = c.viaVip && d.fwd !== "masq" && s.key.kind !== "fwm" ? slotOf(key) : 0;
+      const slot = c.viaVip && (d.fwd === "route" || d.fwd === "tunnel") && s.key.kind !== "fwm" ? slotOf(key) : 0;
       const target: CheckTarget = slot > 0
         ? { af: s.key.af, addr: s.key.addr, port: c.port || s.key.port || d.port, path: c.path, status: c.status, localPort: PROBE_PORT_BASE + slot }
         : { af: d.af, addr: d.addr, port: c.port || d.port, path: c.path, status: c.status, localPort: 0 };
@@ -119,7 +119,7 @@ export class HealthControl {
       const sk = serviceKeyText(s.key);
       for (const d of s.dests) {
         const c = d.check;
-        if (!c || !c.viaVip || d.fwd === "masq" || s.key.kind === "fwm") continue;
+        if (!c || !c.viaVip || (d.fwd !== "route" && d.fwd !== "tunnel") || s.key.kind === "fwm") continue;
         via.set(RuleIds.destKey(sk, d), { af: s.key.af, vip: s.key.addr, rip: d.addr, proto: c.kind === "udp" ? 17 : 6, tunnel: d.fwd === "tunnel" });
       }
     }

@@ -5,8 +5,10 @@
 
 /** Transport protocol of an address service; "fwm" marks a firewall-mark service. */
 export type SvcKind = "tcp" | "udp" | "sctp" | "fwm";
-/** Forwarding method: -m (Masq), -g (Route, ipvsadm's default), -i (Tunnel). */
-export type Fwd = "masq" | "route" | "tunnel";
+/** Forwarding method: -m (Masq), -g (Route, ipvsadm's default), -i (Tunnel), and tslb's
+ *  --fullnat (FullNat: DPVS's FNAT, both addresses rewritten; the real server sees a local
+ *  address of the balancer as the client). */
+export type Fwd = "masq" | "route" | "tunnel" | "fullnat";
 export type TunType = "ipip" | "gue" | "gre";
 export type TunCsum = "nocsum" | "csum" | "remcsum";
 export type Af = 4 | 6;
@@ -38,6 +40,14 @@ export interface ServiceSpec {
   pe: string;
   /** -o one-packet scheduling. */
   ops: boolean;
+  /**
+   * tslb's --laddr: the local (source) addresses full-NAT destinations are reached from, in
+   * canonical text, in the order given; the service's family (a fwmark service's -6 flag).
+   * [] = the default: the address the kernel would use toward each real server.
+   */
+  laddrs: string[];
+  /** tslb's --proxy-protocol: 0 = off, 1 = v1 (text), 2 = v2 (binary). */
+  proxyProtocol: 0 | 1 | 2;
 }
 
 /** A real server of one service. */

@@ -1,7 +1,7 @@
 // tslb's own options (not ipvsadm's): role flags and daemon settings. Each daemon
 // option has an environment variable TSLB_<NAME>; an auto-started daemon takes its
 // settings from those (DESIGN §2). These are removed from argv before ipvsadm parsing.
-import type { DataplaneSysctls } from "../dataplane/snapshot.ts";
+import { type DataplaneSysctls, FULLNAT_PORTS_DEFAULT } from "../dataplane/snapshot.ts";
 
 export interface GlobalOptions {
   socket: string;
@@ -20,6 +20,8 @@ export interface GlobalOptions {
   rules: string;
   /** --metrics [ADDR:]PORT: Prometheus endpoint ("" = off); a bare port binds 127.0.0.1. */
   metrics: string;
+  /** --fullnat-ports LO-HI: full NAT's local-port pool (inclusive). */
+  fullnatPorts: [number, number];
   /** --log-json: log lines as JSON. */
   logJson: boolean;
   /** Role chosen by the first argument: cli (ipvsadm), daemon, shutdown, simulate. */
@@ -40,17 +42,19 @@ export const DEFAULT_SYSCTLS: DataplaneSysctls = { expireNodestConn: 1, expireQu
 /** Default connection-table capacity: 2^20 entries ≈ 100 MiB of shared memory. */
 export const DEFAULT_CONN_MAX = 1 << 20;
 
+type OtherField = "connMax" | "fullnatPorts";
 type TextField = "socket" | "tun" | "tap" | "bridge" | "vipDev" | "state" | "rules" | "metrics";
 type SysctlField = keyof DataplaneSysctls;
 
 /** Options that take a value: their environment variable and where the value goes. */
-const VALUED: Record<string, { env: string; field: TextField | "connMax" | SysctlField }> = {
+const VALUED: Record<string, { env: string; field: TextField | OtherField | SysctlField }> = {
   "--socket": { env: "TSLB_SOCKET", field: "socket" },
   "--tun": { env: "TSLB_TUN", field: "tun" },
   "--tap": { env: "TSLB_TAP", field: "tap" },
   "--bridge": { env: "TSLB_BRIDGE", field: "bridge" },
   "--vip-dev": { env: "TSLB_VIP_DEV", field: "vipDev" },
   "--conn-max": { env: "TSLB_CONN_MAX", field: "connMax" },
+  "--fullnat-ports": { env: "TSLB_FULLNAT_PORTS", field: "fullnatPorts" },
   "--expire-nodest-conn": { env: "TSLB_EXPIRE_NODEST_CONN", field: "expireNodestConn" },
   "--expire-quiescent-template": { env: "TSLB_EXPIRE_QUIESCENT_TEMPLATE", field: "expireQuiescentTemplate" },
   "--conn-reuse-mode": { env: "TSLB_CONN_REUSE_MODE", field: "connReuseMode" },
@@ -63,8 +67,9 @@ const VALUED: Record<string, { env: string; field: TextField | "connMax" | Sysct
 
 const SYSCTL_MAX: Record<SysctlField, number> = { expireNodestConn: 1, expireQuiescentTemplate: 1, connReuseMode: 3, mssClamp: 1, sloppyTcp: 2 };
 
-function setValued(opts: GlobalOptions, name: string, field: TextField | "connMax" | SysctlField, v: string): void {
+function setValued(opts: GlobalOptions, name: string, field: TextField | OtherField | SysctlField, v: string): void {
   if (field === "connMax") opts.connMax = parseConnMax(v);
+  else if (field === "fullnatPorts") opts.fullnatPorts = parsePortRange(name, v);
   else if (field in SYSCTL_MAX) {
     const f = field as SysctlField;
     const n = Number(v);
@@ -87,6 +92,15 @@ export function parseListen(v: string): { hostname: string; port: number } {
   return { hostname: m[1] ?? (m[2] || "127.0.0.1"), port };
 }
 
+/** LO-HI with 1 <= LO <= HI <= 65534 (a policy rule's port range cannot end at 65535). */
+function parsePortRange(name: string, v: string): [number, number] {
+  const m = /^(\d{1,5})-(\d{1,5})$/.exec(v);
+  const lo = m ? Number(m[1]) : NaN;
+  const hi = m ? Number(m[2]) : NaN;
+  if (!m || lo < 1 || hi > 65534 || lo > hi) throw new OptionError(`${name} wants a port range LO-HI within 1-65534, not '${v}'`);
+  return [lo, hi];
+}
+
 export class OptionError extends Error {}
 
 /** Splits argv into tslb's own options and the rest (ipvsadm's argv, order kept). */
@@ -98,6 +112,7 @@ export function splitGlobalOptions(argv: string[], env: Record<string, string | 
     bridge: "",
     vipDev: env.TSLB_VIP_DEV || "",
     connMax: DEFAULT_CONN_MAX,
+    fullnatPorts: [FULLNAT_PORTS_DEFAULT[0], FULLNAT_PORTS_DEFAULT[1]],
     sysctl: { ...DEFAULT_SYSCTLS },
     foreground: false,
     state: "",

@@ -9,11 +9,11 @@ import {
   S_CLOSE, S_FIN_WAIT, S_NONE, S_SYN_RECV, S_TIME_WAIT, S_UDP, TABLE_INPUT, TABLE_INPUT_ONLY, TABLE_OUTPUT, tcpNextState,
 } from "../conntrack/tcp_state.ts";
 import { DR_QUEUED, drXmit } from "../forward/dr.ts";
-import { FWD_MASQ, FWD_ROUTE, FWD_TUNNEL } from "../forward/fwd.ts";
+import { FWD_FULLNAT, FWD_MASQ, FWD_ROUTE, FWD_TUNNEL } from "../forward/fwd.ts";
 import { TUNNEL_ICMP_SENT, icmpTooBig, tunnelXmit } from "../forward/tunnel_xmit.ts";
 import { tunnelIcmpMtu, tunnelQuotedInner } from "../forward/tunnel.ts";
 import { ICMPV6_PKT_TOOBIG, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED } from "../wire/icmp.ts";
-import { natXmit } from "../forward/nat.ts";
+import { fullNatXmit, natXmit } from "../forward/nat.ts";
 import { tcpResetInPlace } from "../forward/reset.ts";
 import type { L2Host } from "../forward/neigh.ts";
 import { arpCheck } from "../wire/arp.ts";
@@ -32,6 +32,13 @@ import { FragTable } from "../conntrack/frag_table.ts";
 import { TCP_ACKF, TCP_RST, TCP_SYN } from "../wire/tcp.ts";
 import type { ActiveConfig } from "./snapshot.ts";
 import { VERDICT_CONSUMED, VERDICT_DROP, VERDICT_PASS, VERDICT_TX, VERDICT_TX_L2 } from "./verdict.ts";
+
+/**
+ * Local ports tried per local address for a new full-NAT connection before the pool
+ * counts as exhausted: bounded work per new flow. The cursor moves on, so the next ports
+ * tried are the ones longest free.
+ */
+const FULLNAT_PORT_TRIES = 64;
 
 /** SYN_RECV timeout while the connection table is more than 3/4 full (default 60 s). */
 const SYN_RECV_PRESSURE_SEC = 5;
@@ -56,6 +63,9 @@ export class Pipeline {
   private ipId = 0;
   /** Connection of each fragmented datagram in flight, by fragment id. */
   private readonly frags = new FragTable();
+  /** Full NAT: the next local port (offset in the pool) and local address to try. */
+  private portCursor = 0;
+  private laddrCursor = 0;
   cfg: ActiveConfig;
 
   /** The TAP side (direct routing), when the daemon runs one. */
@@ -133,6 +143,10 @@ export class Pipeline {
       if (s < 0) return this.cfg.isVip(p) && mark === 0 ? this.drop(DROP.NO_SERVICE) : this.pass();
       if (!this.mayStart(p) && !this.sloppy(s, p)) return this.drop(DROP.NO_CONN);
       id = this.newConn(s, now);
+      if (id === -DROP.FULLNAT_NO_PORT) {
+        p.dir = 0;
+        return this.refuse(DROP.FULLNAT_NO_PORT);
+      }
       if (id < 0) return this.drop(-id);
       p.dir = 0; // lookup missed, so p.dir still holds the previous packet's direction
 
@@ -255,8 +269,13 @@ export class Pipeline {
    * (to a server that exists) instead of retransmitting into silence as under IPVS.
    */
   private goneReset(): number {
+    return this.refuse(DROP.DEST_GONE);
+  }
+
+  /** Counts `reason` and answers a client's TCP segment with a reset from the VIP. */
+  private refuse(reason: number): number {
     const p = this.pkt;
-    this.drop(DROP.DEST_GONE);
+    this.drop(reason);
     if (p.dir !== 0 || p.proto !== IPPROTO_TCP || p.frag !== 0 || (p.tcpFlags & TCP_RST) !== 0 || this.fromL2) return VERDICT_DROP;
     tcpResetInPlace(this.frame!, p);
     return VERDICT_TX;
@@ -375,18 +394,63 @@ export class Pipeline {
     // IPVS: the destination's port unless it is 0; then the packet's own port passes
     // through (port-0 and fwmark services with port-less destinations).
     const dport = ds.port[di] !== 0 ? ds.port[di] : p.dport;
-    const masq = fwd === FWD_MASQ;
+    const masq = fwd === FWD_MASQ || fwd === FWD_FULLNAT;
     const state = p.proto === IPPROTO_TCP ? S_NONE : S_UDP;
     const b = di * 4;
     const destId = ds.id[di];
     const flags = (masq ? 0 : F_NOOUTPUT) | (fwd << FWD_SHIFT) | (cfg.svcOps[s] !== 0 ? F_ONEPACKET : 0);
-    const id = t.insert(p, cfg.svcId[s], destId, ds.addr[b], ds.addr[b + 1], ds.addr[b + 2], ds.addr[b + 3], dport,
-      flags, masq, state, now, cfg.timeouts[state], tmpl);
-    if (id < 0) return -DROP.TABLE_FULL;
+    const id = fwd === FWD_FULLNAT
+      ? this.insertFullNat(s, di, dport, flags, state, now, tmpl)
+      : t.insert(p, cfg.svcId[s], destId, ds.addr[b], ds.addr[b + 1], ds.addr[b + 2], ds.addr[b + 3], dport,
+        flags, masq, state, now, cfg.timeouts[state], tmpl);
+    if (id < 0) return id === -1 ? -DROP.TABLE_FULL : id;
     destBound(t.destState, destId);
     this.counters[svcBase(cfg.svcId[s]) + K_CONNS]++;
     this.counters[destBase(destId) + K_CONNS]++;
     return id;
+  }
+
+  /**
+   * A full-NAT entry: the next free local port of the pool (per local address and real
+   * server, checked against the reply keys in the table, so no two connections share a
+   * 4-tuple toward the server) on one of the destination's local addresses, taken in
+   * turn. A port is free again once its entry is gone or its TCP connection finished; the
+   * cursor walks the whole pool before it comes back, so the port longest unused is
+   * reused first. Returns the id, -1 (table full) or -DropReason.
+   */
+  private insertFullNat(s: number, di: number, dport: number, flags: number, state: number, now: number, tmpl: number): number {
+    const cfg = this.cfg;
+    const p = this.pkt;
+    const t = this.table;
+    const ds = cfg.dests[s];
+    const la = cfg.laddrs[s][di];
+    const nl = la.length >> 2;
+    if (nl === 0) return -DROP.FULLNAT_NO_LADDR;
+    const b = di * 4;
+    const d0 = ds.addr[b], d1 = ds.addr[b + 1], d2 = ds.addr[b + 2], d3 = ds.addr[b + 3];
+    const lo = cfg.fullnatPortLo;
+    const n = cfg.fullnatPortHi - lo + 1;
+    const tries = n < FULLNAT_PORT_TRIES ? n : FULLNAT_PORT_TRIES;
+    for (let k = 0; k < nl; k++) {
+      this.laddrCursor = this.laddrCursor + 1 >= nl ? 0 : this.laddrCursor + 1;
+      const a = this.laddrCursor * 4;
+      const l0 = la[a], l1 = la[a + 1], l2 = la[a + 2], l3 = la[a + 3];
+      for (let i = 0; i < tries; i++) {
+        this.portCursor = this.portCursor + 1 >= n ? 0 : this.portCursor + 1;
+        const lport = lo + this.portCursor;
+        const holder = t.replyHolder(p.proto, d0, d1, d2, d3, dport, l0, l1, l2, l3, lport, now);
+        if (holder >= 0) {
+          // A finished TCP connection (TIME_WAIT, CLOSE) gives its port up, as conn_reuse_mode
+          // lets a new SYN replace it: otherwise a pool would last only pool/120 s connections a second.
+          const st = t.state(holder);
+          if (p.proto !== IPPROTO_TCP || (st !== S_TIME_WAIT && st !== S_CLOSE)) continue;
+          t.remove(holder);
+        }
+        return t.insertVia(p, cfg.svcId[s], ds.id[di], d0, d1, d2, d3, dport, l0, l1, l2, l3, lport,
+          flags, true, state, now, cfg.timeouts[state], tmpl);
+      }
+    }
+    return -DROP.FULLNAT_NO_PORT;
   }
 
   /**
@@ -459,9 +523,10 @@ export class Pipeline {
 
   private fragBelongs(id: number, p: Pkt): boolean {
     const t = this.table;
-    // Direction 0: client → VIP (words of address 0 and 1); 1: real server → client (2 and 0).
+    // Direction 0: client → VIP (words of address 0 and 1); 1: real server → client, or to
+    // the full-NAT local address (2 and 3).
     const from = p.dir === 0 ? 0 : 2;
-    const to = p.dir === 0 ? 1 : 0;
+    const to = p.dir === 0 ? 1 : 3;
     return t.addrWord(id, from, 0) === p.src0 && t.addrWord(id, from, 1) === p.src1 && t.addrWord(id, from, 2) === p.src2 &&
       t.addrWord(id, from, 3) === p.src3 && t.addrWord(id, to, 0) === p.dst0 && t.addrWord(id, to, 1) === p.dst1 &&
       t.addrWord(id, to, 2) === p.dst2 && t.addrWord(id, to, 3) === p.dst3 && t.proto(id) === p.proto;
@@ -501,6 +566,10 @@ export class Pipeline {
       t.touch(id, now, this.cfg.timeouts[S_UDP]);
     }
     const fwd = (flags >> FWD_SHIFT) & 3;
+    if (fwd === FWD_FULLNAT) {
+      const r = fullNatXmit(f, p, t, id);
+      return r === 0 ? VERDICT_TX : this.drop(r);
+    }
     if (fwd !== FWD_MASQ) {
       let v: number;
       if (fwd === FWD_TUNNEL) v = this.tunnel(f, id, false);

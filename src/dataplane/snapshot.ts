@@ -9,6 +9,13 @@ import { MAX_DEST } from "../stats/counters.ts";
 import { FWD_ROUTE } from "../forward/fwd.ts";
 import type { TunnelDest } from "../forward/tunnel.ts";
 
+/**
+ * Full NAT's default local-port pool: above Linux's default ephemeral range (32768–60999),
+ * so the host's own outgoing connections never pick these ports anyway; the daemon also
+ * lists them in ip_local_reserved_ports.
+ */
+export const FULLNAT_PORTS_DEFAULT: readonly [number, number] = [61000, 65534];
+
 export interface CompiledDest {
   id: number;
   /** Four int32 address words (IPv4: word 0). */
@@ -27,6 +34,8 @@ export interface CompiledDest {
   /** Tunnel destinations (-i): outer header parameters, and the MTU left for the inner packet (-1: too small). */
   tun?: TunnelDest | null;
   innerMtu?: number;
+  /** Full-NAT destinations: the local addresses replies come back to, 4 words each (empty: none usable). */
+  laddrs?: number[];
 }
 
 export interface CompiledService {
@@ -72,6 +81,8 @@ export interface Snapshot {
   markDevs: { mark: number; name: string; fd: number }[];
   /** Health probes pinned to a destination (--check-via-vip of tunnel servers): source port → dest id. */
   probePins?: { sport: number; destId: number }[];
+  /** Full NAT's local-port pool, inclusive (reserved from the host's ephemeral ports). */
+  fullnatPorts?: [number, number];
 }
 
 /** Open-addressing map (proto, port, address words) → service index, in typed arrays. */
@@ -159,6 +170,10 @@ export class ActiveConfig {
   readonly tuns: (TunnelDest | null)[][] = [];
   /** Per service, per destination index: MTU left for the inner packet (0: not a tunnel, -1: no route / too small). */
   readonly innerMtu: Int32Array[] = [];
+  /** Per service, per destination index: full-NAT local addresses (4 words each), empty for other methods. */
+  readonly laddrs: Int32Array[][] = [];
+  readonly fullnatPortLo: number;
+  readonly fullnatPortHi: number;
   readonly timeouts: Int32Array;
   private readonly index: ServiceIndex;
 
@@ -185,6 +200,7 @@ export class ActiveConfig {
     this.scheds = [];
     this.destPresent = new Uint8Array(MAX_DEST);
     this.timeouts = Int32Array.from(snap.stateTimeouts);
+    [this.fullnatPortLo, this.fullnatPortHi] = snap.fullnatPorts ?? [FULLNAT_PORTS_DEFAULT[0], FULLNAT_PORTS_DEFAULT[1]];
     this.index = new ServiceIndex(n * 2 + 1);
     for (let s = 0; s < n; s++) {
       const svc = snap.services[s];
@@ -224,6 +240,7 @@ export class ActiveConfig {
       this.dests.push(ds);
       this.tuns.push(svc.dests.map((d) => d.tun ?? null));
       this.innerMtu.push(Int32Array.from(svc.dests.map((d) => d.innerMtu ?? 0)));
+      this.laddrs.push(svc.dests.map((d) => Int32Array.from(d.laddrs ?? [])));
       // Keep the scheduler's state (rr cursor, wrr weight) across unrelated changes.
       const old = prev?.schedulerFor(svc.id, svc.sched);
       const sched = old ?? SCHEDULERS[svc.sched](svc.schedFlags);

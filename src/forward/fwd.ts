@@ -3,4 +3,6 @@
 export const FWD_MASQ = 0;
 export const FWD_ROUTE = 1;
 export const FWD_TUNNEL = 2;
-export const FWD_NAMES = ["masq", "route", "tunnel"] as const;
+/** tslb-only full NAT (DPVS's FNAT): NAT that also rewrites the source to a local address. */
+export const FWD_FULLNAT = 3;
+export const FWD_NAMES = ["masq", "route", "tunnel", "fullnat"] as const;

@@ -12,8 +12,11 @@ import { IPV6_DST, IPV6_SRC } from "../wire/ipv6.ts";
 import { FRAG_LATER, type Pkt } from "../wire/pkt.ts";
 
 /** Which connection address replaces the packet's: 1 = virtual (SNAT), 2 = destination (DNAT). */
+const ADDR_CLIENT = 0;
 const ADDR_VIRTUAL = 1;
 const ADDR_DEST = 2;
+/** Full NAT: the balancer's local address that the real server replies to. */
+const ADDR_LOCAL = 3;
 
 /**
  * Writes connection address `which` into the packet's source (dst=false) or destination
@@ -71,3 +74,48 @@ export function natXmit(f: Frame, p: Pkt, t: ConnTable, id: number): number {
   return 0;
 }
 
+
+/**
+ * Full NAT (DPVS's FNAT): both ends are rewritten. Client→server: client:cport becomes
+ * the local address and port, VIP:vport the real server. Server→client: the reverse, so
+ * the real server needs no route back through the balancer and no VIP.
+ */
+export function fullNatXmit(f: Frame, p: Pkt, t: ConnTable, id: number): number {
+  const dv = f.dv;
+  if (p.frag === FRAG_LATER) {
+    if (p.dir === 0) {
+      setAddr(dv, p, t, id, ADDR_LOCAL, false, 0);
+      setAddr(dv, p, t, id, ADDR_DEST, true, 0);
+    } else {
+      setAddr(dv, p, t, id, ADDR_VIRTUAL, false, 0);
+      setAddr(dv, p, t, id, ADDR_CLIENT, true, 0);
+    }
+    return 0;
+  }
+  const at = p.l4csum;
+  const c0 = dv.getUint16(at);
+  const patch = !(p.proto === IPPROTO_UDP && c0 === 0);
+  let c = c0;
+  let sport: number;
+  let dport: number;
+  if (p.dir === 0) {
+    c = setAddr(dv, p, t, id, ADDR_LOCAL, false, c);
+    c = setAddr(dv, p, t, id, ADDR_DEST, true, c);
+    sport = t.lport(id);
+    dport = t.dport(id);
+  } else {
+    c = setAddr(dv, p, t, id, ADDR_VIRTUAL, false, c);
+    c = setAddr(dv, p, t, id, ADDR_CLIENT, true, c);
+    sport = t.vport(id);
+    dport = t.cport(id);
+  }
+  c = csumReplace16(c, p.sport, sport);
+  c = csumReplace16(c, p.dport, dport);
+  dv.setUint16(p.l4, sport);
+  dv.setUint16(p.l4 + 2, dport);
+  if (patch) {
+    if (c === 0 && p.proto === IPPROTO_UDP) c = 0xffff;
+    dv.setUint16(at, c);
+  }
+  return 0;
+}

@@ -52,6 +52,8 @@ export interface RuleSpec {
   ipproto?: number;
   sport?: number;
   dport?: number;
+  /** With dport: the last port of a destination port range (default dport). */
+  dportHi?: number;
   /** Match packets carrying this firewall mark (mask all ones). */
   fwmark?: number;
 }
@@ -241,7 +243,7 @@ export class RtNetlink {
     if (r.iif !== undefined) b.attrStr(FRA_IIFNAME, r.iif);
     if (r.ipproto !== undefined) b.attrU8(FRA_IP_PROTO, r.ipproto);
     if (r.sport !== undefined) b.attrPortRange(FRA_SPORT_RANGE, r.sport, r.sport);
-    if (r.dport !== undefined) b.attrPortRange(FRA_DPORT_RANGE, r.dport, r.dport);
+    if (r.dport !== undefined) b.attrPortRange(FRA_DPORT_RANGE, r.dport, r.dportHi ?? r.dport);
     if (r.fwmark !== undefined) {
       b.attrU32(FRA_FWMARK, r.fwmark >>> 0);
       b.attrU32(FRA_FWMASK, 0xffffffff);

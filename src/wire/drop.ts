@@ -43,11 +43,16 @@ export const DROP = {
   BAD_TUNNEL_HEADER: 19,
   /** Too big for the tunnel: over 65535 bytes with the outer headers, over the tunnel MTU with DF (ICMP sent back), or no route to the real server. */
   TUNNEL_TOO_BIG: 20,
+  /** Full NAT: every port of the local-port pool toward that real server is taken (a TCP client gets a reset). */
+  FULLNAT_NO_PORT: 21,
+  /** Full NAT: no local address toward the real server (no --laddr of its family, no route). */
+  FULLNAT_NO_LADDR: 22,
 } as const;
 
 export const DROP_NAMES: readonly string[] = [
   "none", "truncated", "unsupported_l3", "bad_ip_header", "bad_ip_csum", "fragment", "unsupported_l4",
   "bad_l4_header", "no_service", "no_conn", "no_dest", "table_full", "dest_gone", "tx_error",
   "unsupported_fwd", "multicast", "not_for_us", "ttl_exceeded", "neigh_unresolved", "bad_tunnel_header", "tunnel_too_big",
+  "fullnat_no_port", "fullnat_no_laddr",
 ];
 export const DROP_COUNT = DROP_NAMES.length;

@@ -9,13 +9,13 @@ import { formatSave, parseRestore } from "../../src/cli/rules_text.ts";
 import { applyAll } from "../../src/control/apply.ts";
 import { emptyRuleSet, type RuleSet } from "../../src/control/model.ts";
 import { throwsIpvs } from "../helpers/ipvs_error.ts";
-import { randomRules, TEST_SCHEDULERS } from "../helpers/random_rules.ts";
+import { randomRules, TEST_SCHEDULERS, tslbAccepts } from "../helpers/random_rules.ts";
 
 const restore = (text: string, from: RuleSet = emptyRuleSet()) =>
   applyAll(from, parseRestore(text, "ipvsadm", NO_NAMES), TEST_SCHEDULERS);
 const plan = (from: RuleSet, text: string) => planRestore(from, text, TEST_SCHEDULERS, "ipvsadm", NO_NAMES);
 const report = (from: RuleSet, text: string) => diffRules(from, plan(from, text).after);
-const noSctp = (r: RuleSet): RuleSet => ({ ...r, services: r.services.filter((s) => s.key.kind !== "sctp") });
+const noSctp = tslbAccepts; // tslb refuses SCTP services and --proxy-protocol
 
 const WEB = "-A -t 198.18.0.100:80 -s rr\n-a -t 198.18.0.100:80 -r 198.19.0.1:8080 -m\n-a -t 198.18.0.100:80 -r 198.19.0.2:8080 -m -w 2\n";
 
@@ -120,6 +120,26 @@ diff("a destination replaced by another on a new port; a tunnel that used to be 
   const after2 = structuredClone(before);
   after2.services[0].dests[1].fwd = "tunnel"; // 198.19.0.1:8080 (newest-first order); -e would force port 80
   assert.is(diffRules(before, after2).split("\n")[0], "~ -a -t 198.18.0.100:80 -r 198.19.0.1:8080 -i -w 1 --tun-type ipip   (forward Masq -> Tunnel)");
+});
+
+diff("full NAT: FullNat destinations, --laddr and --proxy-protocol changes", () => {
+  const before = restore(WEB + "-A -u 198.18.0.53:53 -s rr --laddr 198.18.0.200\n");
+  const text = "-e -t 198.18.0.100:80 -r 198.19.0.1:8080 --fullnat\n" +
+    "-a -t 198.18.0.100:80 -r 198.19.0.3:8080 --fullnat -w 4\n" +
+    "-E -t 198.18.0.100:80 -s rr --laddr 198.18.0.201,198.18.0.202\n" +
+    "-E -u 198.18.0.53:53 -s rr\n";                     // -E without --laddr: back to the default
+  assert.fixture(report(before, text), [
+    "~ -A -t 198.18.0.100:80 -s rr --laddr 198.18.0.201,198.18.0.202   (laddr default -> 198.18.0.201,198.18.0.202)",
+    "~ -a -t 198.18.0.100:80 -r 198.19.0.1:8080 --fullnat -w 1   (forward Masq -> FullNat)",
+    "+ -a -t 198.18.0.100:80 -r 198.19.0.3:8080 --fullnat -w 4",
+    "~ -A -u 198.18.0.53:53 -s rr   (laddr 198.18.0.200 -> default)",
+    "2 services edited, 1 destination added, 1 destination edited",
+    "",
+  ].join("\n"));
+  const withProxy = structuredClone(before);
+  withProxy.services[1].proxyProtocol = 1; // refused by the apply step for now: set by hand
+  assert.is(diffRules(before, withProxy),
+    "~ -A -u 198.18.0.53:53 -s rr --laddr 198.18.0.200 --proxy-protocol v1   (proxy-protocol off -> v1)\n1 service edited\n");
 });
 
 diff("timeouts", () => {

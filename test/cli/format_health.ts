@@ -20,7 +20,7 @@ function reply() {
   const dest = (addr: string) => ({ af: 4 as const, addr, port: 8080, fwd: "masq" as const, weight: 1, uThreshold: 0, lThreshold: 0, tunType: "ipip" as const, tunPort: 0, tunCsum: "nocsum" as const });
   r.services.push({
     key: { kind: "tcp", af: 4, addr: "198.18.0.100", port: 80, fwmark: 0 }, sched: "rr", schedFlags: 0, persistent: false,
-    timeoutSec: 0, netmask: "255.255.255.255", pe: "", ops: false, dests: [dest("198.18.1.13"), dest("198.18.1.12"), dest("198.18.1.11")],
+    timeoutSec: 0, netmask: "255.255.255.255", pe: "", ops: false, laddrs: [], proxyProtocol: 0, dests: [dest("198.18.1.13"), dest("198.18.1.12"), dest("198.18.1.11")],
   });
   const lr = listReply(r);
   const [d13, d12] = lr.services[0].dests;

@@ -22,7 +22,7 @@ function rules(): RuleSet {
   });
   const svc = (kind: "tcp" | "udp", addr: string, port: number) => ({
     key: { kind, af: 4 as const, addr, port, fwmark: 0 }, sched: "wrr", schedFlags: 0, persistent: true, timeoutSec: 300,
-    netmask: "255.255.255.0", pe: "", ops: false, dests: [] as RuleSet["services"][number]["dests"],
+    netmask: "255.255.255.0", pe: "", ops: false, laddrs: [] as string[], proxyProtocol: 0 as const, dests: [] as RuleSet["services"][number]["dests"],
   });
   const web = svc("tcp", "198.18.0.100", 80);
   web.dests.push(dest("198.18.1.12", 8080, 1), dest("198.18.1.11", 8080, 3, "tunnel"));
@@ -69,6 +69,19 @@ js("--nosort keeps kernel order; -t lists one service; a missing one is ESRCH", 
   const one = JSON.parse(formatListJson(reply, { ...O, key: { kind: "udp", af: 4, addr: "198.18.0.53", port: 53, fwmark: 0 } }));
   assert.equal(one.services.map((s: { port: number }) => s.port), [53]);
   throwsIpvs(() => formatListJson(reply, { ...O, key: { kind: "udp", af: 4, addr: "198.18.0.54", port: 53, fwmark: 0 } }), "No such service", 1);
+});
+
+js("full NAT: forward FullNat; laddrs and proxy_protocol only on services that set them", () => {
+  const r = rules();
+  r.services[0].dests[0].fwd = "fullnat";
+  r.services[0].laddrs = ["198.18.0.201", "198.18.0.200"];
+  r.services[0].proxyProtocol = 2;
+  const j = JSON.parse(formatListJson(listReply(r), O));
+  const [web, dns] = j.services;
+  assert.equal(web.destinations.map((d: { forward: string }) => d.forward), ["Tunnel", "FullNat"]);
+  assert.equal(web.destinations[1].tunnel, null);
+  assert.equal([web.laddrs, web.proxy_protocol], [["198.18.0.201", "198.18.0.200"], "v2"]);
+  assert.equal(["laddrs" in dns, "proxy_protocol" in dns], [false, false]);
 });
 
 js("-c --json", () => {

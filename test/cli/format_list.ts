@@ -275,3 +275,37 @@ text("-h has ipvsadm's sections and uses the program name", () => {
 });
 
 text.run();
+
+// ---
+const fnat = suite("tslb's full NAT (--fullnat, --laddr, --proxy-protocol)");
+
+/** Service settings are tslb's own and -L (ipvsadm's columns) does not show them; the
+ *  destinations show FullNat in the Forward column. proxyProtocol is set by hand: the
+ *  apply step refuses it until the data plane supports it. */
+const FNAT = (() => {
+  const r = rules(
+    "-A -t 198.18.81.100:80 -s rr -p 60 --laddr 198.18.0.201,198.18.0.200\n" +
+    "-a -t 198.18.81.100:80 -r 198.19.0.2:8080 --fullnat -w 2\n-a -t 198.18.81.100:80 -r 198.19.0.1:8080 --fullnat\n" +
+    "-a -t 198.18.81.100:80 -r 198.19.0.3\n" +
+    "-A -f 9 -6 --laddr [2001:2::C9],2001:2:0::ca\n-a -f 9 -6 -r 2001:2::b --fullnat -w 3\n" +
+    "-A -u [2001:2::10]:53 -s sh -o --laddr 2001:2::c8\n-a -u [2001:2::10]:53 -r [2001:2::a]:5353 --fullnat\n",
+  );
+  r.services[0].proxyProtocol = 2;
+  return r;
+})();
+
+fnat("-L -n: FullNat in the Forward column, service lines as ipvsadm's", async () => {
+  assert.fixture(list(FNAT), await golden("tslb_fullnat_list.txt"));
+});
+
+fnat("--tun-info: a full-NAT destination has no tunnel (n/a)", () => {
+  const out = list(FNAT, { tunInfo: true });
+  assert.ok(out.includes("  -> 198.19.0.1:8080              FullNat n/a           1      0          0         \n"), out);
+});
+
+fnat("-h lists the full-NAT options", () => {
+  const h = helpText("tslb");
+  for (const opt of ["--fullnat", "--laddr", "--proxy-protocol v1|v2"]) assert.ok(h.includes(opt), opt);
+});
+
+fnat.run();

@@ -19,7 +19,7 @@ const key = (addr: string, port: number, kind: SvcKind = "tcp"): ServiceKey =>
 const fwm = (fwmark: number, af: Af = 4): ServiceKey => ({ kind: "fwm", af, addr: "", port: 0, fwmark });
 const spec = (k: ServiceKey, o: Partial<ServiceSpec> = {}): ServiceSpec => ({
   key: k, sched: "wlc", schedFlags: 0, persistent: false, timeoutSec: 0,
-  netmask: k.af === 6 ? "128" : "255.255.255.255", pe: "", ops: false, ...o,
+  netmask: k.af === 6 ? "128" : "255.255.255.255", pe: "", ops: false, laddrs: [], proxyProtocol: 0, ...o,
 });
 const dest = (addr: string, port: number, o: Partial<Dest> = {}): Dest => ({
   af: addr.includes(":") ? 6 : 4, addr, port, fwd: "route", weight: 1, uThreshold: 0, lThreshold: 0,
@@ -392,6 +392,62 @@ errors("--dry-run with any other command, as ipvsadm words an illegal option", [
   ["-R --dry-run now", "unexpected argument now", 2],
   ["-R -- --dry-run", "unexpected argument --dry-run", 2],
   ["--dry-run -R", TRY, 255], // the first option must be a command
+]);
+
+table("full NAT (tslb's own): --fullnat, --laddr, --proxy-protocol", [
+  ["-a -t 198.18.0.1:80 -r 198.19.0.1:8080 --fullnat", addDest(VIP, dest("198.19.0.1", 8080, { fwd: "fullnat" }))],
+  // Ports map as with -m: only -g and -i force the service's port.
+  ["-e -t 198.18.0.1:80 -r 198.19.0.1 --fullnat -w 3", apply({ kind: "edit-dest", key: VIP, dest: dest("198.19.0.1", 80, { fwd: "fullnat", weight: 3 }) })],
+  ["-a -f 5 -6 -r [2001:2::20]:0 --fullnat", addDest(fwm(5, 6), dest("2001:2::20", 0, { fwd: "fullnat" }))],
+  ["-A -t 198.18.0.1:80 --laddr 198.18.0.200", addSvc(VIP, { laddrs: ["198.18.0.200"] })],
+  ["-A -t 198.18.0.1:80 --laddr=198.18.0.201,198.18.0.200 -s rr", addSvc(VIP, { sched: "rr", laddrs: ["198.18.0.201", "198.18.0.200"] })],
+  // inet_aton forms, as -t/-r take them, come out canonical.
+  ["-A -t 198.18.0.1:80 --laddr 198.18.200", addSvc(VIP, { laddrs: ["198.18.0.200"] })],
+  // IPv6 bare or in brackets, canonical text; the option may come before the service.
+  ["-A --laddr [2001:2::C8],2001:2:0:0::c9 -t [2001:2::1]:80", addSvc(key("2001:2::1", 80), { laddrs: ["2001:2::c8", "2001:2::c9"] })],
+  // A fwmark service takes the family its -6 says.
+  ["-A -f 5 --laddr 198.18.0.200", addSvc(fwm(5), { laddrs: ["198.18.0.200"] })],
+  ["-A -f 5 -6 --laddr 2001:2::c8", addSvc(fwm(5, 6), { laddrs: ["2001:2::c8"] })],
+  ["-A -t 198.18.0.1:80 --proxy-protocol v1", addSvc(VIP, { proxyProtocol: 1 })],
+  ["-E -t 198.18.0.1:80 --proxy-protocol=v2 --laddr 198.18.0.200", apply({ kind: "edit-service", svc: spec(VIP, { proxyProtocol: 2, laddrs: ["198.18.0.200"] }) })],
+  // -E replaces every setting: without the options, they are reset.
+  ["-E -t 198.18.0.1:80 -s rr", apply({ kind: "edit-service", svc: spec(VIP, { sched: "rr" }) })],
+]);
+
+errors("full NAT: bad values, conflicts and illegal commands", [
+  ["-a -t 198.18.0.1:80 -r 198.19.0.1 -m --fullnat", "multiple 'forwarding-method' options specified", 2],
+  ["-a -t 198.18.0.1:80 -r 198.19.0.1 --fullnat -g", "multiple 'forwarding-method' options specified", 2],
+  ["-a -t 198.18.0.1:80 -r 198.19.0.1 --fullnat --fullnat", "multiple 'forwarding-method' options specified", 2],
+  ["-a -t 198.18.0.1:80 -r [2001:2::20]:80 --fullnat", "Different address family is allowed only for tunneling servers", 2],
+  ["-a -t 198.18.0.1:80 -r 198.19.0.1 --fullnat --tun-type gue", "Tunnel options conflict with forward method", 2],
+  ["-a -t 198.18.0.1:80 -r 198.19.0.1 --fullnat --check tcp --check-via-vip", "Check option 'check-via-vip' conflicts with forward method", 2],
+  ["-A -t 198.18.0.1:80 --fullnat", "Illegal 'forwarding-method' option with the 'add-service' command", 2],
+  ["-d -t 198.18.0.1:80 -r 198.19.0.1 --fullnat", "Illegal 'forwarding-method' option with the 'delete-server' command", 2],
+  ["-L --fullnat", "Illegal 'forwarding-method' option with the 'list' command", 2],
+  ["-A -t 198.18.0.1:80 --fullnat=1", "--fullnat=1: option does not take an argument", 255],
+  ["-A -t 198.18.0.1:80 --laddr 198.18.0.300", "illegal local address `198.18.0.300' specified", 2],
+  ["-A -t 198.18.0.1:80 --laddr lb-host", "illegal local address `lb-host' specified", 2],
+  ["-A -t 198.18.0.1:80 --laddr 198.18.0.200,", "illegal local address `' specified", 2],
+  ["-A -t 198.18.0.1:80 --laddr 198.18.0.200,198.18.0.200", "illegal local address `198.18.0.200' specified", 2],
+  ["-A -t 198.18.0.1:80 --laddr 2001:2::c8", "illegal local address `2001:2::c8' specified", 2],
+  ["-A -t 198.18.0.1:80 --laddr [198.18.0.200]", "illegal local address `[198.18.0.200]' specified", 2],
+  ["-A -t [2001:2::1]:80 --laddr 198.18.0.200", "illegal local address `198.18.0.200' specified", 2],
+  ["-A -f 5 --laddr 2001:2::c8", "illegal local address `2001:2::c8' specified", 2],
+  ["-A -f 5 -6 --laddr 198.18.0.200", "illegal local address `198.18.0.200' specified", 2],
+  ["-A -t 198.18.0.1:80 --laddr", "--laddr: missing argument", 255],
+  ["-A -t 198.18.0.1:80 --laddr 198.18.0.200 --laddr 198.18.0.201", "multiple 'laddr' options specified", 2],
+  ["-A -t 198.18.0.1:80 --proxy-protocol v3", "illegal proxy-protocol version `v3' specified (v1 or v2)", 2],
+  ["-A -t 198.18.0.1:80 --proxy-protocol 2", "illegal proxy-protocol version `2' specified (v1 or v2)", 2],
+  ["-A -t 198.18.0.1:80 --proxy-protocol V1", "illegal proxy-protocol version `V1' specified (v1 or v2)", 2],
+  ["-a -t 198.18.0.1:80 -r 198.19.0.1 --fullnat --laddr 198.18.0.200", "Illegal 'laddr' option with the 'add-server' command", 2],
+  ["-e -t 198.18.0.1:80 -r 198.19.0.1 --proxy-protocol v1", "Illegal 'proxy-protocol' option with the 'edit-server' command", 2],
+  ["-D -t 198.18.0.1:80 --laddr 198.18.0.200", "Illegal 'laddr' option with the 'delete-service' command", 2],
+  ["-L --laddr 198.18.0.200", "Illegal 'laddr' option with the 'list' command", 2],
+  ["-S --proxy-protocol v2", "Illegal 'proxy-protocol' option with the 'save' command", 2],
+  ["-R --laddr 198.18.0.200", "Illegal 'laddr' option with the 'restore' command", 2],
+  ["-C --proxy-protocol v2", "Illegal 'proxy-protocol' option with the 'flush' command", 2],
+  // ipvsadm's own checks come first.
+  ["-A -t 198.18.0.1 --laddr 198.18.0.300", "Zero port specified for non-persistent service", 2],
 ]);
 
 // ---

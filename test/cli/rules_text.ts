@@ -9,7 +9,7 @@ import {
 } from "../../src/cli/rules_text.ts";
 import { throwsIpvs } from "../helpers/ipvs_error.ts";
 import { listReply } from "../helpers/list_view.ts";
-import { namesFor, randomRules, rng, TEST_SCHEDULERS } from "../helpers/random_rules.ts";
+import { namesFor, randomRules, rng, TEST_SCHEDULERS, tslbAccepts } from "../helpers/random_rules.ts";
 import { planRestore } from "../../src/cli/dry_run.ts";
 import type { Command } from "../../src/control/commands.ts";
 import type { Service } from "../../src/control/model.ts";
@@ -18,9 +18,10 @@ import { readdirSync, readFileSync } from "node:fs";
 const golden = (name: string) => Bun.file(new URL(`../golden/${name}`, import.meta.url)).text();
 const TRY = "Try `ipvsadm -h' or 'ipvsadm --help' for more information.";
 const restore = (text: string) => applyAll(emptyRuleSet(), parseRestore(text, "ipvsadm", NO_NAMES), TEST_SCHEDULERS);
-/** tslb refuses SCTP services (its data plane does not forward them yet), so rule sets
- *  that go through applyAll leave them out; the generator still makes them for -S/-R text. */
-const noSctp = (r: RuleSet): RuleSet => ({ ...r, services: r.services.filter((s) => s.key.kind !== "sctp") });
+/** tslb refuses SCTP services and --proxy-protocol (its data plane does not support them
+ *  yet), so rule sets that go through applyAll leave them out; the generator still makes
+ *  them for -S/-R text. */
+const noSctp = tslbAccepts;
 const SCTP_MSG = "SCTP services are not supported by tslb's data plane yet";
 
 // ---
@@ -93,7 +94,7 @@ lines("names resolve through the given environment", () => {
   const env = makeNames("198.18.0.10 web1\n", "http 80/tcp\n");
   assert.equal(parseRestore("-A -t web1:http", "ipvsadm", env)[0], {
     kind: "add-service",
-    svc: { key: { kind: "tcp", af: 4, addr: "198.18.0.10", port: 80, fwmark: 0 }, sched: "wlc", schedFlags: 0, persistent: false, timeoutSec: 0, netmask: "255.255.255.255", pe: "", ops: false },
+    svc: { key: { kind: "tcp", af: 4, addr: "198.18.0.10", port: 80, fwmark: 0 }, sched: "wlc", schedFlags: 0, persistent: false, timeoutSec: 0, netmask: "255.255.255.255", pe: "", ops: false, laddrs: [], proxyProtocol: 0 },
   });
 });
 
@@ -147,6 +148,31 @@ save("every tunnel form, IPv6 fwmark, pe, IPv6 mask, flag order", () => {
 
 save("an empty table saves as nothing", () => assert.is(formatSave(emptyRuleSet(), true), ""));
 
+const FNAT = "-A -t 198.18.81.100:80 -s rr -p 60 --laddr 198.18.0.201,198.18.0.200\n" +
+  "-a -t 198.18.81.100:80 -r 198.19.0.2:8080 --fullnat -w 2\n-a -t 198.18.81.100:80 -r 198.19.0.1:8080 --fullnat\n" +
+  "-a -t 198.18.81.100:80 -r 198.19.0.3\n" +
+  "-A -f 9 -6 --laddr [2001:2::C9],2001:2:0::ca\n-a -f 9 -6 -r 2001:2::b --fullnat -w 3\n" +
+  "-A -u [2001:2::10]:53 -s sh -o --laddr 2001:2::c8\n-a -u [2001:2::10]:53 -r [2001:2::a]:5353 --fullnat\n";
+
+save("full NAT: --fullnat where -m/-g/-i go; --laddr and --proxy-protocol after ipvsadm's -A options", async () => {
+  const rules = restore(FNAT);
+  rules.services[0].proxyProtocol = 2; // refused by the apply step for now: set by hand
+  const want = await golden("tslb_fullnat_save.txt");
+  assert.fixture(formatSave(rules, true), want);
+  // Only the numeric form exists for local addresses: names change nothing.
+  const names = makeNames("198.18.0.200 lb-a\n198.18.0.201 lb-b\n", "");
+  assert.ok(formatSave(rules, false, names).includes(" --laddr 198.18.0.201,198.18.0.200 --proxy-protocol v2\n"));
+  // -R reads the golden back: the same Commands, proxy-protocol included.
+  const spec = ({ dests: _, ...svc }: Service) => svc;
+  assert.equal(parseRestore(want, "ipvsadm", NO_NAMES), qsort(rules.services, (a, b) => cmpServices(a.key, b.key)).flatMap((s) => [
+    { kind: "add-service", svc: spec(s) } as Command,
+    ...qsort(s.dests, cmpDests).map((dest): Command => ({ kind: "add-dest", key: s.key, dest })),
+  ]));
+  // A service without the options prints nothing new.
+  assert.is(formatSave(restore("-A -t 198.18.0.1:80 -s rr\n-a -t 198.18.0.1:80 -r 198.19.0.1 --fullnat\n"), true),
+    "-A -t 198.18.0.1:80 -s rr\n-a -t 198.18.0.1:80 -r 198.19.0.1:80 --fullnat -w 1\n");
+});
+
 save.run();
 
 // ---
@@ -187,7 +213,7 @@ trip("SCTP services are saved as ipvsadm saves them, and a restore of them stops
   const r = randomRules(1);
   const key = { kind: "sctp" as const, af: 4 as const, addr: "198.18.0.7", port: 5060, fwmark: 0 };
   r.services.push({
-    key, sched: "rr", schedFlags: 0, persistent: false, timeoutSec: 0, netmask: "255.255.255.255", pe: "", ops: false,
+    key, sched: "rr", schedFlags: 0, persistent: false, timeoutSec: 0, netmask: "255.255.255.255", pe: "", ops: false, laddrs: [], proxyProtocol: 0,
     dests: [{ af: 4, addr: "198.19.0.7", port: 5060, fwd: "masq", weight: 2, uThreshold: 0, lThreshold: 0, tunType: "ipip", tunPort: 0, tunCsum: "nocsum" }],
   });
   const text = formatSave(r, true);
@@ -210,6 +236,10 @@ trip("the generator covers what -S can express", () => {
   for (const t of ["ipip", "gue", "gre"]) assert.ok(dests.some((d) => d.fwd === "tunnel" && d.tunType === t), t);
   assert.ok(dests.some((d) => d.fwd === "masq") && dests.some((d) => d.fwd === "route"));
   assert.ok(all.some((s) => s.dests.some((d) => d.af !== s.key.af)), "mixed-family tunnel");
+  assert.ok(dests.some((d) => d.fwd === "fullnat"), "fullnat");
+  assert.ok(all.some((s) => s.laddrs.length > 1) && all.some((s) => s.key.af === 6 && s.laddrs.length), "laddrs");
+  assert.ok(all.some((s) => s.key.kind === "fwm" && s.laddrs.length), "fwmark laddrs");
+  for (const v of [1, 2]) assert.ok(all.some((s) => s.proxyProtocol === v), `proxy-protocol v${v}`);
 });
 
 trip.run();

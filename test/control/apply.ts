@@ -257,6 +257,69 @@ sem("the command that failed is named by the error, not hidden by later ones", (
 sem.run();
 
 // ---
+const fnat = suite("full NAT (tslb's --fullnat, --laddr, --proxy-protocol)");
+
+const PROXY_MSG = "--proxy-protocol is not supported by tslb's data plane yet";
+const VIA_VIP_MSG = "--check-via-vip is for direct-routing and tunnel servers only (give the check again, without it)";
+const EINVAL_MSG = "Invalid operation.  Possibly wrong module version, address not unicast, ...";
+
+fnat("full-NAT destinations and local addresses are stored as given", () => {
+  const r = run("-A -t 198.18.0.1:80 -s rr --laddr 198.18.0.201,198.18.0.200\n-a -t 198.18.0.1:80 -r 198.19.0.1:8080 --fullnat -w 2");
+  const svc = r.services[0];
+  assert.equal([svc.laddrs, svc.proxyProtocol], [["198.18.0.201", "198.18.0.200"], 0]);
+  assert.equal([svc.dests[0].fwd, svc.dests[0].port, svc.dests[0].weight], ["fullnat", 8080, 2]);
+  // Without the options a service has the defaults: no local addresses, no PROXY header.
+  assert.equal([run(BASE).services[0].laddrs, run(BASE).services[0].proxyProtocol], [[], 0]);
+});
+
+fnat("--proxy-protocol is refused on add and on edit; the edit leaves the service as it was", () => {
+  assert.is(throwsIpvs(() => run("-A -t 198.18.0.1:80 -s rr --proxy-protocol v1"), PROXY_MSG, 255).code, "EOPNOTSUPP");
+  assert.is(throwsIpvs(() => run("-A -f 5 -s rr --proxy-protocol v2"), PROXY_MSG, 255).code, "EOPNOTSUPP");
+  const before = run(BASE + "-E -t 198.18.0.1:80 -s rr --laddr 198.18.0.200");
+  const snapshot = structuredClone(before);
+  throwsIpvs(() => run("-E -t 198.18.0.1:80 -s rr --proxy-protocol v2", before), PROXY_MSG, 255);
+  assert.equal(before, snapshot);
+  // The kernel's own answers come first: EEXIST, ESRCH, an unknown scheduler.
+  throwsIpvs(() => run(BASE + "-A -t 198.18.0.1:80 -s rr --proxy-protocol v2"), "Service already exists", 255);
+  throwsIpvs(() => run("-E -t 198.18.0.9:80 -s rr --proxy-protocol v2"), "No such service", 255);
+  throwsIpvs(() => run("-A -t 198.18.0.1:80 -s nosuch --proxy-protocol v2"), "Scheduler or persistence engine not found", 255);
+});
+
+fnat("-E replaces every setting: without --laddr the local addresses go back to the default", () => {
+  const r = run("-A -t 198.18.0.1:80 -s rr --laddr 198.18.0.200,198.18.0.201\n-a -t 198.18.0.1:80 -r 198.19.0.1 --fullnat");
+  const edited = run("-E -t 198.18.0.1:80 -s wlc", r);
+  assert.equal(edited.services[0].laddrs, []);
+  assert.equal(edited.services[0].dests.map((d) => d.fwd), ["fullnat"], "the destinations stay");
+  assert.equal(run("-E -t 198.18.0.1:80 -s rr --laddr 198.18.0.202", r).services[0].laddrs, ["198.18.0.202"]);
+  assert.equal(r.services[0].laddrs, ["198.18.0.200", "198.18.0.201"], "input untouched");
+});
+
+fnat("local addresses must be unicast, as real servers must (EINVAL)", () => {
+  for (const bad of ["0.0.0.1", "224.0.0.1", "255.255.255.255"]) {
+    assert.is(throwsIpvs(() => run(`-A -t 198.18.0.1:80 -s rr --laddr 198.18.0.200,${bad}`), EINVAL_MSG, 255).code, "EINVAL", bad);
+  }
+  for (const bad of ["::", "ff02::1", "fe80::1"]) {
+    throwsIpvs(() => run(`-A -t [2001:2::1]:80 -s rr --laddr ${bad}`), EINVAL_MSG, 255);
+  }
+  throwsIpvs(() => run(`-A -f 5 -6 -s rr --laddr ff02::2`), EINVAL_MSG, 255);
+});
+
+fnat("a full-NAT destination must have the service's family, as a NAT one (EINVAL)", () => {
+  const v6: Dest = { af: 6, addr: "2001:2::20", port: 80, fwd: "fullnat", weight: 1, uThreshold: 0, lThreshold: 0, tunType: "ipip", tunPort: 0, tunCsum: "nocsum" };
+  const r = run(BASE);
+  throwsIpvs(() => applyAll(r, [{ kind: "add-dest", key: VIP, dest: v6 }], SCHEDS), EINVAL_MSG, 255);
+});
+
+fnat("--check-via-vip: refused when an edit makes the server full NAT", () => {
+  const r = run("-A -t 198.18.0.1:80 -s rr\n-a -t 198.18.0.1:80 -r 198.19.0.1 -g --check tcp --check-via-vip");
+  assert.is(throwsIpvs(() => run("-e -t 198.18.0.1:80 -r 198.19.0.1 --fullnat", r), VIA_VIP_MSG, 255).code, "EINVAL");
+  const ok = run("-e -t 198.18.0.1:80 -r 198.19.0.1 --fullnat --check tcp", r);
+  assert.equal([ok.services[0].dests[0].fwd, ok.services[0].dests[0].check?.viaVip], ["fullnat", false]);
+});
+
+fnat.run();
+
+// ---
 const cli = suite("with parseArgs");
 
 cli("an argv Invocation applies directly", () => {

@@ -11,7 +11,7 @@ import { NO_NAMES } from "../../src/cli/names.ts";
 import { applyAll } from "../../src/control/apply.ts";
 import { CHECK_DEFAULTS, type CheckKind, emptyRuleSet, type RuleSet } from "../../src/control/model.ts";
 import { readIfExists, stateText, writeAtomic } from "../../src/control/state_file.ts";
-import { randomRules, rng, TEST_SCHEDULERS } from "../helpers/random_rules.ts";
+import { randomRules, rng, TEST_SCHEDULERS, tslbAccepts } from "../helpers/random_rules.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "tslb-state-"));
 
@@ -46,8 +46,7 @@ const rt = suite("stateText round trip");
 
 /** randomRules plus what -S does not keep: thresholds, timeouts, checks. */
 function richRules(seed: number): RuleSet {
-  const r = randomRules(seed);
-  r.services = r.services.filter((s) => s.key.kind !== "sctp"); // parsed, but no daemon accepts them
+  const r = tslbAccepts(randomRules(seed)); // SCTP and --proxy-protocol parse, but no daemon accepts them
   const n = rng(seed ^ 0x5a5a);
   r.timeouts = { tcp: 1 + n(3600), tcpfin: 1 + n(600), udp: 1 + n(600) };
   for (const s of r.services) {

@@ -3,6 +3,8 @@
 // the reverse of the -S order). Addresses stay in 198.18.0.0/15 and 2001:2::/48, with
 // IPv6 words below 2^31, and fwmarks below 2^31: in those ranges ipvsadm's wrap-around
 // comparator is a true total order, so the expected order is well defined.
+// They include what -S/-R can express but tslb's apply step refuses (SCTP services,
+// --proxy-protocol); tslbAccepts() removes that for tests that go through applyAll.
 import { type Af, type Dest, emptyRuleSet, type Fwd, type RuleSet, type Service, type SvcKind, type TunCsum } from "../../src/control/model.ts";
 import { cmpDests, cmpServices, qsort } from "../../src/cli/rules_text.ts";
 import { formatIPv4, formatIPv6 } from "../../src/wire/addr.ts";
@@ -53,13 +55,19 @@ export function randomRules(seed: number): RuleSet {
         : (af === 4 ? "255.255.255.255" : "128"),
       pe: "",
       ops: (kind === "udp" || kind === "fwm") && r(2) === 0,
+      laddrs: [],
+      proxyProtocol: r(6) === 0 ? (1 + r(2)) as 1 | 2 : 0,
       dests: [],
     };
+    for (let m = r(4) === 0 ? 1 + r(3) : 0; m > 0; m--) {
+      const a = addr(af);
+      if (!svc.laddrs.includes(a)) svc.laddrs.push(a);
+    }
     const seen = new Set<string>();
     for (let m = r(6); m > 0; m--) {
-      const fwd: Fwd = pick(["route", "masq", "tunnel"] as const);
+      const fwd: Fwd = pick(["route", "masq", "tunnel", "fullnat"] as const);
       const daf: Af = fwd === "tunnel" && r(3) === 0 ? (af === 4 ? 6 : 4) : af;
-      const dport = kind !== "fwm" && fwd !== "masq" ? port : r(8) === 0 ? 0 : 1 + r(65535);
+      const dport = kind !== "fwm" && (fwd === "route" || fwd === "tunnel") ? port : r(8) === 0 ? 0 : 1 + r(65535);
       const d: Dest = {
         af: daf, addr: addr(daf), port: dport, fwd, weight: r(65536), uThreshold: 0, lThreshold: 0,
         tunType: "ipip", tunPort: 0, tunCsum: "nocsum",
@@ -78,6 +86,12 @@ export function randomRules(seed: number): RuleSet {
   }
   rules.services = qsort(rules.services, (a, b) => cmpServices(a.key, b.key));
   return rules;
+}
+
+/** What applyAll accepts of a generated RuleSet: tslb refuses SCTP services and
+ *  --proxy-protocol (its data plane supports neither yet), so they are left out. */
+export function tslbAccepts(r: RuleSet): RuleSet {
+  return { ...r, services: r.services.filter((s) => s.key.kind !== "sctp").map((s) => ({ ...s, proxyProtocol: 0 })) };
 }
 
 /** /etc/hosts and /etc/services text naming every IPv4 address and port in `rules`

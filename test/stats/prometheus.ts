@@ -12,7 +12,7 @@ function rules(): RuleSet {
   const r = emptyRuleSet();
   const svc = (kind: "tcp" | "udp" | "fwm", addr: string, port: number, fwmark = 0, af: 4 | 6 = 4) => ({
     key: { kind, af, addr, port, fwmark }, sched: "rr", schedFlags: 0, persistent: false, timeoutSec: 0,
-    netmask: af === 6 ? "128" : "255.255.255.255", pe: "", ops: false, dests: [] as RuleSet["services"][number]["dests"],
+    netmask: af === 6 ? "128" : "255.255.255.255", pe: "", ops: false, laddrs: [], proxyProtocol: 0 as const, dests: [] as RuleSet["services"][number]["dests"],
   });
   const dest = (addr: string, port: number, weight: number) => ({
     af: (addr.includes(":") ? 6 : 4) as 4 | 6, addr, port, fwd: "masq" as const, weight, uThreshold: 0, lThreshold: 0,

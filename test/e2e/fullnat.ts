@@ -1,0 +1,134 @@
+// End to end, full NAT (--fullnat, DPVS's FNAT): the real servers' default route points at
+// a router namespace that knows nothing of the clients, and they carry no VIP. Only
+// because tslb rewrites the source to its own address (and a pool port) do replies come
+// back. Also: IPv6, UDP, the local-port pool running out, and what the host is left with.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { LB_RS, RS, RS6, Topology, VIP, VIP6 } from "../../scripts/topology.ts";
+import { BUN, ROOT, ensureBinary, keepAliveClient, startServer, tslb } from "../helpers/tslb.ts";
+import { request } from "../../src/control/client.ts";
+import { join } from "node:path";
+
+const LB_RS6 = "2001:2:0:1::1";
+/** The default pool; the exhaustion test restarts the daemon with TINY_POOL. */
+const POOL = "61000-65534";
+const TINY_POOL = "61000-61001";
+const RULES = `-A -t ${VIP}:80 -s rr
+-a -t ${VIP}:80 -r ${RS[0]}:8080 --fullnat
+-a -t ${VIP}:80 -r ${RS[1]}:8080 --fullnat
+-A -u ${VIP}:53 -s rr
+-a -u ${VIP}:53 -r ${RS[0]}:5353 --fullnat
+-A -t [${VIP6}]:80 -s rr
+-a -t [${VIP6}]:80 -r [${RS6[0]}]:8080 --fullnat
+-a -t [${VIP6}]:80 -r [${RS6[1]}]:8080 --fullnat
+`;
+
+ensureBinary();
+const topo = new Topology("e2efnat", true);
+const socket = `/tmp/tslb-e2e-fnat-${process.pid}/tslb.sock`;
+const servers: ReturnType<typeof Bun.spawn>[] = [];
+const lb = () => topo.ns.lb;
+let pool = POOL;
+const cli = (args: string[], stdin?: string) => tslb(lb(), socket, args, { stdin, env: { TSLB_FULLNAT_PORTS: pool } });
+const client = (ns: string, ...args: string[]) => topo.exec(ns, [BUN, join(ROOT, "scripts/client.ts"), ...args], true).out.trim().split("\n");
+const ipRules = (af: "-4" | "-6") => topo.ip(lb(), af, "rule", "show");
+
+const e2e = suite("e2e full NAT");
+
+/** The daemon's drop counters by reason. */
+async function drops(): Promise<Record<string, number>> {
+  const r = await request(socket, { op: "drops" });
+  if (!r.ok) throw new Error(r.message);
+  return r.data as Record<string, number>;
+}
+
+e2e.before(async () => {
+  topo.up();
+  servers.push(await startServer(topo.ns.rs1, "rs1", `${RS[0]},${RS6[0]}`), await startServer(topo.ns.rs2, "rs2", `${RS[1]},${RS6[1]}`));
+});
+
+e2e.after(() => {
+  tslb(lb(), socket, ["--shutdown"]);
+  for (const p of servers) p.kill();
+  topo.destroy();
+});
+
+e2e("without full NAT the servers' replies go to their router and are lost (the check can fail)", () => {
+  assert.is(cli(["-R"], `-A -t ${VIP}:80 -s rr\n-a -t ${VIP}:80 -r ${RS[0]}:8080 -m\n`).code, 0);
+  const lines = client(topo.ns.cl, "http", VIP, "80", "1");
+  assert.match(lines[0], /^error/);
+  assert.is(cli(["-C"]).code, 0);
+});
+
+e2e("-R with --fullnat: -L shows FullNat, -S writes --fullnat", () => {
+  const r = cli(["-R"], RULES);
+  assert.is(r.err, "");
+  assert.is(r.code, 0);
+  const list = cli(["-L", "-n"]).out;
+  assert.match(list, new RegExp(`-> ${RS[0].replace(/\./g, "\\.")}:8080\\s+FullNat\\s+1`));
+  assert.match(cli(["-S", "-n"]).out, new RegExp(`-a -t ${VIP}:80 -r ${RS[0]}:8080 --fullnat -w 1`));
+});
+
+e2e("20 HTTP requests are balanced rr 10/10; each server sees the balancer's address", () => {
+  const lines = client(topo.ns.cl, "http", VIP, "80", "20");
+  assert.is(lines.length, 20);
+  lines.forEach((l, i) => assert.is(l, `rs${2 - (i % 2)} ${LB_RS}`, `request ${i}`));
+});
+
+e2e("UDP through full NAT", () => {
+  assert.equal(client(topo.ns.cl, "udp", VIP, "53", "hello"), [`rs1 ${LB_RS} hello`]);
+});
+
+e2e("IPv6: 4 requests balanced, each server sees the balancer's IPv6 address", () => {
+  const lines = client(topo.ns.cl, "http", VIP6, "80", "4");
+  assert.equal(lines, [`rs2 ${LB_RS6}`, `rs1 ${LB_RS6}`, `rs2 ${LB_RS6}`, `rs1 ${LB_RS6}`]);
+});
+
+e2e("a 5 MB upload crosses full NAT intact", () => {
+  const lines = client(topo.ns.cl, "upload", VIP, "80", String(5 * 1024 * 1024));
+  assert.match(lines[0], /^rs[12] .*5242880/);
+});
+
+e2e("the host keeps working: local rule moved, pool reserved, replies to the pool caught", () => {
+  const rules = ipRules("-4");
+  assert.match(rules, /^98:\s+from all iif tslb0 lookup local/m);
+  assert.match(rules, new RegExp(`^99:\\s+from all to ${LB_RS} ipproto tcp dport ${POOL} lookup`, "m"));
+  assert.match(rules, /^100:\s+from all lookup local/m);
+  assert.not.match(rules, /^0:\s+from all lookup local/m);
+  assert.match(ipRules("-6"), new RegExp(`^99:\\s+from all to ${LB_RS6} ipproto tcp dport ${POOL} lookup`, "m"));
+  assert.match(topo.exec(lb(), ["sysctl", "-n", "net.ipv4.ip_local_reserved_ports"]).out, new RegExp(POOL));
+  // The balancer's own connections to a real server still work (health checks, operators).
+  assert.match(topo.exec(lb(), [BUN, join(ROOT, "scripts/client.ts"), "http", RS[0], "8080", "1"]).out, /^rs1 /);
+});
+
+e2e("pool exhaustion: 2 ports per server, 5 held connections: the fifth is refused and counted, the others carry on", async () => {
+  assert.is(tslb(lb(), socket, ["--shutdown"]).code, 0);
+  pool = TINY_POOL;
+  assert.is(cli(["-R"], RULES).code, 0);
+  assert.match(ipRules("-4"), new RegExp(`dport ${TINY_POOL} lookup`));
+  const before = await drops();
+  const held = Array.from({ length: 4 }, () => keepAliveClient(topo.ns.cl, VIP, "80"));
+  try {
+    const first = await Promise.all(held.map((k) => k.ask()));
+    first.forEach((a) => assert.match(a, /^rs[12] /));
+    // The fifth connection is refused with a reset at once (not left to time out).
+    assert.equal(client(topo.ns.cl, "http", VIP, "80", "1"), [`error connect ECONNREFUSED ${VIP}:80`]);
+    const after = await drops();
+    assert.ok(after.fullnat_no_port > before.fullnat_no_port, `fullnat_no_port ${before.fullnat_no_port} → ${after.fullnat_no_port}`);
+    const again = await Promise.all(held.map((k) => k.ask()));
+    assert.equal(again, first, "established connections unharmed, same servers");
+  } finally {
+    for (const k of held) k.stop();
+  }
+});
+
+e2e("shutdown restores the local rule and the reserved ports", () => {
+  assert.is(tslb(lb(), socket, ["--shutdown"]).code, 0);
+  const rules = ipRules("-4");
+  assert.match(rules, /^0:\s+from all lookup local/m);
+  assert.not.match(rules, /^(98|99|100):/m);
+  assert.match(ipRules("-6"), /^0:\s+from all lookup local/m);
+  assert.is(topo.exec(lb(), ["sysctl", "-n", "net.ipv4.ip_local_reserved_ports"]).out.trim(), "");
+});
+
+e2e.run();

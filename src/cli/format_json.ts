@@ -71,6 +71,8 @@ export function formatConnsJson(conns: readonly ConnView[]): string {
       virtual: { address: c.vaddr, port: c.vport },
       destination: { address: c.daddr, port: c.dport },
       ...(c.peName !== undefined ? { pe: { name: c.peName, data: c.peData ?? "" } } : {}),
+      // tslb's full NAT: the balancer's address and port toward the real server.
+      ...(c.laddr !== undefined && c.lport !== undefined ? { local: { address: c.laddr, port: c.lport } } : {}),
     })),
   }, null, 2) + "\n";
 }

@@ -144,12 +144,19 @@ export function formatList(reply: ListReply, opts: ListOptions, names: ReverseNa
 
 const CONN_PROTO: Readonly<Record<string, string>> = { TCP: "tcp", UDP: "udp", SCTP: "sctp" };
 
-/** -c output (reference §2.8), entries in the order given (ipvsadm does not sort them). */
-export function formatConns(conns: readonly ConnView[], opts: Pick<ListOptions, "numeric" | "persistentConn">, names: ReverseNames): string {
+/**
+ * -c output (reference §2.8), entries in the order given (ipvsadm does not sort them).
+ * tslb's --fullnat-info (never with --persistent-conn) pads the destination like the
+ * other columns and adds a last one, "local": the balancer's address and port toward
+ * the real server of a full-NAT connection, "-" for any other entry.
+ */
+export function formatConns(conns: readonly ConnView[], opts: Pick<ListOptions, "numeric" | "persistentConn" | "fullnatInfo">, names: ReverseNames): string {
   let out = "IPVS connection entries\n";
   out += opts.persistentConn
     ? `pro expire ${left("state", 11)} ${left("source", 18)} ${left("virtual", 18)} ${left("destination", 18)} ${left("pe name", 16)} pe_data\n`
-    : `pro expire ${left("state", 11)} ${left("source", 18)} ${left("virtual", 18)} destination\n`;
+    : opts.fullnatInfo
+      ? `pro expire ${left("state", 11)} ${left("source", 18)} ${left("virtual", 18)} ${left("destination", 18)} local\n`
+      : `pro expire ${left("state", 11)} ${left("source", 18)} ${left("virtual", 18)} destination\n`;
   for (const c of conns) {
     const proto = CONN_PROTO[c.proto] ?? null;
     const name = (addr: string, port: number) =>
@@ -157,9 +164,12 @@ export function formatConns(conns: readonly ConnView[], opts: Pick<ListOptions, 
     const expire = `${String(Math.floor(c.expireSec / 60)).padStart(2, "0")}:${String(c.expireSec % 60).padStart(2, "0")}`;
     const row = `${left(c.proto, 3)} ${left(expire, 6)} ${left(c.state, 11)} ${left(name(c.caddr, c.cport), 18)} ${left(name(c.vaddr, c.vport), 18)} `;
     // ipvsadm's long row pads the destination to 16 and the PE name to 18, unlike its title.
-    out += opts.persistentConn && c.peName !== undefined && c.peData !== undefined
-      ? `${row}${left(name(c.daddr, c.dport), 16)} ${left(c.peName, 18)} ${c.peData}\n`
-      : `${row}${name(c.daddr, c.dport)}\n`;
+    if (opts.persistentConn && c.peName !== undefined && c.peData !== undefined) {
+      out += `${row}${left(name(c.daddr, c.dport), 16)} ${left(c.peName, 18)} ${c.peData}\n`;
+    } else if (opts.fullnatInfo && !opts.persistentConn) {
+      const local = c.laddr !== undefined && c.lport !== undefined ? name(c.laddr, c.lport) : "-";
+      out += `${row}${left(name(c.daddr, c.dport), 18)} ${local}\n`;
+    } else out += `${row}${name(c.daddr, c.dport)}\n`;
   }
   return out;
 }
@@ -257,6 +267,8 @@ Options:
   --dry-run                           with -R: print what would change, change nothing
   --json                              with -L (and -L -c): the listing as JSON
   --health                            with -L: each real server's health-check state
+  --fullnat-info                      with -L -c: add each full-NAT connection's local address:port
+  --laddr                             with -L: full NAT's local addresses and their port use
 
 Health checks (tslb, with -a/-e; -S writes them back):
   --check tcp|http|udp|none           check the real server (none: stop checking)

@@ -47,9 +47,10 @@ const POPT_TABLE: readonly (readonly [string, string, ArgKind])[] = [
   ["check", "", REQUIRED], ["check-port", "", REQUIRED], ["check-path", "", REQUIRED],
   ["check-status", "", REQUIRED], ["check-interval", "", REQUIRED], ["check-timeout", "", REQUIRED],
   ["check-rise", "", REQUIRED], ["check-fall", "", REQUIRED], ["check-via-vip", "", NONE],
-  ["json", "", NONE], ["health", "", NONE],
+  ["json", "", NONE], ["health", "", NONE], ["fullnat-info", "", NONE],
   // tslb's own full NAT: --fullnat is a forwarding method (ipvsadm's forwarding-method
   // column, like -m/-g/-i); --laddr and --proxy-protocol are service settings (TSLB_OPTS).
+  // With -L, --laddr is a flag instead (a listing of its own): see LIST_FLAGS.
   ["fullnat", "", NONE], ["laddr", "", REQUIRED], ["proxy-protocol", "", REQUIRED],
 ];
 
@@ -61,6 +62,9 @@ for (const [long, short, arg] of POPT_TABLE) {
   if (long) BY_LONG.set(long, def);
   if (short) BY_SHORT.set(short, def);
 }
+
+/** Options that take no argument with the list command although they take one elsewhere. */
+const LIST_FLAGS: ReadonlySet<string> = new Set(["laddr"]);
 
 /** One option from the scanner; `word` is the last argv word consumed, which is what
  *  popt's poptBadOption() names in messages. */
@@ -74,9 +78,15 @@ const POPT_UNWANTEDARG = "option does not take an argument";
 // "" included, everything after "--" too); short options bundle (`-Ln`), and an option
 // that takes an argument eats the rest of the bundle (`-p600`, one '=' skipped) or the
 // next word. An optional argument (-p) never eats a next word that starts with '-'.
-function* popt(argv: readonly string[], leftovers: string[]): Generator<PoptEvent> {
+// `flags` names options to scan as taking no argument; the caller may add to it while
+// scanning (it knows the command after the first option).
+function* popt(argv: readonly string[], leftovers: string[], flags: ReadonlySet<string> = new Set()): Generator<PoptEvent> {
   let i = 0;
   let rest = false;
+  const lookup = (map: Map<string, PoptDef>, key: string): PoptDef | undefined => {
+    const def = map.get(key);
+    return def && flags.has(def.tag) ? { tag: def.tag, arg: NONE } : def;
+  };
   const takeNext = (def: PoptDef, word: string): PoptEvent => {
     if (i >= argv.length) {
       return def.arg === OPTIONAL ? { tag: def.tag, arg: null, word } : { error: POPT_NOARG, word };
@@ -91,7 +101,7 @@ function* popt(argv: readonly string[], leftovers: string[]): Generator<PoptEven
     if (word === "--") { rest = true; continue; }
     if (word.startsWith("--")) {
       const eq = word.indexOf("=");
-      const def = BY_LONG.get(eq < 0 ? word.slice(2) : word.slice(2, eq));
+      const def = lookup(BY_LONG, eq < 0 ? word.slice(2) : word.slice(2, eq));
       if (!def) { yield { error: POPT_BADOPT, word }; return; }
       const longArg = eq < 0 ? null : word.slice(eq + 1);
       if (def.arg === NONE) {
@@ -107,7 +117,7 @@ function* popt(argv: readonly string[], leftovers: string[]): Generator<PoptEven
     }
     let k = 1;
     while (k < word.length) {
-      const def = BY_SHORT.get(word[k++]);
+      const def = lookup(BY_SHORT, word[k++]);
       if (!def) { yield { error: POPT_BADOPT, word }; return; }
       const eq = word[k] === "=";
       if (eq) k++;
@@ -187,13 +197,14 @@ const MATRIX: Readonly<Record<Cmd, string>> = {
  *  messages. */
 const CHECK_OPTS = ["check", "check-port", "check-path", "check-status", "check-interval",
   "check-timeout", "check-rise", "check-fall", "check-via-vip"] as const;
-const LIST_OPTS = ["json", "health"] as const;
+const LIST_OPTS = ["json", "health", "fullnat-info"] as const;
 const SERVICE_OPTS = ["laddr", "proxy-protocol"] as const;
 const TSLB_OPTS: ReadonlySet<string> = new Set([...CHECK_OPTS, ...LIST_OPTS, ...SERVICE_OPTS]);
 /** The commands each group of TSLB_OPTS is legal with. */
 const TSLB_OPT_CMDS: readonly [readonly string[], readonly Cmd[]][] = [
   [CHECK_OPTS, ["add-server", "edit-server"]],
   [LIST_OPTS, ["list"]],
+  [[...LIST_FLAGS], ["list"]],
   [SERVICE_OPTS, ["add-service", "edit-service"]],
 ];
 
@@ -354,7 +365,8 @@ const TRY = (prog: string) =>
 export function parseArgs(argv: readonly string[], env: ResolveEnv = systemNames(), prog = "ipvsadm"): Invocation {
   if (argv.length === 0) return { kind: "list", opts: listOptions(new Set()) };
   const leftovers: string[] = [];
-  const scan = popt(argv, leftovers);
+  const flags = new Set<string>();
+  const scan = popt(argv, leftovers, flags);
 
   const first = scan.next();
   if (first.done || "error" in first.value) throw TRY(prog);
@@ -363,6 +375,7 @@ export function parseArgs(argv: readonly string[], env: ResolveEnv = systemNames
   if (tag === "v") return { kind: "version" };
   const cmd = Object.hasOwn(CMD_BY_TAG, tag) ? CMD_BY_TAG[tag] : undefined;
   if (!cmd) throw TRY(prog);
+  if (cmd === "list") for (const f of LIST_FLAGS) flags.add(f);
 
   const st: State = {
     cmd,
@@ -630,6 +643,18 @@ function finish(st: State): Invocation {
         const others: Opt[] = ["connection", "timeout", "daemon", "stats", "rate", "thresholds", "persistent-conn", "tun-info"];
         if (others.some(has)) throw usageError("options conflicts in the list command");
         opts.health = true;
+      }
+      // tslb's -c --fullnat-info: -c's columns plus each full-NAT connection's local address and port.
+      if (st.tslb.has("fullnat-info")) {
+        if (!has("connection")) throw usageError("You need to supply the 'connection' option with the 'fullnat-info' option");
+        if (has("persistent-conn")) throw usageError("options conflicts in the list command");
+        opts.fullnatInfo = true;
+      }
+      // tslb's --laddr: full NAT's local addresses and their port use (a listing of its own).
+      if (st.tslb.has("laddr")) {
+        const others: Opt[] = ["connection", "timeout", "daemon", "stats", "rate", "thresholds", "persistent-conn", "tun-info"];
+        if (others.some(has) || st.tslb.has("json") || st.tslb.has("health")) throw usageError("options conflicts in the list command");
+        opts.laddr = true;
       }
       return { kind: "list", opts };
     }

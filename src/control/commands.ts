@@ -32,6 +32,10 @@ export interface ListOptions {
   json?: boolean;
   /** tslb's --health: each destination's health-check state. Set only when given. */
   health?: boolean;
+  /** tslb's -c --fullnat-info: -c plus each full-NAT connection's local address and port. Set only when given. */
+  fullnatInfo?: boolean;
+  /** tslb's --laddr: full NAT's local addresses per destination and their port use. Set only when given. */
+  laddr?: boolean;
 }
 
 /** --start-daemon / --stop-daemon settings (connection sync; parsed, not implemented by

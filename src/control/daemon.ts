@@ -17,11 +17,13 @@ import {
   COUNTER_WORDS, DROP_BASE, K_CONNS, K_INBYTES, K_INPKTS, K_OUTBYTES, K_OUTPKTS, MISC_BASE, STATS_WIDTH, destBase, sumCounter, svcBase,
 } from "../stats/counters.ts";
 import { DS_ACTIVE, DS_FLAGS, DS_INACTIVE, DS_PERSIST, DS_STRIDE, destIdle, destSetThresholds } from "../conntrack/dest_state.ts";
-import { STATE_NAMES } from "../conntrack/tcp_state.ts";
+import { S_CLOSE, S_TIME_WAIT, STATE_NAMES } from "../conntrack/tcp_state.ts";
+import { type ConnTable, F_TEMPLATE } from "../conntrack/table.ts";
+import { FWD_FULLNAT } from "../forward/fwd.ts";
 import { formatIPv4, formatIPv6 } from "../wire/addr.ts";
 import { DROP_NAMES } from "../wire/drop.ts";
 import { applyAll } from "./apply.ts";
-import { type CompileContext, compile, type TunnelRoute } from "./compile.ts";
+import { type CompileContext, compile, fullNatLocals, type TunnelRoute } from "./compile.ts";
 import { IpvsError, MSG, opError } from "./errors.ts";
 import { RuleIds } from "./ids.ts";
 import type { Command } from "./commands.ts";
@@ -29,7 +31,7 @@ import { type Dest, emptyRuleSet, type RuleSet, sameServiceKey, type ServiceKey,
 import { MarkDevices } from "./mark_devices.ts";
 import { NetworkState, planNetwork } from "./network.ts";
 import type { GlobalOptions } from "./options.ts";
-import type { ConnView, HealthView, ListReply, Reply, Request, Stats, StatusReply } from "./protocol.ts";
+import type { ConnView, HealthView, LaddrReply, ListReply, Reply, Request, Stats, StatusReply } from "./protocol.ts";
 import { serveControl } from "./socket.ts";
 import { planRestore } from "../cli/dry_run.ts";
 import { changeSummary } from "./summary.ts";
@@ -51,6 +53,9 @@ const TABLE_WATCH_MS = 5000;
 const TUN_TXQUEUELEN = 10000;
 
 const PROTO_NAME: Record<number, string> = { 6: "TCP", 17: "UDP", 132: "SCTP", 0: "IP" };
+
+/** Where a connection entry's flags keep its forwarding method (dataplane/pipeline.ts FWD_SHIFT). */
+const FWD_SHIFT = 4;
 
 export class Daemon {
   private rules: RuleSet = emptyRuleSet();
@@ -187,6 +192,7 @@ export class Daemon {
         case "list": return { ok: true, data: this.listReply() };
         case "rules": return { ok: true, data: this.rules };
         case "conns": return { ok: true, data: this.connViews() };
+        case "laddrs": return { ok: true, data: this.laddrReply() };
         case "drops": return { ok: true, data: this.dropCounts() };
         case "shutdown": setTimeout(() => void this.shutdown(0), 10); return { ok: true };
         default: return { ok: false, code: "EINVAL", message: "unknown request", exit: 255 };
@@ -253,13 +259,13 @@ export class Daemon {
     };
   }
 
-  /** Full NAT without --laddr: the source address the kernel would use toward the real server. */
-  private localAddrs(): (d: Dest) => string | null {
+  /** Full NAT without --laddr: the source address the kernel would use toward the real server (`quiet`: no log line when none). */
+  private localAddrs(quiet = false): (d: Dest) => string | null {
     const nl = this.nl!;
     return (d) => {
       const r = nl.routeGet(d.af, d.addr);
       if (!r || r.src === null) {
-        this.log(`no route (or no source address) toward full-NAT destination ${d.addr}: its new connections are dropped`);
+        if (!quiet) this.log(`no route (or no source address) toward full-NAT destination ${d.addr}: its new connections are dropped`);
         return null;
       }
       return r.src;
@@ -476,12 +482,10 @@ export class Daemon {
     const t = this.host.table;
     const now = t.now;
     const out: ConnView[] = [];
-    const addr = (id: number, which: number) => {
-      if (t.af(id) === 4) return formatIPv4(t.addrWord(id, which, 0));
-      return formatIPv6([0, 1, 2, 3].map((w) => t.addrWord(id, which, w)));
-    };
+    const addr = (id: number, which: number) => entryAddr(t, id, which);
     for (let id = 0; id < t.capacity && out.length < t.count; id++) {
       if (!t.inUse(id) || t.expires(id) <= now) continue;
+      const fnat = isFullNat(t, id) ? { laddr: addr(id, 3), lport: t.lport(id) } : {};
       out.push({
         proto: PROTO_NAME[t.proto(id)] ?? `IP_${t.proto(id)}`,
         expireSec: t.expires(id) - now,
@@ -490,9 +494,47 @@ export class Daemon {
         caddr: addr(id, 0), cport: t.cport(id),
         vaddr: addr(id, 1), vport: t.vport(id),
         daddr: addr(id, 2), dport: t.dport(id),
+        ...fnat,
       });
     }
     return out;
+  }
+
+  /**
+   * -L --laddr: per full-NAT destination, its local addresses and how many pool ports
+   * each holds — the live full-NAT entries of that (local address, destination), less
+   * finished TCP ones (TIME_WAIT, CLOSE), whose port the data plane takes back on demand.
+   */
+  private laddrReply(): LaddrReply {
+    const t = this.host.table;
+    const now = t.now;
+    /** "destId|laddr" -> ports held. */
+    const held = new Map<string, number>();
+    for (let id = 0, seen = 0; id < t.capacity && seen < t.count; id++) {
+      if (!t.inUse(id)) continue;
+      seen++;
+      if (t.expires(id) <= now || !isFullNat(t, id)) continue;
+      const st = t.state(id);
+      if (t.proto(id) === 6 && (st === S_TIME_WAIT || st === S_CLOSE)) continue;
+      const k = `${t.dest(id)}|${entryAddr(t, id, 3)}`;
+      held.set(k, (held.get(k) ?? 0) + 1);
+    }
+    const localOf = this.localAddrs(true);
+    const services: LaddrReply["services"] = [];
+    for (const s of this.rules.services) {
+      const sk = serviceKeyText(s.key);
+      const dests = s.dests.filter((d) => d.fwd === "fullnat").map((d) => {
+        const prefix = `${this.ids.dest.peek(RuleIds.destKey(sk, d))}|`;
+        const laddrs = fullNatLocals(s, d, localOf).map((a) => ({ addr: a, inUse: held.get(prefix + a) ?? 0, configured: true }));
+        for (const [k, n] of held) {
+          const a = k.slice(prefix.length);
+          if (k.startsWith(prefix) && !laddrs.some((l) => l.addr === a)) laddrs.push({ addr: a, inUse: n, configured: false });
+        }
+        return { af: d.af, addr: d.addr, port: d.port, laddrs };
+      });
+      if (dests.length > 0) services.push({ key: s.key, dests });
+    }
+    return { ports: [this.opts.fullnatPorts[0], this.opts.fullnatPorts[1]], services };
   }
 
   private dropCounts(): Record<string, number> {
@@ -545,6 +587,18 @@ export async function runDaemon(opts: GlobalOptions): Promise<void> {
   }
   log.event("start", `ready (socket ${opts.socket}, tun ${opts.tun}${opts.vipDev ? `, vip-dev ${opts.vipDev}` : ""}` +
     `${opts.state ? `, state ${opts.state}` : ""}${opts.rules ? `, rules ${opts.rules}` : ""}, pid ${process.pid})`, { pid: process.pid });
+}
+
+/** A full-NAT connection (not a persistence template, which carries no forwarding method). */
+function isFullNat(t: ConnTable, id: number): boolean {
+  const f = t.flags(id);
+  return (f & F_TEMPLATE) === 0 && ((f >> FWD_SHIFT) & 3) === FWD_FULLNAT;
+}
+
+/** Address `which` of entry `id` (0 client, 1 virtual, 2 destination, 3 reply-local) in canonical text. */
+function entryAddr(t: ConnTable, id: number, which: number): string {
+  if (t.af(id) === 4) return formatIPv4(t.addrWord(id, which, 0));
+  return formatIPv6([0, 1, 2, 3].map((w) => t.addrWord(id, which, w)));
 }
 
 /** The trimmed contents of the first of `paths` that can be read ("" when none). */

@@ -10,6 +10,8 @@ export type Request =
   | { op: "zero"; key?: ServiceKey }
   | { op: "list" }
   | { op: "conns" }
+  /** tslb's -L --laddr: full NAT's local addresses per destination and their port use. */
+  | { op: "laddrs" }
   | { op: "rules" }
   | { op: "drops" }
   | { op: "ping" }
@@ -80,6 +82,35 @@ export interface ConnView {
   /** Persistence-engine name and data, shown by -c --persistent-conn when both are set. */
   peName?: string;
   peData?: string;
+  /** Full NAT only (tslb's -c --fullnat-info): the balancer's local address and port toward the real server. */
+  laddr?: string;
+  lport?: number;
+}
+
+/** -L --laddr: full NAT's local-port pool and, per full-NAT destination, its local addresses. */
+export interface LaddrReply {
+  /** The pool, inclusive (--fullnat-ports): each (local address, real server) pair has all of it. */
+  ports: [number, number];
+  /** Services with at least one full-NAT destination, in kernel order. */
+  services: LaddrServiceView[];
+}
+
+export interface LaddrServiceView {
+  key: ServiceKey;
+  /** Its full-NAT destinations only, in kernel order. */
+  dests: LaddrDestView[];
+}
+
+export interface LaddrDestView {
+  af: 4 | 6;
+  addr: string;
+  port: number;
+  /**
+   * The local addresses in use toward it: the configured ones (--laddr, else the one the
+   * kernel would pick; none without a route) and then any that live connections still
+   * hold but that are no longer configured (`configured: false`, after an -E).
+   */
+  laddrs: { addr: string; inUse: number; configured: boolean }[];
 }
 
 export type RulesReply = RuleSet;

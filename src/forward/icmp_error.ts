@@ -121,6 +121,63 @@ export function icmpNatXmit(f: Frame, p: Pkt, q: Pkt, t: ConnTable, id: number):
 }
 
 /**
+ * Full-NAT rewrite of an ICMP error of connection `id` (q.dir from the lookup, q from
+ * icmpErrorKey): both addresses and both ports of the quote are translated, so each side
+ * sees the addresses it knows. dir 1: the quote is laddr:lport→RIP:rport (an error from
+ * the real server side, addressed to laddr); it goes VIP→client about client:cport→VIP:vport.
+ * dir 0: the quote is VIP:vport→client:cport (an error from the client side, addressed to
+ * the VIP); it goes laddr→RIP about RIP:rport→laddr:lport. The outer source becomes the
+ * quote's new destination address, as icmpNatXmit puts the VIP there for dir 1.
+ * Checksums as icmpNatXmit: outer IPv4 header and the quote's IPv4 header patched
+ * (RFC 1624), the quoted L4 checksum patched when quoted (not with an 8-byte TCP quote;
+ * a UDP 0 "none" stays 0), the ICMP checksum recomputed. Returns 0, or
+ * DROP.BAD_IP_HEADER for a quoted IPv4 header shorter than 20 bytes.
+ */
+export function icmpFullNatXmit(f: Frame, p: Pkt, q: Pkt, t: ConnTable, id: number): number {
+  const u8 = f.u8;
+  const dv = f.dv;
+  const end = p.start + p.len;
+  const v4 = p.ipv === 4;
+  const words = v4 ? 1 : 4;
+  if (v4 && q.l4 - q.l3 < 20) return DROP.BAD_IP_HEADER;
+  // Connection addresses (0 client, 1 VIP, 2 RIP, 3 laddr) for the quote's new source and
+  // destination, and their ports.
+  const newSrc = q.dir === 0 ? 2 : 0;
+  const newDst = q.dir === 0 ? 3 : 1;
+  const newSport = q.dir === 0 ? t.dport(id) : t.cport(id);
+  const newDport = q.dir === 0 ? t.lport(id) : t.vport(id);
+  // Outer header: from the quote's new destination to its new source.
+  if (v4) {
+    ipv4SetSrcCsum(dv, p.l3, t.addrWord(id, newDst, 0));
+    ipv4SetDstCsum(dv, p.l3, t.addrWord(id, newSrc, 0));
+  } else {
+    swapAddr(dv, p.l3 + IPV6_SRC, 4, t, id, newDst, 0);
+    swapAddr(dv, p.l3 + IPV6_DST, 4, t, id, newSrc, 0);
+  }
+  // The quote: both addresses (one delta for its IPv4 header and its pseudo-header) and ports.
+  let inner = swapAddr(dv, q.l3 + (v4 ? 12 : IPV6_SRC), words, t, id, newSrc, 0);
+  inner = swapAddr(dv, q.l3 + (v4 ? 16 : IPV6_DST), words, t, id, newDst, inner);
+  const oldSport = dv.getUint16(q.l4);
+  const oldDport = dv.getUint16(q.l4 + 2);
+  dv.setUint16(q.l4, newSport);
+  dv.setUint16(q.l4 + 2, newDport);
+  if (v4) dv.setUint16(q.l3 + IPV4_CSUM, csumApplyDelta(dv.getUint16(q.l3 + IPV4_CSUM), inner));
+  const csumAt = q.l4 + (q.proto === IPPROTO_TCP ? 16 : 6);
+  if (csumAt + 2 <= end) {
+    const c0 = dv.getUint16(csumAt);
+    if (!(q.proto === IPPROTO_UDP && c0 === 0)) {
+      let c = csumApplyDelta(c0, inner);
+      c = csumReplace16(c, oldSport, newSport);
+      c = csumReplace16(c, oldDport, newDport);
+      dv.setUint16(csumAt, c);
+    }
+  }
+  if (v4) icmpFillCsum(u8, dv, p.l4, end - p.l4);
+  else icmp6FillCsum(u8, dv, p.l3, p.l4, end - p.l4);
+  return 0;
+}
+
+/**
  * Applies an address change recorded by swapAddr(…, csum = 0) to another checksum.
  * Patching checksum 0 yields D = ~Σ, where Σ is the one's-complement sum of (~old + new)
  * over the changed words; patching C is then ~(~C + Σ) = ~(~C + ~D) (RFC 1624 eqn. 3).

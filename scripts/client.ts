@@ -3,6 +3,8 @@
 //   bun scripts/client.ts udp ADDR PORT TEXT     one datagram, prints the reply
 //   bun scripts/client.ts keepalive ADDR PORT    one TCP connection; a GET (HTTP/1.1 keep-alive) per stdin line
 //   bun scripts/client.ts upload ADDR PORT BYTES  one POST of BYTES bytes
+//   bun scripts/client.ts download ADDR PORT PATH one GET of PATH; prints the status code, body bytes and a checksum
+//   bun scripts/client.ts put ADDR PORT BYTES      one PUT /up/upload.bin of BYTES patterned bytes; prints the status code
 // Prints one line per answer; bounded: every request times out after 2 s.
 import { connect } from "node:net";
 import { createSocket } from "node:dgram";
@@ -47,6 +49,38 @@ if (mode === "http") {
   });
   s.on("data", (d) => { out += d.toString(); });
   s.on("end", () => { clearTimeout(t); console.log(out.split("\r\n\r\n")[1]?.trim() ?? ""); });
+  s.on("error", (e) => { clearTimeout(t); console.log(`error ${e.message}`); });
+} else if (mode === "put") {
+  // The same byte pattern as the test servers' /big file, so both ends can check the sum.
+  const size = Number(arg ?? 100000);
+  const body = new Uint8Array(size);
+  for (let i = 0; i < size; i++) body[i] = (i * 7 + (i >> 10)) & 0xff;
+  const s = connect({ host: addr, port });
+  let out = "";
+  const t = setTimeout(() => { console.log("error timeout"); process.exit(1); }, 10000);
+  s.on("connect", () => {
+    s.write(`PUT /up/upload.bin HTTP/1.0\r\nHost: ${addr}\r\nContent-Length: ${size}\r\n\r\n`);
+    s.write(body);
+  });
+  s.on("data", (d) => { out += d.toString(); });
+  s.on("end", () => { clearTimeout(t); console.log(out.slice(9, 12)); });
+  s.on("error", (e) => { clearTimeout(t); console.log(`error ${e.message}`); });
+} else if (mode === "download") {
+  // One HTTP/1.0 GET of `arg`: prints "<status> <body bytes> <sum of body bytes mod 2^32>".
+  const s = connect({ host: addr, port });
+  const chunks: Buffer[] = [];
+  const t = setTimeout(() => { console.log("error timeout"); process.exit(1); }, 10000);
+  s.on("connect", () => s.write(`GET ${arg ?? "/"} HTTP/1.0\r\nHost: ${addr}\r\n\r\n`));
+  s.on("data", (d: Buffer) => chunks.push(d));
+  s.on("end", () => {
+    clearTimeout(t);
+    const all = Buffer.concat(chunks);
+    const head = all.indexOf("\r\n\r\n");
+    const body = all.subarray(head + 4);
+    let sum = 0;
+    for (const b of body) sum = (sum + b) >>> 0;
+    console.log(`${all.toString("latin1", 9, 12)} ${body.length} ${sum}`);
+  });
   s.on("error", (e) => { clearTimeout(t); console.log(`error ${e.message}`); });
 } else if (mode === "keepalive") {
   // One connection for the whole run: each line on stdin sends one request on it and

@@ -6,13 +6,14 @@ import type { Invocation } from "../control/commands.ts";
 import { IpvsError } from "../control/errors.ts";
 import { DEFAULT_TIMEOUTS, emptyRuleSet, type RuleSet } from "../control/model.ts";
 import type { GlobalOptions } from "../control/options.ts";
-import type { ConnView, ListReply, Reply } from "../control/protocol.ts";
+import type { ConnView, LaddrReply, ListReply, Reply } from "../control/protocol.ts";
 import { SCHEDULER_NAMES } from "../sched/index.ts";
 import { diffRules, planRestore } from "./dry_run.ts";
 import { formatSave } from "./rules_text.ts";
 import { formatConns, formatList, formatTimeouts, helpText, versionText } from "./format_list.ts";
 import { parseArgs } from "./getopt.ts";
 import { formatHealth } from "./format_health.ts";
+import { formatLaddrs } from "./format_laddr.ts";
 import { formatConnsJson, formatListJson } from "./format_json.ts";
 import { NO_NAMES, systemNames } from "./names.ts";
 
@@ -85,6 +86,11 @@ export async function runCli(argv: string[], o: GlobalOptions, prog: string): Pr
         if (inv.opts.connections) {
           const conns = replyData<ConnView[]>(await call(o, { op: "conns" }, false), []);
           process.stdout.write(inv.opts.json ? formatConnsJson(conns) : formatConns(conns, inv.opts, names));
+          return 0;
+        }
+        if (inv.opts.laddr) {
+          const empty: LaddrReply = { ports: [o.fullnatPorts[0], o.fullnatPorts[1]], services: [] };
+          process.stdout.write(formatLaddrs(replyData<LaddrReply>(await call(o, { op: "laddrs" }, false), empty), inv.opts, names));
           return 0;
         }
         const list = replyData<ListReply>(await call(o, { op: "list" }, false), EMPTY_LIST);

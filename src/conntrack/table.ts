@@ -32,7 +32,9 @@ const E_HASH1 = 23; // hash of the reply key (valid when F_REPLY)
 const E_TMPL = 24; // connection: id of its persistence template, or -1
 const E_REFS = 25; // template: how many live connections it controls
 const E_LPORT = 26; // the reply key's destination port: cport, or the full-NAT local port
-const STRIDE = 27;
+const E_ISN = 27; // --proxy-protocol: the client's initial sequence number
+const E_DELTA = 28; // --proxy-protocol: bytes inserted into the client's stream (the header's length) | version << 16
+const STRIDE = 29;
 
 export const F_USED = 1;
 /** Counted in InActConn (IPVS IP_VS_CONN_F_INACTIVE); otherwise in ActiveConn. */
@@ -48,6 +50,8 @@ export const F_TEMPLATE = 64;
 export const F_ONEPACKET = 128;
 /** The original key was taken out of the index (an invalidated template). */
 export const F_UNKEYED = 256;
+/** --proxy-protocol: a PROXY header goes in front of the client's first data (E_ISN, E_DELTA). */
+export const F_PROXY = 512;
 /** Entries scanned for a half-open victim when the table is full (bounded work per new flow). */
 const EVICT_SCAN = 256;
 /** IPVS re-checks a template that still controls connections this often instead of freeing it. */
@@ -412,6 +416,17 @@ export class ConnTable {
   cport(id: number): number { return this.e[id * STRIDE + E_PORTS] >>> 16; }
   vport(id: number): number { return this.e[id * STRIDE + E_PORTS] & 0xffff; }
   dport(id: number): number { return this.e[id * STRIDE + E_DPORT] & 0xffff; }
+  /** Starts PROXY-protocol sequence adjustment: the client's ISN and the header's length. */
+  setProxy(id: number, isn: number, delta: number, version: number): void {
+    const b = id * STRIDE;
+    this.e[b + E_ISN] = isn;
+    this.e[b + E_DELTA] = delta | (version << 16);
+    this.e[b + E_STATE] |= F_PROXY << 8;
+  }
+  isn(id: number): number { return this.e[id * STRIDE + E_ISN] >>> 0; }
+  proxyDelta(id: number): number { return this.e[id * STRIDE + E_DELTA] & 0xffff; }
+  /** The PROXY header's version this connection was set up with (the service may change since). */
+  proxyVersion(id: number): number { return this.e[id * STRIDE + E_DELTA] >>> 16; }
   /** The reply key's destination port: the client's port, or the full-NAT local port. */
   lport(id: number): number { return this.e[id * STRIDE + E_LPORT]; }
   /** Word w (0–3) of the client (0), virtual (1), destination (2) or reply-local (3, ADDR_LOCAL) address. */

@@ -9,7 +9,7 @@
 // traffic.
 import type { Command } from "./commands.ts";
 import { IpvsError, MSG, opError } from "./errors.ts";
-import { type Af, type RuleSet, type Service, type ServiceKey, type ServiceSpec, sameServiceKey } from "./model.ts";
+import { type Af, type Dest, type RuleSet, type Service, type ServiceKey, type ServiceSpec, sameServiceKey } from "./model.ts";
 import { parseIPv4, parseIPv6 } from "../wire/addr.ts";
 
 export function applyAll(rules: RuleSet, cmds: readonly Command[], schedulers: readonly string[]): RuleSet {
@@ -45,7 +45,8 @@ const SCTP_UNSUPPORTED = "SCTP services are not supported by tslb's data plane y
 const PE_UNSUPPORTED = (pe: string) => `persistence engine '${pe}' is not supported by tslb yet`;
 const CHECK_VIA_VIP_FWM = "--check-via-vip needs a virtual address: a firewall-mark service has none";
 const CHECK_VIA_VIP_NAT = "--check-via-vip is for direct-routing and tunnel servers only (give the check again, without it)";
-const PROXY_PROTOCOL_UNSUPPORTED = "--proxy-protocol is not supported by tslb's data plane yet";
+const PROXY_PROTOCOL_UDP = "--proxy-protocol is for TCP services: tslb does not insert it into UDP datagrams yet";
+const PROXY_PROTOCOL_FWD = "--proxy-protocol needs NAT (-m) or full-NAT (--fullnat) real servers: tslb never sees the replies of -g and -i servers";
 /** Persistence engines IPVS has (ipvsadm's PE_LIST); any other name is ENOENT. */
 const KNOWN_PES: readonly string[] = ["sip"];
 
@@ -75,8 +76,14 @@ function unicastDest(d: { af: Af; addr: string }): boolean {
  * tslb-only refusal, to be removed when the data plane sends PROXY protocol headers: a
  * service with --proxy-protocol parses and saves, but is not accepted.
  */
-function refuseProxyProtocol(svc: ServiceSpec): void {
-  if (svc.proxyProtocol !== 0) throw opError("EOPNOTSUPP", PROXY_PROTOCOL_UNSUPPORTED);
+/**
+ * --proxy-protocol shifts sequence numbers both ways, so every real server of the service
+ * must be one whose replies pass through tslb; and only TCP streams get the header.
+ */
+function checkProxyProtocol(svc: ServiceSpec, dests: readonly Dest[]): void {
+  if (svc.proxyProtocol === 0) return;
+  if (svc.key.kind === "udp") throw opError("EOPNOTSUPP", PROXY_PROTOCOL_UDP);
+  if (dests.some((d) => d.fwd !== "masq" && d.fwd !== "fullnat")) throw opError("EINVAL", PROXY_PROTOCOL_FWD);
 }
 
 function applyOne(rules: RuleSet, cmd: Command, schedulers: readonly string[]) {
@@ -105,7 +112,7 @@ function applyOne(rules: RuleSet, cmd: Command, schedulers: readonly string[]) {
       }
       if (pe !== "") throw opError("EOPNOTSUPP", PE_UNSUPPORTED(pe)); // no engine is built yet
       if (cmd.svc.laddrs.some((addr) => !unicastDest({ af: cmd.svc.key.af, addr }))) throw opError("EINVAL", MSG.EINVAL);
-      refuseProxyProtocol(cmd.svc);
+      checkProxyProtocol(cmd.svc, old?.dests ?? []);
       const spec = structuredClone(cmd.svc);
       if (old) Object.assign(old, spec); // edit replaces every setting, keeps the dests
       else rules.services.push({ ...spec, dests: [] });
@@ -131,6 +138,7 @@ function applyOne(rules: RuleSet, cmd: Command, schedulers: readonly string[]) {
       else if (cmd.kind === "edit-dest" && !d.check && i >= 0 && svc.dests[i].check) nd.check = structuredClone(svc.dests[i].check);
       if (nd.check?.viaVip && (nd.fwd === "masq" || nd.fwd === "fullnat")) throw opError("EINVAL", CHECK_VIA_VIP_NAT);
       if (nd.check?.viaVip && svc.key.kind === "fwm") throw opError("EINVAL", CHECK_VIA_VIP_FWM);
+      checkProxyProtocol(svc, [nd]);
       if (cmd.kind === "add-dest") {
         if (i >= 0) throw opError("EEXIST", MSG.DEST_EXISTS);
         if (!unicastDest(d)) throw opError("EINVAL", MSG.EINVAL);

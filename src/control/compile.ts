@@ -118,6 +118,7 @@ export function compile(rules: RuleSet, ids: RuleIds, gen: number, ctx: CompileC
       timeoutSec: s.timeoutSec,
       mask: maskWords(s),
       ops: s.ops,
+      ...(s.proxyProtocol !== 0 ? { proxy: s.proxyProtocol } : {}),
       dests: s.dests.map((d) => ({
         id: ids.dest.peek(RuleIds.destKey(sk, d)) ?? 0,
         addr: addrWords(d.af, d.addr),

@@ -83,6 +83,7 @@ export class Daemon {
   private metrics: { stop: () => void } | null = null;
   private opsTimer: ReturnType<typeof setInterval> | null = null;
   private tableFullSeen = 0;
+  private noPortSeen = 0;
   private readonly startTimeSec = Math.floor(Date.now() / 1000);
 
   constructor(private readonly opts: GlobalOptions, private readonly log: Logger) {
@@ -351,7 +352,7 @@ export class Daemon {
     });
   }
 
-  /** Logs once per period in which new connections were dropped because the table was full. */
+  /** Logs once per period in which new connections were dropped: the table was full, or a full-NAT port pool. */
   private watchTable(): void {
     const n = sumCounter(this.host.counterBlocks, DROP_BASE + DROP.TABLE_FULL);
     if (n > this.tableFullSeen) {
@@ -360,6 +361,13 @@ export class Daemon {
         { dropped: n - this.tableFullSeen, entries: t.count, capacity: t.capacity });
     }
     this.tableFullSeen = n;
+    const np = sumCounter(this.host.counterBlocks, DROP_BASE + DROP.FULLNAT_NO_PORT);
+    if (np > this.noPortSeen) {
+      const [lo, hi] = this.opts.fullnatPorts;
+      this.log.event("fullnat_no_port", `full NAT: ${np - this.noPortSeen} new connections refused in the last ${TABLE_WATCH_MS / 1000} s: every local port (${lo}-${hi}) toward their real server was in use; add local addresses (--laddr)`,
+        { refused: np - this.noPortSeen });
+    }
+    this.noPortSeen = np;
   }
 
   /** The /metrics page. */
@@ -532,7 +540,7 @@ export class Daemon {
         }
         return { af: d.af, addr: d.addr, port: d.port, laddrs };
       });
-      if (dests.length > 0) services.push({ key: s.key, dests });
+      services.push({ key: s.key, dests });
     }
     return { ports: [this.opts.fullnatPorts[0], this.opts.fullnatPorts[1]], services };
   }

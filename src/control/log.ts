@@ -5,7 +5,7 @@
 // tslb.log beside its socket (control/client.ts). Never called on the data path.
 import { writeSync } from "node:fs";
 
-export type LogEvent = "start" | "stop" | "rules" | "reload" | "state" | "health" | "table_full" | "metrics" | "error" | "info";
+export type LogEvent = "start" | "stop" | "rules" | "reload" | "state" | "health" | "table_full" | "fullnat_no_port" | "metrics" | "error" | "info";
 
 export interface Logger {
   /** An informational line (the form NetworkState, MarkDevices and the socket use). */

@@ -59,6 +59,10 @@ export function planNetwork(rules: RuleSet, localOf: (d: Dest) => string | null 
     for (const d of s.dests) {
       for (const laddr of fullNatLocals(s, d, localOf)) {
         for (const proto of protos) fullnat.set(`${d.af}|${laddr}|${proto}`, { af: d.af, laddr, proto });
+        // ICMP errors about full-NAT packets are addressed to the local address too. Other
+        // ICMP to it (a ping of the host) passes through tslb and back to the kernel. Not
+        // ICMPv6: neighbour discovery must reach the host untouched (hop limit 255).
+        if (d.af === 4) fullnat.set(`4|${laddr}|1`, { af: 4, laddr, proto: 1 });
       }
       if (d.fwd !== "masq") continue;
       // ICMP errors from the real server (port unreachable, too big ...) come back too,
@@ -157,7 +161,8 @@ export class NetworkState {
 
   private fullNatRule(r: FullNatRule) {
     const [lo, hi] = this.opts.fullnatPorts;
-    return { af: r.af, priority: PRIO_FULLNAT, table: TSLB_TABLE, dst: r.laddr, ipproto: r.proto, dport: lo, dportHi: hi };
+    const ports = r.proto === 1 ? {} : { dport: lo, dportHi: hi };
+    return { af: r.af, priority: PRIO_FULLNAT, table: TSLB_TABLE, dst: r.laddr, ipproto: r.proto, ...ports };
   }
 
   /**

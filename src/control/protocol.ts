@@ -91,7 +91,7 @@ export interface ConnView {
 export interface LaddrReply {
   /** The pool, inclusive (--fullnat-ports): each (local address, real server) pair has all of it. */
   ports: [number, number];
-  /** Services with at least one full-NAT destination, in kernel order. */
+  /** Every service, in kernel order (the CLI shows those with full-NAT destinations, or the one asked for). */
   services: LaddrServiceView[];
 }
 

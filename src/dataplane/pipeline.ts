@@ -4,7 +4,7 @@
 // Contract: allocates nothing, throws nothing; every packet not forwarded increments
 // exactly one drop counter (or the pass counter).
 import { destBound } from "../conntrack/dest_state.ts";
-import { ConnTable, F_NOOUTPUT, F_ONEPACKET, F_TEMPLATE } from "../conntrack/table.ts";
+import { ConnTable, F_NOOUTPUT, F_ONEPACKET, F_PROXY, F_TEMPLATE } from "../conntrack/table.ts";
 import {
   S_CLOSE, S_FIN_WAIT, S_NONE, S_SYN_RECV, S_TIME_WAIT, S_UDP, TABLE_INPUT, TABLE_INPUT_ONLY, TABLE_OUTPUT, tcpNextState,
 } from "../conntrack/tcp_state.ts";
@@ -14,6 +14,7 @@ import { TUNNEL_ICMP_SENT, icmpTooBig, tunnelXmit } from "../forward/tunnel_xmit
 import { tunnelIcmpMtu, tunnelQuotedInner } from "../forward/tunnel.ts";
 import { ICMPV6_PKT_TOOBIG, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED } from "../wire/icmp.ts";
 import { fullNatXmit, natXmit } from "../forward/nat.ts";
+import { proxyHeaderFor, proxyToClient, proxyToServer } from "../forward/proxy.ts";
 import { tcpResetInPlace } from "../forward/reset.ts";
 import type { L2Host } from "../forward/neigh.ts";
 import { arpCheck } from "../wire/arp.ts";
@@ -26,10 +27,10 @@ import { DROP } from "../wire/drop.ts";
 import type { Frame } from "../wire/frame.ts";
 import { IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP } from "../wire/ipv4.ts";
 import { IPPROTO_ICMPV6, IPV6_HDR_LEN } from "../wire/ipv6.ts";
-import { ICMP_NOT_ERROR, icmpErrorKey, icmpNatXmit } from "../forward/icmp_error.ts";
+import { ICMP_NOT_ERROR, icmpErrorKey, icmpFullNatXmit, icmpNatXmit } from "../forward/icmp_error.ts";
 import { FRAG_FIRST, FRAG_LATER, Pkt, parseIp } from "../wire/pkt.ts";
 import { FragTable } from "../conntrack/frag_table.ts";
-import { TCP_ACKF, TCP_RST, TCP_SYN } from "../wire/tcp.ts";
+import { TCP_ACKF, TCP_RST, TCP_SEQ, TCP_SYN } from "../wire/tcp.ts";
 import type { ActiveConfig } from "./snapshot.ts";
 import { VERDICT_CONSUMED, VERDICT_DROP, VERDICT_PASS, VERDICT_TX, VERDICT_TX_L2 } from "./verdict.ts";
 
@@ -317,6 +318,10 @@ export class Pipeline {
     }
     const fwd = (t.flags(id) >> FWD_SHIFT) & 3;
     if (fwd === FWD_MASQ) return icmpNatXmit(f, p, q, t, id) === 0 ? VERDICT_TX : VERDICT_DROP;
+    if (fwd === FWD_FULLNAT) {
+      const x = icmpFullNatXmit(f, p, q, t, id);
+      return x === 0 ? VERDICT_TX : this.drop(x);
+    }
     if (fwd === FWD_TUNNEL && q.dir === 0) return this.tunnel(f, id, true);
     if (fwd === FWD_ROUTE && q.dir === 0 && this.l2 !== null) {
       // DR/TUN: the error travels like the connection's data packets, unchanged.
@@ -404,6 +409,12 @@ export class Pipeline {
       : t.insert(p, cfg.svcId[s], destId, ds.addr[b], ds.addr[b + 1], ds.addr[b + 2], ds.addr[b + 3], dport,
         flags, masq, state, now, cfg.timeouts[state], tmpl);
     if (id < 0) return id === -1 ? -DROP.TABLE_FULL : id;
+    // --proxy-protocol: only a connection whose SYN tslb saw (so it knows the client's ISN).
+    const proxy = cfg.svcProxy[s];
+    if (proxy !== 0 && masq && p.proto === IPPROTO_TCP && (p.tcpFlags & TCP_SYN) !== 0) {
+      const delta = proxyHeaderFor(p, proxy);
+      if (delta > 0) t.setProxy(id, this.frame!.dv.getUint32(p.l4 + TCP_SEQ), delta, proxy);
+    }
     destBound(t.destState, destId);
     this.counters[svcBase(cfg.svcId[s]) + K_CONNS]++;
     this.counters[destBase(destId) + K_CONNS]++;
@@ -568,7 +579,8 @@ export class Pipeline {
     const fwd = (flags >> FWD_SHIFT) & 3;
     if (fwd === FWD_FULLNAT) {
       const r = fullNatXmit(f, p, t, id);
-      return r === 0 ? VERDICT_TX : this.drop(r);
+      if (r !== 0) return this.drop(r);
+      return (flags & F_PROXY) !== 0 ? this.proxy(f, id) : VERDICT_TX;
     }
     if (fwd !== FWD_MASQ) {
       let v: number;
@@ -583,6 +595,20 @@ export class Pipeline {
       return v;
     }
     const r = natXmit(f, p, t, id);
+    if (r !== 0) return this.drop(r);
+    return (flags & F_PROXY) !== 0 ? this.proxy(f, id) : VERDICT_TX;
+  }
+
+  /** --proxy-protocol connections, after the NAT rewrite: the header and the sequence shift. */
+  private proxy(f: Frame, id: number): number {
+    const p = this.pkt;
+    const t = this.table;
+    if (p.proto !== IPPROTO_TCP || p.frag === FRAG_LATER) return VERDICT_TX;
+    if (p.dir === 1) {
+      proxyToClient(f, p, t, id);
+      return VERDICT_TX;
+    }
+    const r = proxyToServer(f, p, t, id, t.proxyVersion(id));
     return r === 0 ? VERDICT_TX : this.drop(r);
   }
 

@@ -53,6 +53,8 @@ export interface CompiledService {
   /** Persistence netmask as four int32 words (IPv4: word 0). */
   mask: number[];
   ops: boolean;
+  /** --proxy-protocol: 0 off, 1 or 2 (the PROXY header's version). */
+  proxy?: number;
   /** IPVS list order, newest first. */
   dests: CompiledDest[];
 }
@@ -146,6 +148,8 @@ export class ActiveConfig {
   readonly svcMask: Int32Array;
   /** One-packet scheduling (-o), only ever set for UDP services. */
   readonly svcOps: Uint8Array;
+  /** --proxy-protocol version per service (0: off). */
+  readonly svcProxy: Uint8Array;
   /** 1 when the service's scheduler picks by hash (sh, dh, mh): the same flow always gets the same server. */
   readonly svcHashSched: Uint8Array;
   readonly dests: DestSet[];
@@ -190,6 +194,7 @@ export class ActiveConfig {
     this.svcMask = new Int32Array(n * 4);
     this.svcOps = new Uint8Array(n);
     this.svcHashSched = new Uint8Array(n);
+    this.svcProxy = new Uint8Array(n);
     this.destIndex = new Int32Array(MAX_DEST).fill(-1);
     this.destSvc = new Int32Array(MAX_DEST).fill(-1);
     this.sysctl = { ...snap.sysctl };
@@ -213,6 +218,7 @@ export class ActiveConfig {
       this.svcOps[s] = svc.ops && svc.proto === 17 ? 1 : 0;
       this.svcHashSched[s] = svc.sched === "sh" || svc.sched === "dh" || svc.sched === "mh" ? 1 : 0;
       this.svcFwmark[s] = svc.fwmark | 0;
+      this.svcProxy[s] = svc.proxy ?? 0;
       const a = svc.addr;
       if (svc.fwmark !== 0) this.index.set(FWM_KEY, 0, svc.fwmark | 0, svc.af, 0, 0, s);
       else {

@@ -4,6 +4,7 @@
 // addresses it knows: an error from the client side about a VIP→client packet goes to
 // the real server as an error about RIP→client; an error from the real server about a
 // client→RIP packet goes to the client as an error about client→VIP.
+// Full NAT translates both ends of the quote (icmpFullNatXmit).
 // Contract: no allocation; `q` is a scratch Pkt the caller owns.
 import type { ConnTable } from "../conntrack/table.ts";
 import { csumReplace16, csumReplace32 } from "../wire/checksum.ts";

@@ -42,3 +42,20 @@ export function tcpCheck(u8: Uint8Array, o: number, avail: number): number {
 export function tcpFlags(u8: Uint8Array, o: number): number {
   return u8[o + TCP_FLAGS];
 }
+
+/** The MSS option's value of the TCP header at u8[o] (options well-formed up to it), or 0 when it has none. */
+export function tcpMssOption(u8: Uint8Array, o: number): number {
+  const end = o + ((u8[o + TCP_OFF] >> 4) << 2);
+  let at = o + TCP_MIN_LEN;
+  while (at < end) {
+    const kind = u8[at];
+    if (kind === 0) return 0;
+    if (kind === 1) { at++; continue; }
+    if (at + 1 >= end) return 0;
+    const len = u8[at + 1];
+    if (len < 2 || at + len > end) return 0;
+    if (kind === 2 && len === 4) return (u8[at + 2] << 8) | u8[at + 3];
+    at += len;
+  }
+  return 0;
+}

@@ -98,4 +98,14 @@ js("-c --json", () => {
   assert.equal(JSON.parse(formatConnsJson([])), { connections: [] });
 });
 
+js("-c --json: a full-NAT connection adds local (address and port toward the server)", () => {
+  const c: ConnView = {
+    proto: "TCP", expireSec: 61, state: "ESTABLISHED", af: 4, caddr: "198.18.2.2", cport: 40000,
+    vaddr: "198.18.0.100", vport: 80, daddr: "198.18.1.11", dport: 8080, laddr: "198.18.1.1", lport: 61007,
+  };
+  const [j] = JSON.parse(formatConnsJson([c])).connections;
+  assert.equal(j.local, { address: "198.18.1.1", port: 61007 });
+  assert.equal(j.destination, { address: "198.18.1.11", port: 8080 });
+});
+
 js.run();

@@ -305,7 +305,44 @@ fnat("--tun-info: a full-NAT destination has no tunnel (n/a)", () => {
 
 fnat("-h lists the full-NAT options", () => {
   const h = helpText("tslb");
-  for (const opt of ["--fullnat", "--laddr", "--proxy-protocol v1|v2"]) assert.ok(h.includes(opt), opt);
+  for (const opt of ["--fullnat", "--laddr", "--proxy-protocol v1|v2", "--fullnat-info"]) assert.ok(h.includes(opt), opt);
+});
+
+/** A full-NAT template (no local address), two full-NAT connections (IPv4, IPv6), one plain NAT. */
+const FNAT_CONNS: ConnView[] = [
+  { proto: "TCP", expireSec: 59, state: "NONE", caddr: "198.18.9.9", cport: 0, vaddr: "198.18.81.100", vport: 80, daddr: "198.19.0.1", dport: 8080, af: 4 },
+  { proto: "TCP", expireSec: 899, state: "ESTABLISHED", caddr: "198.18.9.9", cport: 40000, vaddr: "198.18.81.100", vport: 80, daddr: "198.19.0.1", dport: 8080, af: 4, laddr: "198.18.0.201", lport: 61000 },
+  { proto: "UDP", expireSec: 300, state: "UDP", caddr: "2001:2::c", cport: 5353, vaddr: "2001:2::10", vport: 53, daddr: "2001:2::a", dport: 5353, af: 6, laddr: "2001:2::c8", lport: 65534 },
+  { proto: "TCP", expireSec: 120, state: "FIN_WAIT", caddr: "198.18.9.8", cport: 40001, vaddr: "198.18.81.101", vport: 443, daddr: "198.19.1.1", dport: 443, af: 4 },
+];
+
+fnat("-c --fullnat-info: -c's columns, the destination padded, then local (\"-\" when not full NAT)", async () => {
+  assert.fixture(formatConns(FNAT_CONNS, opts({ fullnatInfo: true }), NO_NAMES), await golden("tslb_fullnat_conns.txt"));
+});
+
+fnat("-c --fullnat-info without -n: the local column resolves names as the others do", () => {
+  const names = makeNames("198.18.0.201 lb-a\n198.19.0.1 rs1\n", "http 80/tcp\nalt 8080/tcp\nhigh 61000/tcp\n");
+  const out = formatConns([FNAT_CONNS[1], FNAT_CONNS[3]], opts({ numeric: false, fullnatInfo: true }), names);
+  assert.fixture(out, [
+    "IPVS connection entries",
+    "pro expire state       source             virtual            destination        local",
+    "TCP 14:59  ESTABLISHED 198.18.9.9:40000   198.18.81.100:http rs1:alt            lb-a:high",
+    "TCP 02:00  FIN_WAIT    198.18.9.8:40001   198.18.81.101:443  198.19.1.1:443     -",
+    "",
+  ].join("\n"));
+});
+
+fnat("plain -c stays ipvsadm's: no local column even for full-NAT entries", () => {
+  const out = formatConns(FNAT_CONNS, opts(), NO_NAMES);
+  assert.ok(out.startsWith("IPVS connection entries\npro expire state       source             virtual            destination\n"), out);
+  assert.not.match(out, "local");
+  assert.not.match(out, "61000");
+  assert.ok(out.includes("TCP 14:59  ESTABLISHED 198.18.9.9:40000   198.18.81.100:80   198.19.0.1:8080\n"), out);
+});
+
+fnat("-c --fullnat-info on an empty table prints the titles", () => {
+  assert.is(formatConns([], opts({ fullnatInfo: true }), NO_NAMES),
+    "IPVS connection entries\npro expire state       source             virtual            destination        local\n");
 });
 
 fnat.run();

@@ -442,12 +442,45 @@ errors("full NAT: bad values, conflicts and illegal commands", [
   ["-a -t 198.18.0.1:80 -r 198.19.0.1 --fullnat --laddr 198.18.0.200", "Illegal 'laddr' option with the 'add-server' command", 2],
   ["-e -t 198.18.0.1:80 -r 198.19.0.1 --proxy-protocol v1", "Illegal 'proxy-protocol' option with the 'edit-server' command", 2],
   ["-D -t 198.18.0.1:80 --laddr 198.18.0.200", "Illegal 'laddr' option with the 'delete-service' command", 2],
-  ["-L --laddr 198.18.0.200", "Illegal 'laddr' option with the 'list' command", 2],
+  // With -L, --laddr is a flag (the local-address listing): a value is a stray argument.
+  ["-L --laddr 198.18.0.200", "unexpected argument 198.18.0.200", 2],
   ["-S --proxy-protocol v2", "Illegal 'proxy-protocol' option with the 'save' command", 2],
   ["-R --laddr 198.18.0.200", "Illegal 'laddr' option with the 'restore' command", 2],
   ["-C --proxy-protocol v2", "Illegal 'proxy-protocol' option with the 'flush' command", 2],
   // ipvsadm's own checks come first.
   ["-A -t 198.18.0.1 --laddr 198.18.0.300", "Zero port specified for non-persistent service", 2],
+]);
+
+table("full NAT listings (tslb's own): -L -c --fullnat-info, -L --laddr", [
+  ["-L -n -c --fullnat-info", list({ numeric: true, connections: true, fullnatInfo: true })],
+  ["-l --fullnat-info --connection", list({ connections: true, fullnatInfo: true })],
+  // -c --json always carries the local address; --fullnat-info adds nothing to it.
+  ["-L -c --json --fullnat-info", list({ connections: true, json: true, fullnatInfo: true })],
+  ["-L -n --laddr", list({ numeric: true, laddr: true })],
+  ["-L --laddr -n", list({ numeric: true, laddr: true })],
+  ["-L --laddr", list({ laddr: true })],
+  ["-L -n --laddr --nosort", list({ numeric: true, laddr: true, nosort: true })],
+  ["-L -n -t 198.18.0.1:80 --laddr", list({ numeric: true, laddr: true, key: VIP })],
+  // Elsewhere --laddr still takes its addresses.
+  ["-A -t 198.18.0.1:80 --laddr 198.18.0.200", addSvc(VIP, { laddrs: ["198.18.0.200"] })],
+]);
+
+errors("full NAT listings: illegal uses", [
+  ["-L -n --fullnat-info", "You need to supply the 'connection' option with the 'fullnat-info' option", 2],
+  ["-L --stats --fullnat-info", "You need to supply the 'connection' option with the 'fullnat-info' option", 2],
+  ["-L -c --persistent-conn --fullnat-info", "options conflicts in the list command", 2],
+  ["-L -c --fullnat-info --fullnat-info", "multiple 'fullnat-info' options specified", 2],
+  ["-L -c --fullnat-info=1", "--fullnat-info=1: option does not take an argument", 255],
+  ["-S --fullnat-info", "Illegal 'fullnat-info' option with the 'save' command", 2],
+  ["-a -t 198.18.0.1:80 -r 198.19.0.1 --fullnat --fullnat-info", "Illegal 'fullnat-info' option with the 'add-server' command", 2],
+  ["-L -n -c --laddr", "options conflicts in the list command", 2],
+  ["-L -c --fullnat-info --laddr", "options conflicts in the list command", 2],
+  ["-L --laddr --stats", "options conflicts in the list command", 2],
+  ["-L --laddr --timeout", "options conflicts in the list command", 2],
+  ["-L --laddr --json", "options conflicts in the list command", 2],
+  ["-L --laddr --health", "options conflicts in the list command", 2],
+  ["-L --laddr=198.18.0.200", "--laddr=198.18.0.200: option does not take an argument", 255],
+  ["-L --laddr --laddr", "multiple 'laddr' options specified", 2],
 ]);
 
 // ---

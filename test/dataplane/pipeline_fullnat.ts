@@ -7,12 +7,12 @@ import { ConnTable } from "../../src/conntrack/table.ts";
 import { Pipeline } from "../../src/dataplane/pipeline.ts";
 import { ActiveConfig, type Snapshot } from "../../src/dataplane/snapshot.ts";
 import { VERDICT_DROP, VERDICT_PASS, VERDICT_TX } from "../../src/dataplane/verdict.ts";
-import { FWD_FULLNAT } from "../../src/forward/fwd.ts";
+import { FWD_FULLNAT, FWD_MASQ } from "../../src/forward/fwd.ts";
 import { COUNTER_WORDS, DROP_BASE, MAX_DEST } from "../../src/stats/counters.ts";
 import { DROP } from "../../src/wire/drop.ts";
 import { Frame, HEADROOM } from "../../src/wire/frame.ts";
 import { formatIPv6 } from "../../src/wire/addr.ts";
-import { buildIp4, buildIp6, checksumsValid, checksumsValid6, ip4, ip6, type Ip4Spec } from "../fixtures/builder.ts";
+import { buildIp4, buildIp6, checksumsValid, checksumsValid6, fillL4Csum, ip4, ip6, type Ip4Spec } from "../fixtures/builder.ts";
 import { CLIENT, CLIENT6, RS1, RS6, VIP, VIP6, natSnapshot, natSnapshot6 } from "../fixtures/snapshots.ts";
 
 const SYN = 0x02, ACK = 0x10, RST = 0x04;
@@ -33,15 +33,19 @@ function fullNatSnapshot(v6: boolean, laddrs: string[], pool: [number, number]):
   return snap;
 }
 
-function setup(opts: { v6?: boolean; laddrs?: string[]; pool?: [number, number] } = {}) {
+function setup(opts: { v6?: boolean; laddrs?: string[]; pool?: [number, number]; proxy?: number; masq?: boolean } = {}) {
   const v6 = opts.v6 ?? false;
   const table = ConnTable.create(1024, MAX_DEST);
   const counters = new Float64Array(COUNTER_WORDS);
   const snap = fullNatSnapshot(v6, opts.laddrs ?? [v6 ? LADDR6 : LADDR], opts.pool ?? [61000, 61999]);
+  for (const svc of snap.services) {
+    svc.proxy = opts.proxy ?? 0;
+    if (opts.masq) for (const d of svc.dests) d.fwd = FWD_MASQ;
+  }
   const pl = new Pipeline(new ActiveConfig(snap, table.destState, null), table, counters);
   const f = Frame.alloc(HEADROOM + 2048);
-  const run = (s: Ip4Spec, now = 10) => {
-    const b = v6 ? buildIp6(s) : buildIp4(s);
+  const run = (s: Ip4Spec | Uint8Array, now = 10) => {
+    const b = s instanceof Uint8Array ? s : v6 ? buildIp6(s) : buildIp4(s);
     f.u8.set(b, HEADROOM);
     const v = pl.process(f, HEADROOM, b.length, now);
     return { v, out: f.u8.slice(pl.pkt.start, pl.pkt.start + pl.pkt.len) };
@@ -198,4 +202,93 @@ fn("the established path allocates nothing", () => {
   assert.ok(heapStats().heapSize - before < 256 * 1024, `heap grew ${heapStats().heapSize - before} bytes`);
 });
 
+/**
+ * An IPv4 TCP segment with explicit seq/ack and an optional MSS option (the builder's
+ * segments all carry seq 1000 and no options).
+ */
+function seg(spec: Ip4Spec, seq: number, ack: number, mss = 0): Uint8Array {
+  const base = buildIp4(spec);
+  const opt = mss > 0 ? 4 : 0;
+  const u8 = new Uint8Array(base.length + opt);
+  u8.set(base.subarray(0, 40));
+  u8.set(base.subarray(40), 40 + opt);
+  const dv = new DataView(u8.buffer);
+  dv.setUint16(2, u8.length);
+  dv.setUint16(10, 0);
+  let sum = 0;
+  for (let i = 0; i < 20; i += 2) sum += dv.getUint16(i);
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  dv.setUint16(10, ~sum & 0xffff);
+  dv.setUint32(24, seq >>> 0);
+  dv.setUint32(28, ack >>> 0);
+  u8[32] = (5 + opt / 4) << 4;
+  if (mss > 0) { u8[40] = 2; u8[41] = 4; dv.setUint16(42, mss); }
+  fillL4Csum(u8);
+  return u8;
+}
+
+const payloadOf = (b: Uint8Array) => b.subarray(20 + (b[32] >> 4) * 4);
+const seqOf = (b: Uint8Array) => new DataView(b.buffer).getUint32(24);
+const ackOf = (b: Uint8Array) => new DataView(b.buffer).getUint32(28);
+
+const pp = suite("pipeline: --proxy-protocol over full NAT");
+
+pp("v2: the header goes in front of the first data, then seq +28 and ack −28; the SYN-ACK's MSS drops by 28", () => {
+  const { run } = setup({ proxy: 2 });
+  const isn = 0xfffffff0; // wraps around 2^32 within the connection
+  const c = { src: CLIENT, dst: VIP, sport: 40000, dport: 80 };
+  let r = run(seg({ ...c, flags: SYN }, isn, 0));
+  assert.is(seqOf(r.out), isn, "the SYN is not shifted");
+  const lport = fields4(r.out).sport;
+  const s = { src: RS1, dst: LADDR, sport: 8080, dport: lport };
+  r = run(seg({ ...s, flags: SYN | ACK }, 5000, isn + 1, 1460));
+  assert.is(new DataView(r.out.buffer).getUint16(42), 1460 - 28, "MSS clamped");
+  assert.is(ackOf(r.out), (isn + 1) >>> 0, "the SYN-ACK acknowledges the SYN only");
+  assert.ok(checksumsValid(r.out));
+  run(seg({ ...c, flags: ACK }, isn + 1, 5001));
+  r = run(seg({ ...c, flags: ACK, payload: "GET / HTTP/1.0\r\n\r\n" }, isn + 1, 5001));
+  const data = payloadOf(r.out);
+  assert.is(data.length, 28 + 18);
+  assert.equal([...data.subarray(0, 12)], [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
+  assert.equal([...data.subarray(12, 16)], [0x21, 0x11, 0x00, 0x0c], "PROXY, TCP over IPv4, 12 bytes");
+  assert.equal([...data.subarray(16, 20)], CLIENT.split(".").map(Number), "the client's own address");
+  assert.equal([...data.subarray(20, 24)], VIP.split(".").map(Number));
+  assert.equal([(data[24] << 8) | data[25], (data[26] << 8) | data[27]], [40000, 80]);
+  assert.is(new TextDecoder().decode(data.subarray(28)), "GET / HTTP/1.0\r\n\r\n");
+  assert.is(seqOf(r.out), (isn + 1) >>> 0, "the insertion point keeps its seq");
+  assert.is(new DataView(r.out.buffer).getUint16(2), r.out.length, "IPv4 total length follows");
+  assert.ok(checksumsValid(r.out));
+  // The server acknowledges header + request: the client hears of its 18 bytes only.
+  r = run(seg({ ...s, flags: ACK, payload: "HTTP/1.0 200 OK\r\n\r\n" }, 5001, isn + 1 + 28 + 18));
+  assert.is(ackOf(r.out), (isn + 1 + 18) >>> 0);
+  assert.ok(checksumsValid(r.out));
+  // The client's next segment, and a retransmission of the first, map consistently.
+  r = run(seg({ ...c, flags: ACK | FIN }, isn + 1 + 18, 5020));
+  assert.is(seqOf(r.out), (isn + 1 + 18 + 28) >>> 0);
+  assert.ok(checksumsValid(r.out));
+  r = run(seg({ ...c, flags: ACK, payload: "GET / HTTP/1.0\r\n\r\n" }, isn + 1, 5001));
+  assert.is(payloadOf(r.out).length, 28 + 18, "a retransmitted first segment gets the header again");
+});
+
+pp("v1 text header over plain NAT too (both directions pass through tslb)", () => {
+  const { run } = setup({ proxy: 1, masq: true });
+  const c = { src: CLIENT, dst: VIP, sport: 40001, dport: 80 };
+  run(seg({ ...c, flags: SYN }, 100, 0));
+  const r = run(seg({ ...c, flags: ACK, payload: "x" }, 101, 1));
+  assert.equal(fields4(r.out), { src: CLIENT, dst: RS1, sport: 40001, dport: 8080 });
+  const text = new TextDecoder().decode(payloadOf(r.out));
+  assert.is(text, `PROXY TCP4 ${CLIENT} ${VIP} 40001 80\r\nx`);
+  assert.ok(checksumsValid(r.out));
+});
+
+pp("a connection picked up mid-flow (no SYN seen) gets no header", () => {
+  const { run, pl } = setup({ proxy: 2 });
+  pl.cfg.sysctl.sloppyTcp = 1;
+  const r = run(seg({ src: CLIENT, dst: VIP, sport: 40002, dport: 80, flags: ACK, payload: "abc" }, 7, 9));
+  assert.is(new TextDecoder().decode(payloadOf(r.out)), "abc");
+});
+
+const FIN = 0x01;
+
 fn.run();
+pp.run();

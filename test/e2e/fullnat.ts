@@ -101,6 +101,52 @@ e2e("the host keeps working: local rule moved, pool reserved, replies to the poo
   assert.match(topo.exec(lb(), [BUN, join(ROOT, "scripts/client.ts"), "http", RS[0], "8080", "1"]).out, /^rs1 /);
 });
 
+e2e("-L -n -c --fullnat-info shows a held connection's local address and pool port; -L -n --laddr counts it", async () => {
+  const held = keepAliveClient(topo.ns.cl, VIP, "80");
+  try {
+    const server = (await held.ask()).split(" ")[0]; // "rs1" or "rs2"
+    assert.match(server, /^rs[12]$/);
+    const rs = RS[Number(server.slice(2)) - 1];
+    const esc = (t: string) => t.replace(/[.[\]]/g, "\\$&");
+    const info = cli(["-L", "-n", "-c", "--fullnat-info"]);
+    assert.is(info.code, 0);
+    const lines = info.out.split("\n");
+    assert.is(lines[1], "pro expire state       source             virtual            destination        local");
+    const row = lines.find((l) => new RegExp(`^TCP .* ESTABLISHED .* ${esc(VIP)}:80\\s+${esc(rs)}:8080\\s+`).test(l));
+    assert.ok(row, info.out);
+    const m = new RegExp(` ${esc(LB_RS)}:(\\d+)$`).exec(row!);
+    assert.ok(m, row);
+    const port = Number(m![1]);
+    assert.ok(port >= 61000 && port <= 65534, `local port ${port}`);
+    // Plain -c is ipvsadm's: the destination is the last column, no local address.
+    const plain = cli(["-L", "-n", "-c"]).out;
+    assert.is(plain.split("\n")[1], "pro expire state       source             virtual            destination");
+    assert.not.match(plain, `${LB_RS}:${port}`);
+    assert.ok(plain.split("\n").some((l) => new RegExp(`^TCP .* ESTABLISHED .* ${esc(VIP)}:80\\s+${esc(rs)}:8080$`).test(l)), plain);
+
+    const laddr = cli(["-L", "-n", "--laddr"]);
+    assert.is(laddr.code, 0);
+    const out = laddr.out.split("\n");
+    assert.equal(out.slice(0, 3), [
+      "FullNat local addresses (ports 61000-65534, 4535 per address and real server)",
+      "Prot LocalAddress:Port",
+      "  -> RemoteAddress:Port           LocalAddress    InUse",
+    ]);
+    assert.ok(out.includes(`TCP  ${VIP}:80`), laddr.out);
+    assert.ok(out.includes(`TCP  [${VIP6}]:80`), laddr.out);
+    const use = out.find((l) => l.startsWith(`  -> ${rs}:8080 `));
+    const um = new RegExp(`^  -> ${esc(rs)}:8080\\s+${esc(LB_RS)}\\s+(\\d+)$`).exec(use ?? "");
+    assert.ok(um, laddr.out);
+    assert.ok(Number(um![1]) >= 1, `in use ${um![1]}`);
+    assert.ok(out.some((l) => new RegExp(`^  -> \\[${esc(RS6[0])}\\]:8080\\s+${esc(LB_RS6)}\\s+\\d+$`).test(l)), laddr.out);
+    // Not with -c.
+    const bad = cli(["-L", "-n", "-c", "--laddr"]);
+    assert.equal([bad.code, bad.err.trim()], [2, "options conflicts in the list command"]);
+  } finally {
+    held.stop();
+  }
+});
+
 e2e("pool exhaustion: 2 ports per server, 5 held connections: the fifth is refused and counted, the others carry on", async () => {
   assert.is(tslb(lb(), socket, ["--shutdown"]).code, 0);
   pool = TINY_POOL;

@@ -4,7 +4,7 @@
 // IPv6 words below 2^31, and fwmarks below 2^31: in those ranges ipvsadm's wrap-around
 // comparator is a true total order, so the expected order is well defined.
 // They include what -S/-R can express but tslb's apply step refuses (SCTP services,
-// --proxy-protocol); tslbAccepts() removes that for tests that go through applyAll.
+// --proxy-protocol); tslbAccepts() removes what applyAll refuses.
 import { type Af, type Dest, emptyRuleSet, type Fwd, type RuleSet, type Service, type SvcKind, type TunCsum } from "../../src/control/model.ts";
 import { cmpDests, cmpServices, qsort } from "../../src/cli/rules_text.ts";
 import { formatIPv4, formatIPv6 } from "../../src/wire/addr.ts";
@@ -88,10 +88,11 @@ export function randomRules(seed: number): RuleSet {
   return rules;
 }
 
-/** What applyAll accepts of a generated RuleSet: tslb refuses SCTP services and
- *  --proxy-protocol (its data plane supports neither yet), so they are left out. */
+/** What applyAll accepts of a generated RuleSet: tslb refuses SCTP services, and
+ *  --proxy-protocol on UDP services or with -g/-i real servers, so they are left out. */
 export function tslbAccepts(r: RuleSet): RuleSet {
-  return { ...r, services: r.services.filter((s) => s.key.kind !== "sctp").map((s) => ({ ...s, proxyProtocol: 0 })) };
+  const proxyOk = (s: RuleSet["services"][number]) => s.key.kind !== "udp" && s.dests.every((d) => d.fwd === "masq" || d.fwd === "fullnat");
+  return { ...r, services: r.services.filter((s) => s.key.kind !== "sctp").map((s) => ({ ...s, proxyProtocol: proxyOk(s) ? s.proxyProtocol : 0 })) };
 }
 
 /** /etc/hosts and /etc/services text naming every IPv4 address and port in `rules`

@@ -1,0 +1,76 @@
+// nginx as a real server that speaks the PROXY protocol (`listen ... proxy_protocol`), for
+// the --proxy-protocol end-to-end test. Installed from Debian when missing (bounded).
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+const NGINX = "/usr/sbin/nginx";
+
+/** nginx, installed with apt-get if needed; throws with the reason when it cannot be had. */
+export function ensureNginx(): string {
+  if (existsSync(NGINX)) return NGINX;
+  const r = Bun.spawnSync(["timeout", "300", "apt-get", "install", "-y", "--no-install-recommends", "nginx-light"], {
+    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" }, stdout: "pipe", stderr: "pipe",
+  });
+  if (!existsSync(NGINX)) throw new Error(`nginx is needed and could not be installed: ${r.stderr.toString().slice(-400)}`);
+  return NGINX;
+}
+
+export interface NginxServer {
+  /** The access log's lines: "<proxy_protocol_addr> <status> <request_length> <bytes_sent>". */
+  log(): string[];
+  stop(): void;
+}
+
+/**
+ * nginx in namespace `ns` on `addrs` (IPv4/IPv6, port 8080) with the PROXY protocol
+ * required. GET / answers "<name> <proxy_protocol_addr>"; GET /big is a 5 MiB file; PUT
+ * /up/NAME stores up to 16 MiB as <dir>/<name>/html/up/NAME.
+ */
+export async function startNginx(ns: string, name: string, addrs: string[], dir: string): Promise<NginxServer> {
+  const root = join(dir, name);
+  mkdirSync(join(root, "html", "up"), { recursive: true });
+  // 5 MiB of a repeating non-trivial pattern: a dropped or duplicated byte changes the sum.
+  const big = new Uint8Array(5 * 1024 * 1024);
+  for (let i = 0; i < big.length; i++) big[i] = (i * 7 + (i >> 10)) & 0xff;
+  writeFileSync(join(root, "html", "big"), big);
+  const listens = addrs.map((a) => `listen ${a.includes(":") ? `[${a}]` : a}:8080 proxy_protocol;`).join("\n    ");
+  const conf = `daemon off;
+master_process off;
+worker_processes 1;
+pid ${root}/nginx.pid;
+error_log ${root}/error.log warn;
+events { worker_connections 256; }
+http {
+  log_format pp '$proxy_protocol_addr $status $request_length $bytes_sent';
+  access_log ${root}/access.log pp;
+  client_body_temp_path ${root}/body;
+  proxy_temp_path ${root}/proxy;
+  fastcgi_temp_path ${root}/fastcgi;
+  uwsgi_temp_path ${root}/uwsgi;
+  scgi_temp_path ${root}/scgi;
+  server {
+    ${listens}
+    root ${root}/html;
+    client_max_body_size 16m;
+    location = / { return 200 "${name} $proxy_protocol_addr\\n"; }
+    location = /big { }
+    location /up/ { dav_methods PUT; }
+  }
+}
+`;
+  writeFileSync(join(root, "nginx.conf"), conf);
+  const p = Bun.spawn(["timeout", "600", "ip", "netns", "exec", ns, NGINX, "-c", join(root, "nginx.conf"), "-p", root], {
+    stdout: "ignore", stderr: "inherit",
+  });
+  // Ready when it answers the port (no PROXY header: nginx closes, which is answer enough).
+  for (let i = 0; ; i++) {
+    const probe = Bun.spawnSync(["ip", "netns", "exec", ns, "bash", "-c", `exec 3<>/dev/tcp/${addrs[0]}/8080`]);
+    if (probe.exitCode === 0) break;
+    if (i === 100 || p.exitCode !== null) throw new Error(`nginx ${name} did not start (see its error above)`);
+    await Bun.sleep(50);
+  }
+  return {
+    log: () => (existsSync(join(root, "access.log")) ? readFileSync(join(root, "access.log"), "utf8").trim().split("\n").filter(Boolean) : []),
+    stop: () => p.kill(),
+  };
+}

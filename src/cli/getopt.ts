@@ -617,7 +617,10 @@ function finish(st: State): Invocation {
   if (cmd === "add-server" || cmd === "edit-server") {
     // DR and tunnelling cannot map ports: the real server gets the packet's port.
     if (!svc.fwmark && (dest.fwd === "tunnel" || dest.fwd === "route")) dest.port = svc.port;
-    if (dest.af !== svc.af && dest.fwd !== "tunnel") throw usageError("Different address family is allowed only for tunneling servers");
+    // ipvsadm's rule, plus tslb's full NAT, which translates between the families.
+    if (dest.af !== svc.af && dest.fwd !== "tunnel" && dest.fwd !== "fullnat") {
+      throw usageError("Different address family is allowed only for tunneling servers");
+    }
     if (["tun-type", ...TUN_COLS].some((o) => has(o as Opt)) && dest.fwd !== "tunnel") {
       throw usageError("Tunnel options conflict with forward method");
     }

@@ -52,6 +52,8 @@ export const F_ONEPACKET = 128;
 export const F_UNKEYED = 256;
 /** --proxy-protocol: a PROXY header goes in front of the client's first data (E_ISN, E_DELTA). */
 export const F_PROXY = 512;
+/** Full NAT to a real server of the other family: every packet is translated (NAT46/NAT64). */
+export const F_XLAT = 1024;
 /** Entries scanned for a half-open victim when the table is full (bounded work per new flow). */
 const EVICT_SCAN = 256;
 /** IPVS re-checks a template that still controls connections this often instead of freeing it. */

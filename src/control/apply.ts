@@ -45,7 +45,7 @@ const SCTP_UNSUPPORTED = "SCTP services are not supported by tslb's data plane y
 const PE_UNSUPPORTED = (pe: string) => `persistence engine '${pe}' is not supported by tslb yet`;
 const CHECK_VIA_VIP_FWM = "--check-via-vip needs a virtual address: a firewall-mark service has none";
 const CHECK_VIA_VIP_NAT = "--check-via-vip is for direct-routing and tunnel servers only (give the check again, without it)";
-const PROXY_PROTOCOL_UDP = "--proxy-protocol is for TCP services: tslb does not insert it into UDP datagrams yet";
+const PROXY_PROTOCOL_UDP = "--proxy-protocol v1 has no UDP form: use v2 for UDP services";
 const PROXY_PROTOCOL_FWD = "--proxy-protocol needs NAT (-m) or full-NAT (--fullnat) real servers: tslb never sees the replies of -g and -i servers";
 /** Persistence engines IPVS has (ipvsadm's PE_LIST); any other name is ENOENT. */
 const KNOWN_PES: readonly string[] = ["sip"];
@@ -78,11 +78,11 @@ function unicastDest(d: { af: Af; addr: string }): boolean {
  */
 /**
  * --proxy-protocol shifts sequence numbers both ways, so every real server of the service
- * must be one whose replies pass through tslb; and only TCP streams get the header.
+ * must be one whose replies pass through tslb; v1 is text for TCP streams only.
  */
 function checkProxyProtocol(svc: ServiceSpec, dests: readonly Dest[]): void {
   if (svc.proxyProtocol === 0) return;
-  if (svc.key.kind === "udp") throw opError("EOPNOTSUPP", PROXY_PROTOCOL_UDP);
+  if (svc.key.kind === "udp" && svc.proxyProtocol === 1) throw opError("EINVAL", PROXY_PROTOCOL_UDP);
   if (dests.some((d) => d.fwd !== "masq" && d.fwd !== "fullnat")) throw opError("EINVAL", PROXY_PROTOCOL_FWD);
 }
 
@@ -129,7 +129,8 @@ function applyOne(rules: RuleSet, cmd: Command, schedulers: readonly string[]) {
       const svc = findService(rules, cmd.key);
       if (!svc) throw opError("ESRCH", MSG.SVC_NOT_DEFINED);
       const d = cmd.dest;
-      if (d.af !== svc.key.af && d.fwd !== "tunnel") throw opError("EINVAL", MSG.EINVAL);
+      // Another family: a tunnel's outer header, or full NAT translating (NAT46/NAT64).
+      if (d.af !== svc.key.af && d.fwd !== "tunnel" && d.fwd !== "fullnat") throw opError("EINVAL", MSG.EINVAL);
       if (d.weight < 0 || d.lThreshold > d.uThreshold) throw opError("ERANGE", MSG.ERANGE);
       const i = findDestIndex(svc, d);
       const nd = structuredClone(d);

@@ -130,6 +130,7 @@ export function compile(rules: RuleSet, ids: RuleIds, gen: number, ctx: CompileC
         available: !down.has(RuleIds.destKey(sk, d)),
         ...tunnelFields(d, tunnelOf),
         ...(d.fwd === "fullnat" ? { laddrs: fullNatLocals(s, d, localOf).flatMap((a) => addrWords(d.af, a)) } : {}),
+        ...(d.af !== s.key.af ? { af: d.af } : {}),
       })),
     };
   });

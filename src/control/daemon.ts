@@ -220,7 +220,7 @@ export class Daemon {
   private async applyRules(cmds: Command[], source: string): Promise<void> {
     const before = this.rules;
     const next = applyAll(this.rules, cmds, SCHEDULER_NAMES);
-    if (next.services.some((s) => s.key.af === 6)) this.enableIpv6();
+    if (next.services.some((s) => s.key.af === 6 || s.dests.some((d) => d.af === 6))) this.enableIpv6();
     const net = this.net!;
     const marks = this.marks!;
     try {

@@ -4,7 +4,7 @@
 // Contract: allocates nothing, throws nothing; every packet not forwarded increments
 // exactly one drop counter (or the pass counter).
 import { destBound } from "../conntrack/dest_state.ts";
-import { ConnTable, F_NOOUTPUT, F_ONEPACKET, F_PROXY, F_TEMPLATE } from "../conntrack/table.ts";
+import { ConnTable, F_NOOUTPUT, F_ONEPACKET, F_PROXY, F_TEMPLATE, F_XLAT } from "../conntrack/table.ts";
 import {
   S_CLOSE, S_FIN_WAIT, S_NONE, S_SYN_RECV, S_TIME_WAIT, S_UDP, TABLE_INPUT, TABLE_INPUT_ONLY, TABLE_OUTPUT, tcpNextState,
 } from "../conntrack/tcp_state.ts";
@@ -13,8 +13,8 @@ import { FWD_FULLNAT, FWD_MASQ, FWD_ROUTE, FWD_TUNNEL } from "../forward/fwd.ts"
 import { TUNNEL_ICMP_SENT, icmpTooBig, tunnelXmit } from "../forward/tunnel_xmit.ts";
 import { tunnelIcmpMtu, tunnelQuotedInner } from "../forward/tunnel.ts";
 import { ICMPV6_PKT_TOOBIG, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED } from "../wire/icmp.ts";
-import { fullNatXmit, natXmit } from "../forward/nat.ts";
-import { proxyHeaderFor, proxyToClient, proxyToServer } from "../forward/proxy.ts";
+import { fullNatXlatXmit, fullNatXmit, natXmit } from "../forward/nat.ts";
+import { proxyDatagram, proxyHeaderFor, proxyToClient, proxyToServer } from "../forward/proxy.ts";
 import { tcpResetInPlace } from "../forward/reset.ts";
 import type { L2Host } from "../forward/neigh.ts";
 import { arpCheck } from "../wire/arp.ts";
@@ -319,6 +319,8 @@ export class Pipeline {
     const fwd = (t.flags(id) >> FWD_SHIFT) & 3;
     if (fwd === FWD_MASQ) return icmpNatXmit(f, p, q, t, id) === 0 ? VERDICT_TX : VERDICT_DROP;
     if (fwd === FWD_FULLNAT) {
+      // Errors of translated (NAT46/NAT64) connections would need ICMP translated too.
+      if ((t.flags(id) & F_XLAT) !== 0) return this.drop(DROP.UNSUPPORTED_FWD);
       const x = icmpFullNatXmit(f, p, q, t, id);
       return x === 0 ? VERDICT_TX : this.drop(x);
     }
@@ -403,7 +405,8 @@ export class Pipeline {
     const state = p.proto === IPPROTO_TCP ? S_NONE : S_UDP;
     const b = di * 4;
     const destId = ds.id[di];
-    const flags = (masq ? 0 : F_NOOUTPUT) | (fwd << FWD_SHIFT) | (cfg.svcOps[s] !== 0 ? F_ONEPACKET : 0);
+    const flags = (masq ? 0 : F_NOOUTPUT) | (fwd << FWD_SHIFT) | (cfg.svcOps[s] !== 0 ? F_ONEPACKET : 0) |
+      (fwd === FWD_FULLNAT && cfg.destAf[s][di] !== p.ipv ? F_XLAT : 0);
     const id = fwd === FWD_FULLNAT
       ? this.insertFullNat(s, di, dport, flags, state, now, tmpl)
       : t.insert(p, cfg.svcId[s], destId, ds.addr[b], ds.addr[b + 1], ds.addr[b + 2], ds.addr[b + 3], dport,
@@ -414,6 +417,8 @@ export class Pipeline {
     if (proxy !== 0 && masq && p.proto === IPPROTO_TCP && (p.tcpFlags & TCP_SYN) !== 0) {
       const delta = proxyHeaderFor(p, proxy);
       if (delta > 0) t.setProxy(id, this.frame!.dv.getUint32(p.l4 + TCP_SEQ), delta, proxy);
+    } else if (proxy !== 0 && masq && p.proto === IPPROTO_UDP) {
+      t.setProxy(id, 0, 0, proxy); // the header goes into this first datagram (forward())
     }
     destBound(t.destState, destId);
     this.counters[svcBase(cfg.svcId[s]) + K_CONNS]++;
@@ -578,7 +583,11 @@ export class Pipeline {
     }
     const fwd = (flags >> FWD_SHIFT) & 3;
     if (fwd === FWD_FULLNAT) {
-      const r = fullNatXmit(f, p, t, id);
+      let r: number;
+      if ((flags & F_XLAT) !== 0) {
+        this.ipId = (this.ipId + 1) & 0xffff;
+        r = fullNatXlatXmit(f, p, t, id, this.ipId);
+      } else r = fullNatXmit(f, p, t, id);
       if (r !== 0) return this.drop(r);
       return (flags & F_PROXY) !== 0 ? this.proxy(f, id) : VERDICT_TX;
     }
@@ -603,6 +612,11 @@ export class Pipeline {
   private proxy(f: Frame, id: number): number {
     const p = this.pkt;
     const t = this.table;
+    if (p.proto === IPPROTO_UDP) {
+      if (p.dir !== 0) return VERDICT_TX;
+      const r = proxyDatagram(f, p, t, id);
+      return r === 0 ? VERDICT_TX : this.drop(r);
+    }
     if (p.proto !== IPPROTO_TCP || p.frag === FRAG_LATER) return VERDICT_TX;
     if (p.dir === 1) {
       proxyToClient(f, p, t, id);

@@ -36,6 +36,8 @@ export interface CompiledDest {
   innerMtu?: number;
   /** Full-NAT destinations: the local addresses replies come back to, 4 words each (empty: none usable). */
   laddrs?: number[];
+  /** The destination's family when it differs from the service's (full NAT translating, or a tunnel). */
+  af?: number;
 }
 
 export interface CompiledService {
@@ -176,6 +178,8 @@ export class ActiveConfig {
   readonly innerMtu: Int32Array[] = [];
   /** Per service, per destination index: full-NAT local addresses (4 words each), empty for other methods. */
   readonly laddrs: Int32Array[][] = [];
+  /** Per service, per destination index: its family (4 or 6). */
+  readonly destAf: Uint8Array[] = [];
   readonly fullnatPortLo: number;
   readonly fullnatPortHi: number;
   readonly timeouts: Int32Array;
@@ -247,6 +251,7 @@ export class ActiveConfig {
       this.tuns.push(svc.dests.map((d) => d.tun ?? null));
       this.innerMtu.push(Int32Array.from(svc.dests.map((d) => d.innerMtu ?? 0)));
       this.laddrs.push(svc.dests.map((d) => Int32Array.from(d.laddrs ?? [])));
+      this.destAf.push(Uint8Array.from(svc.dests.map((d) => d.af ?? svc.af)));
       // Keep the scheduler's state (rr cursor, wrr weight) across unrelated changes.
       const old = prev?.schedulerFor(svc.id, svc.sched);
       const sched = old ?? SCHEDULERS[svc.sched](svc.schedFlags);

@@ -10,6 +10,7 @@ import type { Frame } from "../wire/frame.ts";
 import { IPPROTO_UDP, ipv4SetDstCsum, ipv4SetSrcCsum } from "../wire/ipv4.ts";
 import { IPV6_DST, IPV6_SRC } from "../wire/ipv6.ts";
 import { FRAG_LATER, type Pkt } from "../wire/pkt.ts";
+import { xlat4to6, xlat6to4 } from "./xlat.ts";
 
 /** Which connection address replaces the packet's: 1 = virtual (SNAT), 2 = destination (DNAT). */
 const ADDR_CLIENT = 0;
@@ -118,4 +119,20 @@ export function fullNatXmit(f: Frame, p: Pkt, t: ConnTable, id: number): number 
     dv.setUint16(at, c);
   }
   return 0;
+}
+
+/**
+ * Full NAT to a real server of the other family (NAT46/NAT64): the packet is rebuilt in the
+ * family of the side it goes to, with the same addresses and ports fullNatXmit would
+ * write. `ipId` is the identification of an IPv4 header made here.
+ */
+export function fullNatXlatXmit(f: Frame, p: Pkt, t: ConnTable, id: number, ipId: number): number {
+  // Toward the server: from the local address; toward the client: from the VIP.
+  const from = p.dir === 0 ? ADDR_LOCAL : ADDR_VIRTUAL;
+  const to = p.dir === 0 ? ADDR_DEST : ADDR_CLIENT;
+  const sport = p.dir === 0 ? t.lport(id) : t.vport(id);
+  const dport = p.dir === 0 ? t.dport(id) : t.cport(id);
+  if (p.ipv === 6) return xlat6to4(f, p, t.addrWord(id, from, 0), t.addrWord(id, to, 0), sport, dport, ipId);
+  return xlat4to6(f, p, t.addrWord(id, from, 0), t.addrWord(id, from, 1), t.addrWord(id, from, 2), t.addrWord(id, from, 3),
+    t.addrWord(id, to, 0), t.addrWord(id, to, 1), t.addrWord(id, to, 2), t.addrWord(id, to, 3), sport, dport);
 }

@@ -4,10 +4,15 @@
 // full NAT. tslb inserts the header into the client's first data segment and from then
 // on shifts the client's sequence numbers by its length and the server's ACK/SACK numbers
 // back (forward/seqadj.ts has the rules). Both directions pass through tslb in these
-// modes, which is why DR and tunnel services cannot have it.
+// modes, which is why DR and tunnel services cannot have it. UDP services get a v2 header
+// in front of the first datagram of each flow only (what dnsdist and PowerDNS accept):
+// a datagram stream has no sequence numbers to shift, and a lost first datagram that the
+// client sends again arrives without it.
 // Contract: called after the NAT rewrite of a TCP packet (not a later fragment) of a
 // connection with F_PROXY; Pkt still holds the packet's original tuple. Allocation-free.
-import type { ConnTable } from "../conntrack/table.ts";
+import { F_PROXY, type ConnTable } from "../conntrack/table.ts";
+import { csumAdd, csumFold, csumReplace16, ipv4PseudoSum } from "../wire/checksum.ts";
+import { IPPROTO_UDP } from "../wire/ipv4.ts";
 import { DROP } from "../wire/drop.ts";
 import type { Frame } from "../wire/frame.ts";
 import { FRAG_NONE, type Pkt } from "../wire/pkt.ts";
@@ -59,4 +64,63 @@ export function proxyToClient(f: Frame, p: Pkt, t: ConnTable, id: number): void 
     const mss = tcpMssOption(f.u8, p.l4);
     if (mss > delta) clampMss(f.dv, p, mss - delta);
   }
+}
+
+/**
+ * Client → server over UDP: the first datagram of the flow gets the v2 header in front of
+ * its payload; later ones pass as they are. 0 or a DropReason.
+ */
+export function proxyDatagram(f: Frame, p: Pkt, t: ConnTable, id: number): number {
+  t.clearFlags(id, F_PROXY);
+  if (p.frag !== FRAG_NONE) return DROP.FRAGMENT;
+  const n = proxyWriteFromPkt(scratch, 0, t.proxyVersion(id), p);
+  if (n === 0) return 0;
+  const ipLen = udpInsertPayload(f.u8, p.l3, p.l4, p.start + p.len, n);
+  if (ipLen === 0) return DROP.TUNNEL_TOO_BIG;
+  p.len = p.l3 - p.start + ipLen;
+  return 0;
+}
+
+/**
+ * Puts scratch[0, n) in front of the UDP payload at u8[l4 + 8] (the packet ends at `end`;
+ * the buffer has room after it): the UDP length, the IPv4 total length and header
+ * checksum or the IPv6 payload length follow, and the UDP checksum is computed afresh
+ * (an IPv4 datagram sent without one stays without). Returns the new IP length, 0 when
+ * it would pass 65535 bytes.
+ */
+function udpInsertPayload(u8: Uint8Array, l3: number, l4: number, end: number, n: number): number {
+  const v4 = u8[l3] >> 4 === 4;
+  const total = end - l3 + n;
+  if (total > 0xffff || end + n > u8.length) return 0;
+  const pay = l4 + 8;
+  u8.copyWithin(pay + n, pay, end);
+  for (let i = 0; i < n; i++) u8[pay + i] = scratch[i];
+  const udpLen = end + n - l4;
+  put16(u8, l4 + 4, udpLen);
+  if (v4) {
+    const old = get16(u8, l3 + 2);
+    put16(u8, l3 + 2, total);
+    put16(u8, l3 + 10, csumReplace16(get16(u8, l3 + 10), old, total));
+    if (get16(u8, l4 + 6) === 0) return total;
+  } else {
+    put16(u8, l3 + 4, total - 40);
+  }
+  const pseudo = v4
+    ? ipv4PseudoSum(get32(u8, l3 + 12), get32(u8, l3 + 16), IPPROTO_UDP, udpLen)
+    : csumAdd(u8, l3 + 8, 32, 0) + IPPROTO_UDP + udpLen;
+  put16(u8, l4 + 6, 0);
+  const c = ~csumFold(csumAdd(u8, l4, udpLen, pseudo)) & 0xffff;
+  put16(u8, l4 + 6, c === 0 ? 0xffff : c);
+  return total;
+}
+
+function get16(u8: Uint8Array, at: number): number {
+  return (u8[at] << 8) | u8[at + 1];
+}
+function put16(u8: Uint8Array, at: number, v: number): void {
+  u8[at] = (v >>> 8) & 0xff;
+  u8[at + 1] = v & 0xff;
+}
+function get32(u8: Uint8Array, at: number): number {
+  return (u8[at] << 24) | (u8[at + 1] << 16) | (u8[at + 2] << 8) | u8[at + 3];
 }

@@ -399,6 +399,8 @@ table("full NAT (tslb's own): --fullnat, --laddr, --proxy-protocol", [
   // Ports map as with -m: only -g and -i force the service's port.
   ["-e -t 198.18.0.1:80 -r 198.19.0.1 --fullnat -w 3", apply({ kind: "edit-dest", key: VIP, dest: dest("198.19.0.1", 80, { fwd: "fullnat", weight: 3 }) })],
   ["-a -f 5 -6 -r [2001:2::20]:0 --fullnat", addDest(fwm(5, 6), dest("2001:2::20", 0, { fwd: "fullnat" }))],
+  // Full NAT translates between the families (NAT46/NAT64), like a tunnel may cross them.
+  ["-a -t 198.18.0.1:80 -r [2001:2::20]:8080 --fullnat", addDest(VIP, dest("2001:2::20", 8080, { fwd: "fullnat", af: 6 }))],
   ["-A -t 198.18.0.1:80 --laddr 198.18.0.200", addSvc(VIP, { laddrs: ["198.18.0.200"] })],
   ["-A -t 198.18.0.1:80 --laddr=198.18.0.201,198.18.0.200 -s rr", addSvc(VIP, { sched: "rr", laddrs: ["198.18.0.201", "198.18.0.200"] })],
   // inet_aton forms, as -t/-r take them, come out canonical.
@@ -418,7 +420,6 @@ errors("full NAT: bad values, conflicts and illegal commands", [
   ["-a -t 198.18.0.1:80 -r 198.19.0.1 -m --fullnat", "multiple 'forwarding-method' options specified", 2],
   ["-a -t 198.18.0.1:80 -r 198.19.0.1 --fullnat -g", "multiple 'forwarding-method' options specified", 2],
   ["-a -t 198.18.0.1:80 -r 198.19.0.1 --fullnat --fullnat", "multiple 'forwarding-method' options specified", 2],
-  ["-a -t 198.18.0.1:80 -r [2001:2::20]:80 --fullnat", "Different address family is allowed only for tunneling servers", 2],
   ["-a -t 198.18.0.1:80 -r 198.19.0.1 --fullnat --tun-type gue", "Tunnel options conflict with forward method", 2],
   ["-a -t 198.18.0.1:80 -r 198.19.0.1 --fullnat --check tcp --check-via-vip", "Check option 'check-via-vip' conflicts with forward method", 2],
   ["-A -t 198.18.0.1:80 --fullnat", "Illegal 'forwarding-method' option with the 'add-service' command", 2],

@@ -259,7 +259,7 @@ sem.run();
 // ---
 const fnat = suite("full NAT (tslb's --fullnat, --laddr, --proxy-protocol)");
 
-const PROXY_UDP_MSG = "--proxy-protocol is for TCP services: tslb does not insert it into UDP datagrams yet";
+const PROXY_UDP_MSG = "--proxy-protocol v1 has no UDP form: use v2 for UDP services";
 const PROXY_FWD_MSG = "--proxy-protocol needs NAT (-m) or full-NAT (--fullnat) real servers: tslb never sees the replies of -g and -i servers";
 const VIA_VIP_MSG = "--check-via-vip is for direct-routing and tunnel servers only (give the check again, without it)";
 const EINVAL_MSG = "Invalid operation.  Possibly wrong module version, address not unicast, ...";
@@ -273,11 +273,12 @@ fnat("full-NAT destinations and local addresses are stored as given", () => {
   assert.equal([run(BASE).services[0].laddrs, run(BASE).services[0].proxyProtocol], [[], 0]);
 });
 
-fnat("--proxy-protocol: TCP and fwmark services with NAT or full-NAT servers only; a refused edit changes nothing", () => {
+fnat("--proxy-protocol: NAT or full-NAT servers only, v2 only for UDP; a refused edit changes nothing", () => {
   const ok = run("-A -t 198.18.0.1:80 -s rr --proxy-protocol v2\n-a -t 198.18.0.1:80 -r 198.19.0.1:8080 --fullnat\n-a -t 198.18.0.1:80 -r 198.19.0.2:8080 -m");
   assert.is(ok.services[0].proxyProtocol, 2);
   assert.is(run("-A -f 5 -s rr --proxy-protocol v1").services[0].proxyProtocol, 1);
-  assert.is(throwsIpvs(() => run("-A -u 198.18.0.1:53 -s rr --proxy-protocol v2"), PROXY_UDP_MSG, 255).code, "EOPNOTSUPP");
+  assert.is(throwsIpvs(() => run("-A -u 198.18.0.1:53 -s rr --proxy-protocol v1"), PROXY_UDP_MSG, 255).code, "EINVAL");
+  assert.is(run("-A -u 198.18.0.1:53 -s rr --proxy-protocol v2").services[0].proxyProtocol, 2);
   // A DR or tunnel server cannot join such a service, and such a service cannot turn it on.
   assert.is(throwsIpvs(() => run("-a -t 198.18.0.1:80 -r 198.19.0.3:80 -g", ok), PROXY_FWD_MSG, 255).code, "EINVAL");
   throwsIpvs(() => run("-e -t 198.18.0.1:80 -r 198.19.0.2:8080 -i", ok), PROXY_FWD_MSG, 255);

@@ -182,6 +182,38 @@ fn("IPv6 TCP both ways", () => {
   assert.ok(checksumsValid6(r.out));
 });
 
+fn("NAT46: an IPv4 client reaches an IPv6 server, the reply comes back as IPv4", () => {
+  const table = ConnTable.create(1024, MAX_DEST);
+  const counters = new Float64Array(COUNTER_WORDS);
+  const snap = natSnapshot();
+  for (const svc of snap.services) {
+    svc.dests.forEach((d, i) => Object.assign(d, { fwd: FWD_FULLNAT, addr: ip6(RS6[i]), af: 6, laddrs: ip6(LADDR6) }));
+  }
+  const pl = new Pipeline(new ActiveConfig(snap, table.destState, null), table, counters);
+  const f = Frame.alloc(HEADROOM + 2048);
+  const run = (b: Uint8Array) => {
+    f.u8.set(b, HEADROOM);
+    const v = pl.process(f, HEADROOM, b.length, 10);
+    return { v, out: f.u8.slice(pl.pkt.start, pl.pkt.start + pl.pkt.len) };
+  };
+  let r = run(buildIp4({ src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: SYN }));
+  assert.is(r.v, VERDICT_TX);
+  assert.is(r.out[0] >> 4, 6, "IPv6 toward the server");
+  const out = fields6(r.out);
+  assert.equal([out.src, out.dst, out.dport], [LADDR6, RS6[0], 8080]);
+  assert.ok(checksumsValid6(r.out));
+  r = run(buildIp6({ src: RS6[0], dst: LADDR6, sport: 8080, dport: out.sport, flags: SYN | ACK }));
+  assert.is(r.v, VERDICT_TX);
+  assert.is(r.out[0] >> 4, 4, "IPv4 back to the client");
+  assert.equal(fields4(r.out), { src: VIP, dst: CLIENT, sport: 80, dport: 40000 });
+  assert.ok(checksumsValid(r.out));
+  // UDP too, and the data survives the translation.
+  r = run(buildIp4({ src: CLIENT, dst: VIP, proto: "udp", sport: 5000, dport: 53, payload: "query" }));
+  assert.equal(fields6(r.out).dst, RS6[0]);
+  assert.is(new TextDecoder().decode(r.out.subarray(48)), "query");
+  assert.ok(checksumsValid6(r.out));
+});
+
 fn("the established path allocates nothing", () => {
   const { run, pl, f } = setup();
   const lport = fields4(run({ src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: SYN }).out).sport;
@@ -286,6 +318,27 @@ pp("a connection picked up mid-flow (no SYN seen) gets no header", () => {
   pl.cfg.sysctl.sloppyTcp = 1;
   const r = run(seg({ src: CLIENT, dst: VIP, sport: 40002, dport: 80, flags: ACK, payload: "abc" }, 7, 9));
   assert.is(new TextDecoder().decode(payloadOf(r.out)), "abc");
+});
+
+pp("UDP v2: only the first datagram of a flow gets the header; checksums and lengths follow", () => {
+  const { run } = setup({ proxy: 2 });
+  const d = { src: CLIENT, dst: VIP, proto: "udp" as const, sport: 5000, dport: 53 };
+  let r = run({ ...d, payload: "first" });
+  const dv = new DataView(r.out.buffer);
+  const data = r.out.subarray(28);
+  assert.equal([...data.subarray(12, 16)], [0x21, 0x12, 0x00, 0x0c], "PROXY, UDP over IPv4");
+  assert.equal([...data.subarray(16, 20)], CLIENT.split(".").map(Number));
+  assert.is(new TextDecoder().decode(data.subarray(28)), "first");
+  assert.is(dv.getUint16(24), 8 + 28 + 5, "UDP length");
+  assert.is(dv.getUint16(2), r.out.length);
+  assert.ok(checksumsValid(r.out));
+  r = run({ ...d, payload: "second" });
+  assert.is(new TextDecoder().decode(r.out.subarray(28)), "second");
+  assert.ok(checksumsValid(r.out));
+  // A datagram sent without a checksum keeps none.
+  r = run({ ...d, sport: 5001, payload: "x", noUdpCsum: true });
+  assert.is(new DataView(r.out.buffer).getUint16(26), 0);
+  assert.is(r.out.length, 20 + 8 + 28 + 1);
 });
 
 const FIN = 0x01;

@@ -4,7 +4,7 @@
 // back. Also: IPv6, UDP, the local-port pool running out, and what the host is left with.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { LB_RS, RS, RS6, Topology, VIP, VIP6 } from "../../scripts/topology.ts";
+import { CL, LB_RS, RS, RS6, Topology, VIP, VIP6 } from "../../scripts/topology.ts";
 import { BUN, ROOT, ensureBinary, keepAliveClient, startServer, tslb } from "../helpers/tslb.ts";
 import { request } from "../../src/control/client.ts";
 import { join } from "node:path";
@@ -18,9 +18,17 @@ const RULES = `-A -t ${VIP}:80 -s rr
 -a -t ${VIP}:80 -r ${RS[1]}:8080 --fullnat
 -A -u ${VIP}:53 -s rr
 -a -u ${VIP}:53 -r ${RS[0]}:5353 --fullnat
+-A -u ${VIP}:54 -s rr --proxy-protocol v2
+-a -u ${VIP}:54 -r ${RS[1]}:5353 --fullnat
+-A -u ${VIP}:55 -s rr
+-a -u ${VIP}:55 -r ${RS[0]}:5999 --fullnat
 -A -t [${VIP6}]:80 -s rr
 -a -t [${VIP6}]:80 -r [${RS6[0]}]:8080 --fullnat
 -a -t [${VIP6}]:80 -r [${RS6[1]}]:8080 --fullnat
+-A -t ${VIP}:81 -s rr
+-a -t ${VIP}:81 -r [${RS6[0]}]:8080 --fullnat
+-A -t [${VIP6}]:81 -s rr
+-a -t [${VIP6}]:81 -r ${RS[1]}:8080 --fullnat
 `;
 
 ensureBinary();
@@ -79,9 +87,26 @@ e2e("UDP through full NAT", () => {
   assert.equal(client(topo.ns.cl, "udp", VIP, "53", "hello"), [`rs1 ${LB_RS} hello`]);
 });
 
+e2e("ICMP port unreachable from a real server comes back through both rewrites", () => {
+  // rs1 sends it to the balancer's address about laddr:lport → rs1:5999; the client gets
+  // it from the VIP about its own datagram.
+  assert.equal(client(topo.ns.cl, "udp", VIP, "55", "nobody listens"), ["error ECONNREFUSED"]);
+});
+
+e2e("UDP with --proxy-protocol v2: the first datagram of a flow carries the client's address", () => {
+  assert.equal(client(topo.ns.cl, "udp", VIP, "54", "hi"), [`rs2 ${LB_RS} hi proxy=${CL}`]);
+});
+
 e2e("IPv6: 4 requests balanced, each server sees the balancer's IPv6 address", () => {
   const lines = client(topo.ns.cl, "http", VIP6, "80", "4");
   assert.equal(lines, [`rs2 ${LB_RS6}`, `rs1 ${LB_RS6}`, `rs2 ${LB_RS6}`, `rs1 ${LB_RS6}`]);
+});
+
+e2e("across families: an IPv4 VIP with an IPv6 server (NAT46) and an IPv6 VIP with an IPv4 server (NAT64)", () => {
+  assert.equal(client(topo.ns.cl, "http", VIP, "81", "2"), [`rs1 ${LB_RS6}`, `rs1 ${LB_RS6}`]);
+  assert.equal(client(topo.ns.cl, "http", VIP6, "81", "2"), [`rs2 ${LB_RS}`, `rs2 ${LB_RS}`]);
+  const up = client(topo.ns.cl, "upload", VIP, "81", String(1024 * 1024));
+  assert.equal(up, [`rs1 ${LB_RS6} ${1024 * 1024}`]);
 });
 
 e2e("a 5 MB upload crosses full NAT intact", () => {

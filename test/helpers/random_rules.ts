@@ -89,9 +89,10 @@ export function randomRules(seed: number): RuleSet {
 }
 
 /** What applyAll accepts of a generated RuleSet: tslb refuses SCTP services, and
- *  --proxy-protocol on UDP services or with -g/-i real servers, so they are left out. */
+ *  --proxy-protocol v1 on UDP services or with -g/-i real servers, so they are left out. */
 export function tslbAccepts(r: RuleSet): RuleSet {
-  const proxyOk = (s: RuleSet["services"][number]) => s.key.kind !== "udp" && s.dests.every((d) => d.fwd === "masq" || d.fwd === "fullnat");
+  const proxyOk = (s: RuleSet["services"][number]) =>
+    !(s.key.kind === "udp" && s.proxyProtocol === 1) && s.dests.every((d) => d.fwd === "masq" || d.fwd === "fullnat");
   return { ...r, services: r.services.filter((s) => s.key.kind !== "sctp").map((s) => ({ ...s, proxyProtocol: proxyOk(s) ? s.proxyProtocol : 0 })) };
 }
 

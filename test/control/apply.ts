@@ -311,10 +311,11 @@ fnat("local addresses must be unicast, as real servers must (EINVAL)", () => {
   throwsIpvs(() => run(`-A -f 5 -6 -s rr --laddr ff02::2`), EINVAL_MSG, 255);
 });
 
-fnat("a full-NAT destination must have the service's family, as a NAT one (EINVAL)", () => {
+fnat("a full-NAT destination may be of the other family (NAT46), a NAT one may not (EINVAL)", () => {
   const v6: Dest = { af: 6, addr: "2001:2::20", port: 80, fwd: "fullnat", weight: 1, uThreshold: 0, lThreshold: 0, tunType: "ipip", tunPort: 0, tunCsum: "nocsum" };
   const r = run(BASE);
-  throwsIpvs(() => applyAll(r, [{ kind: "add-dest", key: VIP, dest: v6 }], SCHEDS), EINVAL_MSG, 255);
+  assert.is(applyAll(r, [{ kind: "add-dest", key: VIP, dest: v6 }], SCHEDS).services[0].dests[0].af, 6);
+  throwsIpvs(() => applyAll(r, [{ kind: "add-dest", key: VIP, dest: { ...v6, fwd: "masq" } }], SCHEDS), EINVAL_MSG, 255);
 });
 
 fnat("--check-via-vip: refused when an edit makes the server full NAT", () => {

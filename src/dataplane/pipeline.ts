@@ -12,7 +12,7 @@ import { DR_QUEUED, drXmit } from "../forward/dr.ts";
 import { FWD_FULLNAT, FWD_MASQ, FWD_ROUTE, FWD_TUNNEL } from "../forward/fwd.ts";
 import { TUNNEL_ICMP_SENT, icmpTooBig, tunnelXmit } from "../forward/tunnel_xmit.ts";
 import { tunnelIcmpMtu, tunnelQuotedInner } from "../forward/tunnel.ts";
-import { ICMPV6_PKT_TOOBIG, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED } from "../wire/icmp.ts";
+import { ICMPV6_DEST_UNREACH, ICMPV6_PARAMPROB, ICMPV6_PKT_TOOBIG, ICMP_DEST_UNREACH, ICMP_FRAG_NEEDED } from "../wire/icmp.ts";
 import { fullNatXlatXmit, fullNatXmit, natXmit } from "../forward/nat.ts";
 import { proxyDatagram, proxyHeaderFor, proxyToClient, proxyToServer } from "../forward/proxy.ts";
 import { tcpResetInPlace } from "../forward/reset.ts";
@@ -176,12 +176,51 @@ export class Pipeline {
 
   /**
    * The same for ICMPv6 "packet too big" about our IPv6 tunnel packets. A raw ICMPv6
-   * socket delivers the message without its IPv6 header: it starts at `start`.
+   * socket delivers the message without its IPv6 header: it starts at `start`. Errors
+   * about full-NAT packets come this way too (no rule can bring ICMPv6 for the host's
+   * address to the TUN without catching neighbour discovery): they are translated for the
+   * client.
    */
   processHostIcmp6(f: Frame, start: number, len: number, now: number): number {
     const u8 = f.u8;
-    if (len < 8 || u8[start] !== ICMPV6_PKT_TOOBIG) return VERDICT_CONSUMED;
+    if (len < 8) return VERDICT_CONSUMED;
+    const type = u8[start];
+    if (type >= ICMPV6_DEST_UNREACH && type <= ICMPV6_PARAMPROB) {
+      const v = this.fullNatIcmp6(f, start, len, now);
+      if (v !== VERDICT_PASS) return v;
+    }
+    if (type !== ICMPV6_PKT_TOOBIG) return VERDICT_CONSUMED;
     return this.tunnelTooBig(f, start + 8, start + len, 6, f.dv.getUint32(start + 4), now);
+  }
+
+  /**
+   * An ICMPv6 error (raw socket copy at `start`) about a packet full NAT sent from a local
+   * address: given back its IPv6 header (from the quoted packet's destination to its
+   * source: icmpFullNatXmit rewrites both anyway) and translated for the client.
+   * VERDICT_PASS when it is not about a full-NAT connection.
+   */
+  private fullNatIcmp6(f: Frame, start: number, len: number, now: number): number {
+    const h = start - IPV6_HDR_LEN;
+    const q = start + 8;
+    const u8 = f.u8;
+    if (h < 0 || len < 8 + IPV6_HDR_LEN || u8[q] >> 4 !== 6) return VERDICT_PASS;
+    const dv = f.dv;
+    dv.setUint32(h, 0x60000000);
+    dv.setUint16(h + 4, len);
+    u8[h + 6] = IPPROTO_ICMPV6;
+    u8[h + 7] = 64;
+    u8.copyWithin(h + 8, q + 24, q + 40);
+    u8.copyWithin(h + 24, q + 8, q + 24);
+    const p = this.pkt;
+    const k = this.ikey;
+    if (parseIp(p, f, h, len + IPV6_HDR_LEN) !== DROP.UNSUPPORTED_L4 || icmpErrorKey(f, p, k) !== 0) return VERDICT_PASS;
+    const t = this.table;
+    t.hashPkt(k);
+    const id = t.lookup(k, now);
+    if (id < 0 || k.dir !== 1) return VERDICT_PASS;
+    const flags = t.flags(id);
+    if (((flags >> FWD_SHIFT) & 3) !== FWD_FULLNAT || (flags & F_XLAT) !== 0) return VERDICT_PASS;
+    return icmpFullNatXmit(f, p, k, t, id) === 0 ? VERDICT_TX : VERDICT_CONSUMED;
   }
 
   /**

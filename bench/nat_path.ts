@@ -2,7 +2,7 @@
 // packets, no I/O. Established flows (the steady state of a keep-alive benchmark) and
 // new flows (SYN → schedule → insert). Also proves the established path allocates
 // nothing: the heap object count must stay flat while packets flow.
-//   bun bench/nat_path.ts [packets]
+//   bun bench/nat_path.ts [packets]            (MODE=fullnat: the same through --fullnat)
 import { heapStats } from "bun:jsc";
 import { ConnTable } from "../src/conntrack/table.ts";
 import { Pipeline } from "../src/dataplane/pipeline.ts";
@@ -10,19 +10,27 @@ import { ActiveConfig } from "../src/dataplane/snapshot.ts";
 import { VERDICT_TX } from "../src/dataplane/verdict.ts";
 import { COUNTER_WORDS, MAX_DEST } from "../src/stats/counters.ts";
 import { Frame, HEADROOM } from "../src/wire/frame.ts";
-import { buildIp4 } from "../test/fixtures/builder.ts";
+import { FWD_FULLNAT } from "../src/forward/fwd.ts";
+import { buildIp4, ip4 } from "../test/fixtures/builder.ts";
 import { CLIENT, RS1, RS2, VIP, natSnapshot } from "../test/fixtures/snapshots.ts";
 
 const N = Number(process.argv[2] ?? 4_000_000);
 const FLOWS = Number(process.env.FLOWS ?? 1024);
+const FULLNAT = process.env.MODE === "fullnat";
+const LADDR = "198.18.1.1";
 
 function pipeline(capacity: number): Pipeline {
   const table = ConnTable.create(capacity, MAX_DEST);
-  return new Pipeline(new ActiveConfig(natSnapshot(1, "rr"), table.destState, null), table, new Float64Array(COUNTER_WORDS));
+  const snap = natSnapshot(1, "rr");
+  if (FULLNAT) {
+    for (const svc of snap.services) for (const d of svc.dests) Object.assign(d, { fwd: FWD_FULLNAT, laddrs: [ip4(LADDR), 0, 0, 0] });
+    snap.fullnatPorts = [1024, 65534];
+  }
+  return new Pipeline(new ActiveConfig(snap, table.destState, null), table, new Float64Array(COUNTER_WORDS));
 }
 
 /** Pre-built packets of FLOWS connections, both directions, laid out one per slot. */
-function packets(flags: number, dirBoth: boolean): { f: Frame; slot: number; lens: number[] } {
+function packets(flags: number, dirBoth: boolean, lports: number[] = []): { f: Frame; slot: number; lens: number[] } {
   const slot = 256;
   const count = dirBoth ? FLOWS * 2 : FLOWS;
   const f = Frame.alloc(count * slot + HEADROOM);
@@ -33,7 +41,10 @@ function packets(flags: number, dirBoth: boolean): { f: Frame; slot: number; len
     f.u8.set(a, HEADROOM + lens.length * slot); lens.push(a.length);
     if (dirBoth) {
       const rs = i % 2 === 0 ? RS1 : RS2; // rr over [RS1, RS2]
-      const b = buildIp4({ src: rs, dst: CLIENT, sport: 8080, dport: sport, flags, payload: "y".repeat(60) });
+      // Full NAT: the reply goes to the local address and the port the SYN was given.
+      const b = FULLNAT
+        ? buildIp4({ src: rs, dst: LADDR, sport: 8080, dport: lports[i], flags, payload: "y".repeat(60) })
+        : buildIp4({ src: rs, dst: CLIENT, sport: 8080, dport: sport, flags, payload: "y".repeat(60) });
       f.u8.set(b, HEADROOM + lens.length * slot); lens.push(b.length);
     }
   }
@@ -43,8 +54,12 @@ function packets(flags: number, dirBoth: boolean): { f: Frame; slot: number; len
 function established(): { ns: number; heapGrowth: number } {
   const pl = pipeline(1 << 16);
   const syn = packets(0x02, false);
-  for (let i = 0; i < FLOWS; i++) pl.process(syn.f, HEADROOM + i * syn.slot, syn.lens[i], 1);
-  const { f, slot, lens } = packets(0x10, true);
+  const lports: number[] = [];
+  for (let i = 0; i < FLOWS; i++) {
+    pl.process(syn.f, HEADROOM + i * syn.slot, syn.lens[i], 1);
+    lports.push(syn.f.dv.getUint16(pl.pkt.l4));
+  }
+  const { f, slot, lens } = packets(0x10, true, lports);
   // Each packet is rewritten in place, so keep a pristine copy to restore between passes
   // (the restore is a memcpy per pass, counted separately below).
   const pristine = f.u8.slice();
@@ -74,7 +89,8 @@ function established(): { ns: number; heapGrowth: number } {
 }
 
 function newFlows(): number {
-  const count = Math.min(N / 4, 500_000);
+  // Full NAT: one local address has 64 511 ports per real server (129 022 here), so fewer.
+  const count = Math.min(N / 4, FULLNAT ? 100_000 : 500_000);
   const pl = pipeline(1 << 20);
   const { f, slot, lens } = packets(0x02, false);
   const dv = f.dv;
@@ -103,8 +119,9 @@ function newFlows(): number {
 
 const est = established();
 const nf = newFlows();
-console.log(`nat established (parse+lookup+state+rewrite, ${FLOWS} flows both directions): ${est.ns.toFixed(1)} ns/packet (${(1000 / est.ns).toFixed(2)} Mpps), heap objects +${est.heapGrowth} over ${N} packets`);
-console.log(`nat new flow (SYN: parse+miss+schedule rr+insert+rewrite): ${nf.toFixed(1)} ns/packet (includes a header-checksum fix-up per packet)`);
+const mode = FULLNAT ? "fullnat" : "nat";
+console.log(`${mode} established (parse+lookup+state+rewrite, ${FLOWS} flows both directions): ${est.ns.toFixed(1)} ns/packet (${(1000 / est.ns).toFixed(2)} Mpps), heap objects +${est.heapGrowth} over ${N} packets`);
+console.log(`${mode} new flow (SYN: parse+miss+schedule rr+${FULLNAT ? "local port+" : ""}insert+rewrite): ${nf.toFixed(1)} ns/packet (includes a header-checksum fix-up per packet)`);
 if (est.heapGrowth > 100) {
   console.error("FAIL: the established path allocates");
   process.exit(1);

@@ -75,7 +75,7 @@ export function proxyDatagram(f: Frame, p: Pkt, t: ConnTable, id: number): numbe
   if (p.frag !== FRAG_NONE) return DROP.FRAGMENT;
   const n = proxyWriteFromPkt(scratch, 0, t.proxyVersion(id), p);
   if (n === 0) return 0;
-  const ipLen = udpInsertPayload(f.u8, p.l3, p.l4, p.start + p.len, n);
+  const ipLen = udpInsertPayload(f, p.l3, p.l4, p.start + p.len, n);
   if (ipLen === 0) return DROP.TUNNEL_TOO_BIG;
   p.len = p.l3 - p.start + ipLen;
   return 0;
@@ -88,39 +88,30 @@ export function proxyDatagram(f: Frame, p: Pkt, t: ConnTable, id: number): numbe
  * (an IPv4 datagram sent without one stays without). Returns the new IP length, 0 when
  * it would pass 65535 bytes.
  */
-function udpInsertPayload(u8: Uint8Array, l3: number, l4: number, end: number, n: number): number {
+function udpInsertPayload(f: Frame, l3: number, l4: number, end: number, n: number): number {
+  const u8 = f.u8;
+  const dv = f.dv;
   const v4 = u8[l3] >> 4 === 4;
   const total = end - l3 + n;
   if (total > 0xffff || end + n > u8.length) return 0;
   const pay = l4 + 8;
   u8.copyWithin(pay + n, pay, end);
-  for (let i = 0; i < n; i++) u8[pay + i] = scratch[i];
+  for (let i = 0; i < n; i++) u8[pay + i] = scratch[i]; // no subarray: nothing allocated
   const udpLen = end + n - l4;
-  put16(u8, l4 + 4, udpLen);
+  dv.setUint16(l4 + 4, udpLen);
   if (v4) {
-    const old = get16(u8, l3 + 2);
-    put16(u8, l3 + 2, total);
-    put16(u8, l3 + 10, csumReplace16(get16(u8, l3 + 10), old, total));
-    if (get16(u8, l4 + 6) === 0) return total;
+    const old = dv.getUint16(l3 + 2);
+    dv.setUint16(l3 + 2, total);
+    dv.setUint16(l3 + 10, csumReplace16(dv.getUint16(l3 + 10), old, total));
+    if (dv.getUint16(l4 + 6) === 0) return total;
   } else {
-    put16(u8, l3 + 4, total - 40);
+    dv.setUint16(l3 + 4, total - 40);
   }
   const pseudo = v4
-    ? ipv4PseudoSum(get32(u8, l3 + 12), get32(u8, l3 + 16), IPPROTO_UDP, udpLen)
+    ? ipv4PseudoSum(dv.getInt32(l3 + 12), dv.getInt32(l3 + 16), IPPROTO_UDP, udpLen)
     : csumAdd(u8, l3 + 8, 32, 0) + IPPROTO_UDP + udpLen;
-  put16(u8, l4 + 6, 0);
+  dv.setUint16(l4 + 6, 0);
   const c = ~csumFold(csumAdd(u8, l4, udpLen, pseudo)) & 0xffff;
-  put16(u8, l4 + 6, c === 0 ? 0xffff : c);
+  dv.setUint16(l4 + 6, c === 0 ? 0xffff : c);
   return total;
-}
-
-function get16(u8: Uint8Array, at: number): number {
-  return (u8[at] << 8) | u8[at + 1];
-}
-function put16(u8: Uint8Array, at: number, v: number): void {
-  u8[at] = (v >>> 8) & 0xff;
-  u8[at + 1] = v & 0xff;
-}
-function get32(u8: Uint8Array, at: number): number {
-  return (u8[at] << 24) | (u8[at + 1] << 16) | (u8[at + 2] << 8) | u8[at + 3];
 }

@@ -2,7 +2,7 @@
 // local-port pool (collisions, exhaustion, ports freed with their entries), IPv6.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { heapStats } from "bun:jsc";
+import { assertNoHeapGrowth } from "../helpers/alloc.ts";
 import { ConnTable } from "../../src/conntrack/table.ts";
 import { Pipeline } from "../../src/dataplane/pipeline.ts";
 import { ActiveConfig, type Snapshot } from "../../src/dataplane/snapshot.ts";
@@ -226,12 +226,7 @@ fn("the established path allocates nothing", () => {
       f.u8.set(b, HEADROOM); pl.process(f, HEADROOM, b.length, 10);
     }
   };
-  loop(20000);
-  Bun.gc(true);
-  const before = heapStats().heapSize;
-  loop(200000);
-  Bun.gc(true);
-  assert.ok(heapStats().heapSize - before < 256 * 1024, `heap grew ${heapStats().heapSize - before} bytes`);
+  assertNoHeapGrowth(loop);
 });
 
 /**

@@ -5,7 +5,7 @@
 // every field and every checksum.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { heapStats } from "bun:jsc";
+import { assertNoHeapGrowth } from "../helpers/alloc.ts";
 import { ConnTable } from "../../src/conntrack/table.ts";
 import { Pipeline } from "../../src/dataplane/pipeline.ts";
 import { ActiveConfig, type Snapshot } from "../../src/dataplane/snapshot.ts";
@@ -242,12 +242,7 @@ v4("allocation-free", () => {
       icmpFullNatXmit(f, p, q, table, table.lookup(q, 10));
     }
   };
-  loop(20000);
-  Bun.gc(true);
-  const before = heapStats().heapSize;
-  loop(200000);
-  Bun.gc(true);
-  assert.ok(heapStats().heapSize - before < 256 * 1024, `heap grew ${heapStats().heapSize - before} bytes`);
+  assertNoHeapGrowth(loop);
 });
 
 v4.run();

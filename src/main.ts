@@ -11,6 +11,7 @@ import { call, isRunning, startDaemon } from "./control/client.ts";
 import { runDaemon } from "./control/daemon.ts";
 import { OptionError, splitGlobalOptions } from "./control/options.ts";
 import { runDecap } from "./decap/run.ts";
+import { flushStdout } from "./cli/stdout.ts";
 
 async function main(): Promise<number> {
   // The decap role has its own options (TSLB_DECAP_*), none of the daemon's.
@@ -48,4 +49,5 @@ async function main(): Promise<number> {
 }
 
 const code = await main();
+await flushStdout();
 if (code >= 0) process.exit(code);

@@ -16,6 +16,7 @@ import { formatHealth } from "./format_health.ts";
 import { formatLaddrs } from "./format_laddr.ts";
 import { formatConnsJson, formatListJson } from "./format_json.ts";
 import { NO_NAMES, systemNames } from "./names.ts";
+import { writeOut } from "./stdout.ts";
 
 const EMPTY_LIST: ListReply = { size: 4096, services: [], timeouts: { ...DEFAULT_TIMEOUTS } };
 
@@ -48,8 +49,8 @@ export async function runCli(argv: string[], o: GlobalOptions, prog: string): Pr
   }
   try {
     switch (inv.kind) {
-      case "help": process.stdout.write(helpText(prog)); return 0;
-      case "version": process.stdout.write(versionText()); return 0;
+      case "help": writeOut(helpText(prog)); return 0;
+      case "version": writeOut(versionText()); return 0;
       case "apply": replyData(await call(o, { op: "apply", cmds: inv.cmds }, true), null); return 0;
       case "restore": {
         // All-or-nothing: every line is parsed and applied to a copy of the current rules
@@ -60,7 +61,7 @@ export async function runCli(argv: string[], o: GlobalOptions, prog: string): Pr
         const current = replyData<RuleSet>(await call(o, { op: "rules" }, false), emptyRuleSet());
         const { cmds, after } = planRestore(current, text, SCHEDULER_NAMES, prog, systemNames());
         if (inv.dryRun) {
-          process.stdout.write(diffRules(current, after));
+          writeOut(diffRules(current, after));
           return 0;
         }
         if (cmds.length > 0) replyData(await call(o, { op: "apply", cmds, source: "restore" }, true), null);
@@ -74,7 +75,7 @@ export async function runCli(argv: string[], o: GlobalOptions, prog: string): Pr
       }
       case "save": {
         const rules = replyData<RuleSet>(await call(o, { op: "rules" }, false), emptyRuleSet());
-        process.stdout.write(formatSave(rules, inv.numeric, inv.numeric ? NO_NAMES : systemNames()));
+        writeOut(formatSave(rules, inv.numeric, inv.numeric ? NO_NAMES : systemNames()));
         return 0;
       }
       case "start-daemon":
@@ -85,20 +86,20 @@ export async function runCli(argv: string[], o: GlobalOptions, prog: string): Pr
         const names = inv.opts.numeric ? NO_NAMES : systemNames();
         if (inv.opts.connections) {
           const conns = replyData<ConnView[]>(await call(o, { op: "conns" }, false), []);
-          process.stdout.write(inv.opts.json ? formatConnsJson(conns) : formatConns(conns, inv.opts, names));
+          writeOut(inv.opts.json ? formatConnsJson(conns) : formatConns(conns, inv.opts, names));
           return 0;
         }
         if (inv.opts.laddr) {
           const empty: LaddrReply = { ports: [o.fullnatPorts[0], o.fullnatPorts[1]], services: [] };
-          process.stdout.write(formatLaddrs(replyData<LaddrReply>(await call(o, { op: "laddrs" }, false), empty), inv.opts, names));
+          writeOut(formatLaddrs(replyData<LaddrReply>(await call(o, { op: "laddrs" }, false), empty), inv.opts, names));
           return 0;
         }
         const list = replyData<ListReply>(await call(o, { op: "list" }, false), EMPTY_LIST);
-        if (inv.opts.timeout) process.stdout.write(formatTimeouts(list.timeouts));
-        else if (inv.opts.daemon) process.stdout.write(""); // tslb runs no sync daemon
-        else if (inv.opts.json) process.stdout.write(formatListJson(list, inv.opts));
-        else if (inv.opts.health) process.stdout.write(formatHealth(list, inv.opts, names));
-        else process.stdout.write(formatList(list, inv.opts, names));
+        if (inv.opts.timeout) writeOut(formatTimeouts(list.timeouts));
+        else if (inv.opts.daemon) writeOut(""); // tslb runs no sync daemon
+        else if (inv.opts.json) writeOut(formatListJson(list, inv.opts));
+        else if (inv.opts.health) writeOut(formatHealth(list, inv.opts, names));
+        else writeOut(formatList(list, inv.opts, names));
         return 0;
       }
     }

@@ -13,6 +13,7 @@ import { NO_NAMES } from "./names.ts";
 import { parseRestore } from "./rules_text.ts";
 import { applyAll } from "../control/apply.ts";
 import { SCHEDULER_NAMES } from "../sched/index.ts";
+import { writeOut } from "./stdout.ts";
 
 const USAGE = "usage: tslb --simulate [--flows N | --pcap FILE] [--remove ADDR:PORT]... [--add ADDR:PORT[@WEIGHT]]... [--rules FILE]";
 
@@ -83,7 +84,7 @@ export async function runSimulate(argv: string[], o: GlobalOptions): Promise<num
       if (!synthetic.has(s.key.af)) synthetic.set(s.key.af, syntheticFlows(flows, s.key.af));
       return synthetic.get(s.key.af)!;
     };
-    process.stdout.write(formatSimulation(simulate(rules, flowsFor, changed), words.join(" ")));
+    writeOut(formatSimulation(simulate(rules, flowsFor, changed), words.join(" ")));
     return 0;
   } catch (e) {
     process.stderr.write(`${(e as Error).message}\n`);

@@ -9,13 +9,25 @@
 // traffic.
 import type { Command } from "./commands.ts";
 import { IpvsError, MSG, opError } from "./errors.ts";
-import { type Af, type Dest, type RuleSet, type Service, type ServiceKey, type ServiceSpec, sameServiceKey } from "./model.ts";
+import { type Af, type Dest, type RuleSet, type Service, type ServiceKey, type ServiceSpec, serviceKeyText } from "./model.ts";
 import { parseIPv4, parseIPv6 } from "../wire/addr.ts";
 
 export function applyAll(rules: RuleSet, cmds: readonly Command[], schedulers: readonly string[]): RuleSet {
   const next = structuredClone(rules);
-  for (const cmd of cmds) applyOne(next, cmd, schedulers);
+  const index = indexServices(next);
+  for (const cmd of cmds) applyOne(next, index, cmd, schedulers);
   return next;
+}
+
+/**
+ * Services by key text, kept in step with `rules.services` while a batch applies: a
+ * restore of 10 000 services looks each one up 11 times, which a linear search made
+ * quadratic (22 s for 10 000 × 10).
+ */
+type ServiceIndex = Map<string, Service>;
+
+function indexServices(rules: RuleSet): ServiceIndex {
+  return new Map(rules.services.map((s) => [serviceKeyText(s.key), s]));
 }
 
 /**
@@ -29,9 +41,10 @@ export function applyLines(
   rules: RuleSet, lines: Iterable<{ line: number; cmds: readonly Command[] }>, schedulers: readonly string[],
 ): RuleSet {
   const next = structuredClone(rules);
+  const index = indexServices(next);
   for (const { line, cmds } of lines) {
     try {
-      for (const cmd of cmds) applyOne(next, cmd, schedulers);
+      for (const cmd of cmds) applyOne(next, index, cmd, schedulers);
     } catch (e) {
       if (e instanceof IpvsError && e.line === undefined) e.line = line;
       throw e;
@@ -50,8 +63,17 @@ const PROXY_PROTOCOL_FWD = "--proxy-protocol needs NAT (-m) or full-NAT (--fulln
 /** Persistence engines IPVS has (ipvsadm's PE_LIST); any other name is ENOENT. */
 const KNOWN_PES: readonly string[] = ["sip"];
 
-function findService(rules: RuleSet, key: ServiceKey): Service | undefined {
-  return rules.services.find((s) => sameServiceKey(s.key, key));
+// Plain copies of the command's objects (a RuleSet never shares them with a Command);
+// structuredClone cost ~2 µs each, a third of a 100 000-line restore.
+function copySpec(s: ServiceSpec): ServiceSpec {
+  return { ...s, key: { ...s.key }, laddrs: [...s.laddrs] };
+}
+function copyDest(d: Dest): Dest {
+  return d.check ? { ...d, check: { ...d.check } } : { ...d };
+}
+
+function findService(index: ServiceIndex, key: ServiceKey): Service | undefined {
+  return index.get(serviceKeyText(key));
 }
 
 function findDestIndex(svc: Service, d: { addr: string; port: number }): number {
@@ -86,10 +108,11 @@ function checkProxyProtocol(svc: ServiceSpec, dests: readonly Dest[]): void {
   if (dests.some((d) => d.fwd !== "masq" && d.fwd !== "fullnat")) throw opError("EINVAL", PROXY_PROTOCOL_FWD);
 }
 
-function applyOne(rules: RuleSet, cmd: Command, schedulers: readonly string[]) {
+function applyOne(rules: RuleSet, index: ServiceIndex, cmd: Command, schedulers: readonly string[]) {
   switch (cmd.kind) {
     case "clear":
       rules.services = [];
+      index.clear();
       return;
     case "set-timeouts": {
       const t = cmd.timeouts;
@@ -102,7 +125,7 @@ function applyOne(rules: RuleSet, cmd: Command, schedulers: readonly string[]) {
     case "edit-service": {
       // Before the lookup: an SCTP service can never exist, so say why rather than ESRCH.
       if (cmd.svc.key.kind === "sctp") throw opError("EOPNOTSUPP", SCTP_UNSUPPORTED);
-      const old = findService(rules, cmd.svc.key);
+      const old = findService(index, cmd.svc.key);
       if (cmd.kind === "add-service" && old) throw opError("EEXIST", MSG.SVC_EXISTS);
       if (cmd.kind === "edit-service" && !old) throw opError("ESRCH", MSG.NO_SUCH_SERVICE);
       // The kernel looks the scheduler up first, then the persistence engine.
@@ -113,30 +136,35 @@ function applyOne(rules: RuleSet, cmd: Command, schedulers: readonly string[]) {
       if (pe !== "") throw opError("EOPNOTSUPP", PE_UNSUPPORTED(pe)); // no engine is built yet
       if (cmd.svc.laddrs.some((addr) => !unicastDest({ af: cmd.svc.key.af, addr }))) throw opError("EINVAL", MSG.EINVAL);
       checkProxyProtocol(cmd.svc, old?.dests ?? []);
-      const spec = structuredClone(cmd.svc);
+      const spec = copySpec(cmd.svc);
       if (old) Object.assign(old, spec); // edit replaces every setting, keeps the dests
-      else rules.services.push({ ...spec, dests: [] });
+      else {
+        const svc: Service = { ...spec, dests: [] };
+        rules.services.push(svc);
+        index.set(serviceKeyText(svc.key), svc);
+      }
       return;
     }
     case "delete-service": {
-      const i = rules.services.findIndex((s) => sameServiceKey(s.key, cmd.key));
-      if (i < 0) throw opError("ESRCH", MSG.NO_SUCH_SERVICE);
-      rules.services.splice(i, 1);
+      const svc = findService(index, cmd.key);
+      if (!svc) throw opError("ESRCH", MSG.NO_SUCH_SERVICE);
+      rules.services.splice(rules.services.indexOf(svc), 1);
+      index.delete(serviceKeyText(cmd.key));
       return;
     }
     case "add-dest":
     case "edit-dest": {
-      const svc = findService(rules, cmd.key);
+      const svc = findService(index, cmd.key);
       if (!svc) throw opError("ESRCH", MSG.SVC_NOT_DEFINED);
       const d = cmd.dest;
       // Another family: a tunnel's outer header, or full NAT translating (NAT46/NAT64).
       if (d.af !== svc.key.af && d.fwd !== "tunnel" && d.fwd !== "fullnat") throw opError("EINVAL", MSG.EINVAL);
       if (d.weight < 0 || d.lThreshold > d.uThreshold) throw opError("ERANGE", MSG.ERANGE);
       const i = findDestIndex(svc, d);
-      const nd = structuredClone(d);
+      const nd = copyDest(d);
       // tslb's health check: `--check none` removes it; an edit without --check keeps it.
       if (nd.check?.kind === "none") delete nd.check;
-      else if (cmd.kind === "edit-dest" && !d.check && i >= 0 && svc.dests[i].check) nd.check = structuredClone(svc.dests[i].check);
+      else if (cmd.kind === "edit-dest" && !d.check && i >= 0 && svc.dests[i].check) nd.check = { ...svc.dests[i].check! };
       if (nd.check?.viaVip && (nd.fwd === "masq" || nd.fwd === "fullnat")) throw opError("EINVAL", CHECK_VIA_VIP_NAT);
       if (nd.check?.viaVip && svc.key.kind === "fwm") throw opError("EINVAL", CHECK_VIA_VIP_FWM);
       checkProxyProtocol(svc, [nd]);
@@ -151,7 +179,7 @@ function applyOne(rules: RuleSet, cmd: Command, schedulers: readonly string[]) {
       return;
     }
     case "delete-dest": {
-      const svc = findService(rules, cmd.key);
+      const svc = findService(index, cmd.key);
       if (!svc) throw opError("ESRCH", MSG.SVC_NOT_DEFINED);
       const i = findDestIndex(svc, cmd);
       if (i < 0) throw opError("ENOENT", MSG.NO_SUCH_DEST);

@@ -13,16 +13,29 @@ const START_TIMEOUT_MS = 10_000;
 
 export function request(socketPath: string, req: Request): Promise<Reply> {
   return new Promise<Reply>((resolve, reject) => {
-    let buf = "";
+    const chunks: Buffer[] = [];
     let settled = false;
     const settle = (f: () => void) => { if (!settled) { settled = true; f(); } };
+    // A socket write may take only part of a large request (a big -R): the rest goes on
+    // each drain.
+    const out = Buffer.from(JSON.stringify(req) + "\n");
+    let sent = 0;
+    const pump = (s: { write(b: Uint8Array): number }) => {
+      while (sent < out.length) {
+        const n = s.write(out.subarray(sent));
+        if (n <= 0) return;
+        sent += n;
+      }
+    };
     Bun.connect({
       unix: socketPath,
       socket: {
-        open(s) { s.write(JSON.stringify(req) + "\n"); },
-        data(_s, chunk) { buf += chunk.toString(); },
+        open(s) { pump(s); },
+        drain(s) { pump(s); },
+        data(_s, chunk) { chunks.push(chunk); },
         close() {
-          const line = buf.split("\n")[0];
+          // Decoded once, whole: a multi-byte character may straddle two chunks.
+          const line = Buffer.concat(chunks).toString("utf8").split("\n")[0];
           settle(() => {
             try { resolve(JSON.parse(line) as Reply); } catch { reject(new Error(`bad reply from daemon: ${line.slice(0, 200)}`)); }
           });

@@ -10,6 +10,7 @@ import { call } from "./client.ts";
 import type { Dest, RuleSet, Service } from "./model.ts";
 import type { GlobalOptions } from "./options.ts";
 import type { StatusReply } from "./protocol.ts";
+import { writeOut } from "../cli/stdout.ts";
 
 type Level = "ok" | "warn" | "fail" | "info";
 
@@ -134,17 +135,17 @@ export async function runDoctor(o: GlobalOptions, rulesOverride?: RuleSet): Prom
     if (r && r.ok) rules = r.data as RuleSet;
   }
   const findings = hostFindings(status, rules);
-  process.stdout.write("Host\n" + formatFindings(findings));
+  writeOut("Host\n" + formatFindings(findings));
   let nl: RtNetlink | null = null;
   try { nl = RtNetlink.open(); } catch { nl = null; }
   for (const s of rules.services) {
     const name = s.key.kind === "fwm" ? `FWM ${s.key.fwmark}` : `${s.key.kind.toUpperCase()} ${s.key.af === 6 ? `[${s.key.addr}]` : s.key.addr}:${s.key.port}`;
-    process.stdout.write(`\nService ${name} (${s.sched})\n`);
-    if (s.dests.length === 0) process.stdout.write("[warn] no real servers: new connections are dropped\n");
+    writeOut(`\nService ${name} (${s.sched})\n`);
+    if (s.dests.length === 0) writeOut("[warn] no real servers: new connections are dropped\n");
     for (const d of s.dests) {
       const src = nl ? (() => { try { return nl!.routeGetSrc(d.af, d.addr); } catch { return null; } })() : null;
-      process.stdout.write(`  real server ${d.af === 6 ? `[${d.addr}]` : d.addr}:${d.port} (${d.fwd}${src ? `, reached from ${src}` : ", NO ROUTE from here"}):\n`);
-      for (const line of realServerSetup(s, d, src)) process.stdout.write(`    ${line}\n`);
+      writeOut(`  real server ${d.af === 6 ? `[${d.addr}]` : d.addr}:${d.port} (${d.fwd}${src ? `, reached from ${src}` : ", NO ROUTE from here"}):\n`);
+      for (const line of realServerSetup(s, d, src)) writeOut(`    ${line}\n`);
     }
   }
   nl?.close();

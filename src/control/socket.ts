@@ -6,12 +6,24 @@ import type { Socket } from "bun";
 import { peerCred } from "../io/libc.ts";
 import type { Reply, Request } from "./protocol.ts";
 
-/** Largest request accepted (a -R of ~100k rules fits). */
-export const MAX_REQUEST_BYTES = 16 << 20;
+/** Largest request accepted: a -R of 10 000 services × 10 servers is ~27 MB of commands. */
+export const MAX_REQUEST_BYTES = 64 << 20;
 /** Seconds a client may take to send its request line. */
 const REQUEST_TIMEOUT_SEC = 10;
 
-interface Conn { buf: string; done: boolean; refused: boolean }
+/** The request line arrives in chunks: kept as they come, decoded once the newline is in. */
+interface Conn {
+  chunks: Buffer[];
+  size: number;
+  done: boolean;
+  refused: boolean;
+  /** The reply, and how much of it the socket has taken (a listing of 100 000 servers is
+   *  megabytes: a write may take only part of it, the rest goes on drain). */
+  out: Buffer | null;
+  sent: number;
+  /** Answered before the request ended (too large): only our side is shut after the reply. */
+  lingering: boolean;
+}
 
 /** Listens on `path`; returns a function that stops listening and removes the socket file. */
 export function serveControl(path: string, handle: (r: Request) => Promise<Reply>, log: (m: string) => void): () => void {
@@ -23,7 +35,7 @@ export function serveControl(path: string, handle: (r: Request) => Promise<Reply
       unix: path,
       socket: {
         open(s) {
-          s.data = { buf: "", done: false, refused: false };
+          s.data = { chunks: [], size: 0, done: false, refused: false, out: null, sent: 0, lingering: false };
           // Mode 0600 already keeps others out; the peer's credentials are checked too, so a
           // socket whose mode was widened (or a passed descriptor) still only serves its owner.
           // The refusal is sent once the request has been read: closing a unix socket with
@@ -32,11 +44,13 @@ export function serveControl(path: string, handle: (r: Request) => Promise<Reply
           // A client that never finishes its request line is cut off (no slow-loris holds).
           s.timeout(REQUEST_TIMEOUT_SEC);
         },
+        drain(s) { pump(s); },
         timeout(s) {
           if (s.data.refused) return refuse(s);
           if (!s.data.done) finish(s, { ok: false, code: "ETIMEDOUT", message: "incomplete request", exit: 255 });
         },
         end(s) {
+          if (s.data.lingering) return void s.end();
           if (s.data.refused) return refuse(s);
           // The client closed its side before a whole line arrived.
           if (!s.data.done) finish(s, { ok: false, code: "EINVAL", message: "incomplete request", exit: 255 });
@@ -45,13 +59,25 @@ export function serveControl(path: string, handle: (r: Request) => Promise<Reply
           const c = s.data;
           if (c.done) return;
           if (c.refused) return refuse(s);
-          c.buf += chunk.toString();
-          if (c.buf.length > MAX_REQUEST_BYTES) return finish(s, { ok: false, code: "E2BIG", message: "request too large", exit: 255 });
-          const nl = c.buf.indexOf("\n");
+          // Only the new chunk is searched: rescanning the whole buffer made a 27 MB
+          // request quadratic (it timed out).
+          const nl = chunk.indexOf(10);
+          c.chunks.push(chunk);
+          c.size += chunk.length;
+          if (c.size > MAX_REQUEST_BYTES) {
+            // The client is still sending: closing now would reset the socket and lose the
+            // answer. Answer, shut our side only, and drop what else comes until it closes.
+            c.chunks = [];
+            c.lingering = true;
+            return finish(s, { ok: false, code: "E2BIG", message: "request too large", exit: 255 });
+          }
           if (nl < 0) return;
+          const lineEnd = c.size - chunk.length + nl;
+          const line = Buffer.concat(c.chunks, c.size).toString("utf8", 0, lineEnd);
+          c.chunks = [];
           let req: Request;
           try {
-            req = JSON.parse(c.buf.slice(0, nl)) as Request;
+            req = JSON.parse(line) as Request;
             if (typeof req !== "object" || req === null || typeof req.op !== "string") throw new Error("no op");
           } catch {
             return finish(s, { ok: false, code: "EINVAL", message: "malformed request", exit: 255 });
@@ -96,7 +122,21 @@ function refuse(s: Socket<Conn>): void {
 
 function finish(s: Socket<Conn>, r: Reply): void {
   s.data.done = true;
-  s.data.buf = "";
-  s.write(JSON.stringify(r) + "\n");
-  s.end();
+  s.data.chunks = [];
+  s.data.out = Buffer.from(JSON.stringify(r) + "\n");
+  pump(s);
+}
+
+/** Writes what the socket takes of the reply; closes once all of it is out. */
+function pump(s: Socket<Conn>): void {
+  const c = s.data;
+  if (c.out === null) return;
+  while (c.sent < c.out.length) {
+    const n = s.write(c.out.subarray(c.sent));
+    if (n <= 0) return;
+    c.sent += n;
+  }
+  c.out = null;
+  if (c.lingering) s.shutdown();
+  else s.end();
 }

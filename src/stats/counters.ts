@@ -8,8 +8,9 @@
 import { DROP_COUNT } from "../wire/drop.ts";
 
 /** Ids are slot numbers; 0 is reserved as "unset" (Katran's real ids start at 1). */
-export const MAX_SVC = 4096;
-export const MAX_DEST = 65536;
+/** Room for a -R of 10 000 services × 10 real servers with headroom (~5.9 MB of counters per worker). */
+export const MAX_SVC = 16384;
+export const MAX_DEST = 131072;
 
 export const K_CONNS = 0;
 export const K_INPKTS = 1;

@@ -42,7 +42,7 @@ const one = suite("proxy protocol v1");
 one("TCP4 golden lines", () => {
   assert.is(v1(4, "192.0.2.1", "198.51.100.2", 56324, 443), "PROXY TCP4 192.0.2.1 198.51.100.2 56324 443\r\n");
   assert.is(v1(4, "0.0.0.0", "0.0.0.0", 0, 0), "PROXY TCP4 0.0.0.0 0.0.0.0 0 0\r\n");
-  assert.is(v1(4, "10.0.100.9", "172.16.10.1", 9, 10), "PROXY TCP4 10.0.100.9 172.16.10.1 9 10\r\n");
+  assert.is(v1(4, "198.19.100.9", "198.18.10.1", 9, 10), "PROXY TCP4 198.19.100.9 198.18.10.1 9 10\r\n");
   assert.is(v1(4, "1.20.100.255", "99.9.0.10", 99, 100), "PROXY TCP4 1.20.100.255 99.9.0.10 99 100\r\n");
   assert.is(v1(4, "198.18.0.2", "198.18.0.100", 999, 1000), "PROXY TCP4 198.18.0.2 198.18.0.100 999 1000\r\n");
   assert.is(v1(4, "128.0.0.1", "127.0.0.1", 9999, 10000), "PROXY TCP4 128.0.0.1 127.0.0.1 9999 10000\r\n");
@@ -132,9 +132,9 @@ two("TCP/IPv4 golden bytes", () => {
 });
 two("UDP/IPv4 and TCP/UDP IPv6 golden bytes", () => {
   const out = new Uint8Array(64).fill(POISON);
-  assert.is(proxyV2Write(out, 0, 4, IPPROTO_UDP, ip4("10.1.2.3"), 0, 0, 0, ip4("10.4.5.6"), 0, 0, 0, 53, 5353), 28);
+  assert.is(proxyV2Write(out, 0, 4, IPPROTO_UDP, ip4("198.18.2.3"), 0, 0, 0, ip4("198.19.5.6"), 0, 0, 0, 53, 5353), 28);
   assert.is(hex(out.subarray(0, 28)), hex(new Uint8Array([
-    ...PROXY_V2_SIG, 0x21, 0x12, 0x00, 0x0c, 10, 1, 2, 3, 10, 4, 5, 6, 0x00, 0x35, 0x14, 0xe9,
+    ...PROXY_V2_SIG, 0x21, 0x12, 0x00, 0x0c, 198, 18, 2, 3, 198, 19, 5, 6, 0x00, 0x35, 0x14, 0xe9,
   ])));
   const s = ip6("2001:db8::1"), d = ip6("2001:db8:1:2:3:4:5:6");
   const addrs = [

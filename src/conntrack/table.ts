@@ -24,17 +24,20 @@ const E_LADDR = 12;
 const E_PORTS = 16; // cport << 16 | vport
 const E_DPORT = 17; // dport | proto << 16 | af << 24
 const E_STATE = 18; // state | flags << 8
-const E_SVC = 19;
-const E_DEST = 20;
-const E_EXPIRES = 21; // seconds on the table clock
-const E_HASH0 = 22; // hash of the original key
-const E_HASH1 = 23; // hash of the reply key (valid when F_REPLY)
-const E_TMPL = 24; // connection: id of its persistence template, or -1
-const E_REFS = 25; // template: how many live connections it controls
-const E_LPORT = 26; // the reply key's destination port: cport, or the full-NAT local port
-const E_ISN = 27; // --proxy-protocol: the client's initial sequence number
-const E_DELTA = 28; // --proxy-protocol: bytes inserted into the client's stream (the header's length) | version << 16
-const STRIDE = 29;
+const E_IDS = 19; // service id << 17 | destination id (MAX_SVC 2^14, MAX_DEST 2^17)
+const E_EXPIRES = 21; // seconds on the table clock; for a free entry, the next free id (or -1)
+// A connection: the id of its persistence template, or -1. A template: how many live
+// connections it controls. (An entry is one or the other, so they share the word.)
+const E_LINK = 20;
+// The reply key's destination port (cport, or the full-NAT local port) | the PROXY
+// header's length << 16 | its version << 24.
+const E_LPORT = 22;
+const E_ISN = 23; // --proxy-protocol: the client's initial sequence number
+// 24 words (96 bytes) plus 4 index slots of 8 bytes: 128 bytes per connection. The key
+// hashes are not stored: remove() computes them again from the entry.
+const STRIDE = 24;
+const DEST_BITS = 17;
+const DEST_MASK = (1 << DEST_BITS) - 1;
 
 export const F_USED = 1;
 /** Counted in InActConn (IPVS IP_VS_CONN_F_INACTIVE); otherwise in ActiveConn. */
@@ -50,7 +53,7 @@ export const F_TEMPLATE = 64;
 export const F_ONEPACKET = 128;
 /** The original key was taken out of the index (an invalidated template). */
 export const F_UNKEYED = 256;
-/** --proxy-protocol: a PROXY header goes in front of the client's first data (E_ISN, E_DELTA). */
+/** --proxy-protocol: a PROXY header goes in front of the client's first data (E_ISN, and the length and version in E_LPORT). */
 export const F_PROXY = 512;
 /** Full NAT to a real server of the other family: every packet is translated (NAT46/NAT64). */
 export const F_XLAT = 1024;
@@ -64,6 +67,8 @@ const H_COUNT = 0;
 const H_CAPACITY = 1;
 const H_NOW = 2;
 const H_SEED = 3;
+/** First id of the free list (threaded through free entries' E_EXPIRES), -1 when full. */
+const H_FREE = 4;
 const H_WORDS = 16;
 
 export interface ConnTableShared {
@@ -80,7 +85,7 @@ function nextPow2(n: number): number {
 /** Bytes of shared memory for a table of `capacity` entries (used to size --conn-max). */
 export function connTableBytes(capacity: number): number {
   const slots = nextPow2(capacity * 4);
-  return 4 * (H_WORDS + capacity * STRIDE + slots * 2 + capacity);
+  return 4 * (H_WORDS + capacity * STRIDE + slots * 2);
 }
 
 export class ConnTable {
@@ -91,11 +96,9 @@ export class ConnTable {
   readonly slot: Int32Array;
   /** Hash of the key in each index slot (saves reading the entry on a miss). */
   readonly slotHash: Int32Array;
-  readonly free: Int32Array;
   readonly mask: number;
   /** Shared per-destination counts and flags (conntrack/dest_state.ts). */
   readonly destState: Int32Array;
-  private freeTop: number;
   private sweepCursor = 0;
   private evictCursor = 0;
   private readonly pressureAt: number;
@@ -116,16 +119,14 @@ export class ConnTable {
     this.slot = new Int32Array(sab, off, slots);
     off += slots * 4;
     this.slotHash = new Int32Array(sab, off, slots);
-    off += slots * 4;
-    this.free = new Int32Array(sab, off, capacity);
     this.destState = new Int32Array(shared.destState);
     if (init) {
       this.header[H_CAPACITY] = capacity;
       this.header[H_SEED] = (Math.random() * 0x7fffffff) | 0;
-      // Free stack holds ids in ascending order from the top.
-      for (let i = 0; i < capacity; i++) this.free[i] = capacity - 1 - i;
+      // The free list hands ids out in ascending order; freed ids come back first (LIFO).
+      for (let i = 0; i < capacity; i++) this.e[i * STRIDE + E_EXPIRES] = i + 1 < capacity ? i + 1 : -1;
+      this.header[H_FREE] = capacity > 0 ? 0 : -1;
     }
-    this.freeTop = capacity - this.header[H_COUNT];
     this.pressureAt = Math.floor(capacity * 0.75);
     this.seed = this.header[H_SEED];
   }
@@ -195,7 +196,7 @@ export class ConnTable {
               return id;
             }
           } else if (e[b + E_DADDR] === p.src0 && e[b + E_LADDR] === p.dst0 && (dw & 0xffff) === p.sport &&
-                     e[b + E_LPORT] === p.dport &&
+                     (e[b + E_LPORT] & 0xffff) === p.dport &&
                      e[b + E_DADDR + 1] === p.src1 && e[b + E_DADDR + 2] === p.src2 && e[b + E_DADDR + 3] === p.src3 &&
                      e[b + E_LADDR + 1] === p.dst1 && e[b + E_LADDR + 2] === p.dst2 && e[b + E_LADDR + 3] === p.dst3) {
             if (e[b + E_EXPIRES] <= now && this.expire(id, now)) continue;
@@ -228,27 +229,26 @@ export class ConnTable {
   insertVia(p: Pkt, svc: number, dest: number, d0: number, d1: number, d2: number, d3: number, dport: number,
             l0: number, l1: number, l2: number, l3: number, lport: number,
             flags: number, reply: boolean, state: number, now: number, timeoutSec: number, tmpl: number): number {
-    if (this.freeTop === 0 && !this.evictHalfOpen()) return -1;
-    const id = this.free[--this.freeTop];
+    if (this.header[H_FREE] < 0 && !this.evictHalfOpen()) return -1;
     const e = this.e;
+    const id = this.header[H_FREE];
     const b = id * STRIDE;
+    this.header[H_FREE] = e[b + E_EXPIRES];
     e[b + E_CADDR] = p.src0; e[b + E_CADDR + 1] = p.src1; e[b + E_CADDR + 2] = p.src2; e[b + E_CADDR + 3] = p.src3;
     e[b + E_VADDR] = p.dst0; e[b + E_VADDR + 1] = p.dst1; e[b + E_VADDR + 2] = p.dst2; e[b + E_VADDR + 3] = p.dst3;
     e[b + E_DADDR] = d0; e[b + E_DADDR + 1] = d1; e[b + E_DADDR + 2] = d2; e[b + E_DADDR + 3] = d3;
     e[b + E_LADDR] = l0; e[b + E_LADDR + 1] = l1; e[b + E_LADDR + 2] = l2; e[b + E_LADDR + 3] = l3;
     e[b + E_LPORT] = lport;
+    e[b + E_ISN] = 0;
     e[b + E_PORTS] = (p.sport << 16) | p.dport;
     e[b + E_DPORT] = dport | (p.proto << 16) | (p.ipv << 24);
-    e[b + E_SVC] = svc;
-    e[b + E_DEST] = dest;
+    e[b + E_IDS] = (svc << DEST_BITS) | dest;
     e[b + E_EXPIRES] = now + timeoutSec;
-    e[b + E_HASH0] = p.hash;
-    e[b + E_TMPL] = tmpl;
-    e[b + E_REFS] = 0;
-    if (tmpl >= 0) e[tmpl * STRIDE + E_REFS]++;
     const template = (flags & F_TEMPLATE) !== 0;
+    e[b + E_LINK] = template ? 0 : tmpl;
+    if (!template && tmpl >= 0) e[tmpl * STRIDE + E_LINK]++;
     let f = flags | F_USED | (template ? 0 : F_INACTIVE);
-    this.insertKey(p.hash, (id << 1) + 1);
+    this.insertKey(this.keyHash(id, 0), (id << 1) + 1);
     if (reply) {
       const h1 = flowHash(this.seed, p.proto, d0, d1, d2, d3, dport, l0, l1, l2, l3, lport);
       // An older entry with the same reply tuple (the client reused its port toward another
@@ -257,7 +257,6 @@ export class ConnTable {
       // IPVS's newest-first hash chains find it.
       const old = this.findReply(h1, p.proto, d0, d1, d2, d3, dport, l0, l1, l2, l3, lport);
       if (old >= 0) this.remove(old);
-      e[b + E_HASH1] = h1;
       this.insertKey(h1, (id << 1) + 2);
       f |= F_REPLY;
     }
@@ -276,19 +275,20 @@ export class ConnTable {
     const b = id * STRIDE;
     const f = e[b + E_STATE] >> 8;
     if ((f & F_USED) === 0) return;
-    if ((f & F_UNKEYED) === 0) this.removeKey(e[b + E_HASH0], (id << 1) + 1);
-    if (f & F_REPLY) this.removeKey(e[b + E_HASH1], (id << 1) + 2);
-    const dest = e[b + E_DEST];
+    if ((f & F_UNKEYED) === 0) this.removeKey(this.keyHash(id, 0), (id << 1) + 1);
+    if (f & F_REPLY) this.removeKey(this.keyHash(id, 1), (id << 1) + 2);
+    const dest = e[b + E_IDS] & DEST_MASK;
     if (f & F_TEMPLATE) {
       this.destState[dest * DS_STRIDE + DS_PERSIST]--;
     } else {
       this.destState[dest * DS_STRIDE + ((f & F_INACTIVE) !== 0 ? DS_INACTIVE : DS_ACTIVE)]--;
       destUnbound(this.destState, dest);
-      const t = e[b + E_TMPL];
-      if (t >= 0) e[t * STRIDE + E_REFS]--;
+      const t = e[b + E_LINK];
+      if (t >= 0) e[t * STRIDE + E_LINK]--;
     }
     e[b + E_STATE] = 0;
-    this.free[this.freeTop++] = id;
+    e[b + E_EXPIRES] = this.header[H_FREE];
+    this.header[H_FREE] = id;
     this.header[H_COUNT]--;
   }
 
@@ -300,7 +300,7 @@ export class ConnTable {
     const e = this.e;
     const b = id * STRIDE;
     let f = e[b + E_STATE] >> 8;
-    const dest = e[b + E_DEST];
+    const dest = e[b + E_IDS] & DEST_MASK;
     if ((f & F_INACTIVE) === 0 && state !== S_ESTABLISHED) {
       this.destState[dest * DS_STRIDE + DS_ACTIVE]--; this.destState[dest * DS_STRIDE + DS_INACTIVE]++; f |= F_INACTIVE;
     } else if ((f & F_INACTIVE) !== 0 && state === S_ESTABLISHED) {
@@ -317,7 +317,7 @@ export class ConnTable {
    */
   private expire(id: number, now: number): boolean {
     const b = id * STRIDE;
-    if (((this.e[b + E_STATE] >> 8) & F_TEMPLATE) !== 0 && this.e[b + E_REFS] > 0) {
+    if (((this.e[b + E_STATE] >> 8) & F_TEMPLATE) !== 0 && this.e[b + E_LINK] > 0) {
       this.e[b + E_EXPIRES] = now + TEMPLATE_RECHECK_SEC;
       return false;
     }
@@ -334,7 +334,7 @@ export class ConnTable {
     const b = id * STRIDE;
     const f = this.e[b + E_STATE] >> 8;
     if ((f & F_USED) === 0 || (f & F_UNKEYED) !== 0) return;
-    this.removeKey(this.e[b + E_HASH0], (id << 1) + 1);
+    this.removeKey(this.keyHash(id, 0), (id << 1) + 1);
     this.e[b + E_STATE] |= F_UNKEYED << 8;
     this.e[b + E_EXPIRES] = 0;
   }
@@ -410,8 +410,8 @@ export class ConnTable {
   // Per-entry accessors (control plane listing, tests, and the pipeline's cold paths).
   state(id: number): number { return this.e[id * STRIDE + E_STATE] & 0xff; }
   flags(id: number): number { return this.e[id * STRIDE + E_STATE] >> 8; }
-  svc(id: number): number { return this.e[id * STRIDE + E_SVC]; }
-  dest(id: number): number { return this.e[id * STRIDE + E_DEST]; }
+  svc(id: number): number { return this.e[id * STRIDE + E_IDS] >>> DEST_BITS; }
+  dest(id: number): number { return this.e[id * STRIDE + E_IDS] & DEST_MASK; }
   expires(id: number): number { return this.e[id * STRIDE + E_EXPIRES]; }
   proto(id: number): number { return (this.e[id * STRIDE + E_DPORT] >> 16) & 0xff; }
   af(id: number): number { return (this.e[id * STRIDE + E_DPORT] >> 24) & 0xff; }
@@ -422,19 +422,34 @@ export class ConnTable {
   setProxy(id: number, isn: number, delta: number, version: number): void {
     const b = id * STRIDE;
     this.e[b + E_ISN] = isn;
-    this.e[b + E_DELTA] = delta | (version << 16);
+    this.e[b + E_LPORT] = (this.e[b + E_LPORT] & 0xffff) | (delta << 16) | (version << 24);
     this.e[b + E_STATE] |= F_PROXY << 8;
   }
   isn(id: number): number { return this.e[id * STRIDE + E_ISN] >>> 0; }
-  proxyDelta(id: number): number { return this.e[id * STRIDE + E_DELTA] & 0xffff; }
+  proxyDelta(id: number): number { return (this.e[id * STRIDE + E_LPORT] >>> 16) & 0xff; }
   /** The PROXY header's version this connection was set up with (the service may change since). */
-  proxyVersion(id: number): number { return this.e[id * STRIDE + E_DELTA] >>> 16; }
+  proxyVersion(id: number): number { return this.e[id * STRIDE + E_LPORT] >>> 24; }
   /** The reply key's destination port: the client's port, or the full-NAT local port. */
-  lport(id: number): number { return this.e[id * STRIDE + E_LPORT]; }
+  lport(id: number): number { return this.e[id * STRIDE + E_LPORT] & 0xffff; }
   /** Word w (0–3) of the client (0), virtual (1), destination (2) or reply-local (3, ADDR_LOCAL) address. */
   addrWord(id: number, which: number, w: number): number { return this.e[id * STRIDE + which * 4 + w]; }
   inUse(id: number): boolean { return (this.e[id * STRIDE + E_STATE] & (F_USED << 8)) !== 0; }
-  template(id: number): number { return this.e[id * STRIDE + E_TMPL]; }
+  /** A connection's persistence template, or -1 (not meaningful for a template). */
+  template(id: number): number { return this.e[id * STRIDE + E_LINK]; }
+
+  /** The hash of an entry's original (0) or reply (1) key, from its fields (as hashPkt made it). */
+  private keyHash(id: number, dir: number): number {
+    const e = this.e;
+    const b = id * STRIDE;
+    const proto = (e[b + E_DPORT] >> 16) & 0xff;
+    if (dir === 0) {
+      const ports = e[b + E_PORTS];
+      return flowHash(this.seed, proto, e[b + E_CADDR], e[b + E_CADDR + 1], e[b + E_CADDR + 2], e[b + E_CADDR + 3], ports >>> 16,
+        e[b + E_VADDR], e[b + E_VADDR + 1], e[b + E_VADDR + 2], e[b + E_VADDR + 3], ports & 0xffff);
+    }
+    return flowHash(this.seed, proto, e[b + E_DADDR], e[b + E_DADDR + 1], e[b + E_DADDR + 2], e[b + E_DADDR + 3], e[b + E_DPORT] & 0xffff,
+      e[b + E_LADDR], e[b + E_LADDR + 1], e[b + E_LADDR + 2], e[b + E_LADDR + 3], e[b + E_LPORT] & 0xffff);
+  }
 
   /**
    * The live entry holding the reply key (proto, s:sport → d:dport), or -1. Full NAT asks
@@ -458,7 +473,7 @@ export class ConnTable {
       if (this.slotHash[i] !== hash || ((v - 1) & 1) !== 1) continue;
       const b = ((v - 1) >> 1) * STRIDE;
       const dw = e[b + E_DPORT];
-      if (((dw >> 16) & 0xff) === proto && (dw & 0xffff) === sport && e[b + E_LPORT] === dport &&
+      if (((dw >> 16) & 0xff) === proto && (dw & 0xffff) === sport && (e[b + E_LPORT] & 0xffff) === dport &&
           e[b + E_DADDR] === s0 && e[b + E_DADDR + 1] === s1 && e[b + E_DADDR + 2] === s2 && e[b + E_DADDR + 3] === s3 &&
           e[b + E_LADDR] === d0 && e[b + E_LADDR + 1] === d1 && e[b + E_LADDR + 2] === d2 && e[b + E_LADDR + 3] === d3) {
         return (v - 1) >> 1;

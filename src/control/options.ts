@@ -39,7 +39,7 @@ export const DEFAULT_SOCKET = "/run/tslb/tslb.sock";
  * quiesced server keeps its persistent clients while it drains.
  */
 export const DEFAULT_SYSCTLS: DataplaneSysctls = { expireNodestConn: 1, expireQuiescentTemplate: 0, connReuseMode: 3, mssClamp: 0, sloppyTcp: 2 };
-/** Default connection-table capacity: 2^20 entries ≈ 152 MiB of shared memory (conntrack/table.ts connTableBytes). */
+/** Default connection-table capacity: 2^20 entries = 128 MiB of shared memory (conntrack/table.ts connTableBytes). */
 export const DEFAULT_CONN_MAX = 1 << 20;
 
 type OtherField = "connMax" | "fullnatPorts";

@@ -9,23 +9,37 @@ import type { Af } from "../control/model.ts";
 const isSpace = (c: string) => c === " " || (c >= "\t" && c <= "\r");
 const isDigit = (c: string | undefined) => c !== undefined && c >= "0" && c <= "9";
 
-// One part of an inet_aton address: strtoul(base 0) from `i`; returns [value, end].
-function atonPart(s: string, i: number): [number, number] {
+/** The value of hex digit code `c`, or 99 for anything else (NaN past the end included). */
+function hexVal(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return 99;
+}
+
+/** Where the last atonPart() stopped (a second return value without a tuple per part). */
+let atonEnd = 0;
+
+// One part of an inet_aton address: strtoul(base 0) from `i`; returns the value and sets
+// atonEnd. Character codes, not parseInt per character: a restore of 110 000 lines spent
+// a quarter of its parse time here.
+function atonPart(s: string, i: number): number {
   let base = 10;
-  if (s[i] === "0") {
-    const x = s[i + 1];
-    if ((x === "x" || x === "X") && /[0-9a-fA-F]/.test(s[i + 2] ?? "")) { base = 16; i += 2; }
+  if (s.charCodeAt(i) === 48) {
+    const x = s.charCodeAt(i + 1);
+    if ((x === 120 || x === 88) && hexVal(s.charCodeAt(i + 2)) < 16) { base = 16; i += 2; }
     else base = 8;
   }
   let v = 0;
   let j = i;
   for (; j < s.length; j++) {
-    const d = parseInt(s[j], 16);
-    if (Number.isNaN(d) || d >= base) break;
+    const d = hexVal(s.charCodeAt(j));
+    if (d >= base) break;
     v = v * base + d;
     if (v > 0xffffffff) v = Infinity; // strtoul ERANGE; keep scanning to the end of the digits
   }
-  return [v, j];
+  atonEnd = j;
+  return v;
 }
 
 // Largest value of the last part, by how many parts came before it (a, a.b, a.b.c, a.b.c.d).
@@ -39,7 +53,8 @@ export function parseIPv4(text: string): number | null {
   let val = 0;
   for (;;) {
     if (!isDigit(text[i])) return null;
-    [val, i] = atonPart(text, i);
+    val = atonPart(text, i);
+    i = atonEnd;
     if (val > 0xffffffff) return null;
     if (text[i] !== ".") break;
     if (parts.length > 2 || val > 0xff) return null;

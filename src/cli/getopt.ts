@@ -309,7 +309,7 @@ function parseAddrPort(buf: string, proto: Proto | null, env: ResolveEnv): Parse
   }
   let af: Af;
   let addr: string;
-  const v6 = parseIPv6(host);
+  const v6 = host.includes(":") ? parseIPv6(host) : null; // every IPv6 text has a colon
   if (v6) {
     af = 6;
     addr = formatIPv6(v6);

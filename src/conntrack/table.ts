@@ -248,7 +248,8 @@ export class ConnTable {
     e[b + E_LINK] = template ? 0 : tmpl;
     if (!template && tmpl >= 0) e[tmpl * STRIDE + E_LINK]++;
     let f = flags | F_USED | (template ? 0 : F_INACTIVE);
-    this.insertKey(this.keyHash(id, 0), (id << 1) + 1);
+    // p.hash is hashPkt's over the fields just stored, so keyHash(id, 0) would give it again.
+    this.insertKey(p.hash, (id << 1) + 1);
     if (reply) {
       const h1 = flowHash(this.seed, p.proto, d0, d1, d2, d3, dport, l0, l1, l2, l3, lport);
       // An older entry with the same reply tuple (the client reused its port toward another

@@ -11,7 +11,8 @@
 // Contract: called after the NAT rewrite of a TCP packet (not a later fragment) of a
 // connection with F_PROXY; Pkt still holds the packet's original tuple. Allocation-free.
 import { F_PROXY, type ConnTable } from "../conntrack/table.ts";
-import { csumAdd, csumFold, csumReplace16, ipv4PseudoSum } from "../wire/checksum.ts";
+import { csumAdd, csumFold } from "../wire/checksum.ts";
+import { ipPseudoSum, ipSetTotalLength } from "../wire/ip.ts";
 import { IPPROTO_UDP } from "../wire/ipv4.ts";
 import { DROP } from "../wire/drop.ts";
 import type { Frame } from "../wire/frame.ts";
@@ -91,7 +92,6 @@ export function proxyDatagram(f: Frame, p: Pkt, t: ConnTable, id: number): numbe
 function udpInsertPayload(f: Frame, l3: number, l4: number, end: number, n: number): number {
   const u8 = f.u8;
   const dv = f.dv;
-  const v4 = u8[l3] >> 4 === 4;
   const total = end - l3 + n;
   if (total > 0xffff || end + n > u8.length) return 0;
   const pay = l4 + 8;
@@ -99,19 +99,11 @@ function udpInsertPayload(f: Frame, l3: number, l4: number, end: number, n: numb
   for (let i = 0; i < n; i++) u8[pay + i] = scratch[i]; // no subarray: nothing allocated
   const udpLen = end + n - l4;
   dv.setUint16(l4 + 4, udpLen);
-  if (v4) {
-    const old = dv.getUint16(l3 + 2);
-    dv.setUint16(l3 + 2, total);
-    dv.setUint16(l3 + 10, csumReplace16(dv.getUint16(l3 + 10), old, total));
-    if (dv.getUint16(l4 + 6) === 0) return total;
-  } else {
-    dv.setUint16(l3 + 4, total - 40);
-  }
-  const pseudo = v4
-    ? ipv4PseudoSum(dv.getInt32(l3 + 12), dv.getInt32(l3 + 16), IPPROTO_UDP, udpLen)
-    : csumAdd(u8, l3 + 8, 32, 0) + IPPROTO_UDP + udpLen;
+  ipSetTotalLength(u8, l3, total);
+  // An IPv4 datagram sent without a checksum stays without one.
+  if (u8[l3] >> 4 === 4 && dv.getUint16(l4 + 6) === 0) return total;
   dv.setUint16(l4 + 6, 0);
-  const c = ~csumFold(csumAdd(u8, l4, udpLen, pseudo)) & 0xffff;
+  const c = ~csumFold(csumAdd(u8, l4, udpLen, ipPseudoSum(u8, l3, IPPROTO_UDP, udpLen))) & 0xffff;
   dv.setUint16(l4 + 6, c === 0 ? 0xffff : c);
   return total;
 }

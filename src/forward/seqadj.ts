@@ -26,7 +26,8 @@
 // Left to the caller: the segment that gets the header grows by delta bytes, so the client's
 // SYN should have its MSS lowered by proxyHeaderLength (clampMss) to keep it within the MTU;
 // ICMP errors quoting a shifted segment are not mapped here.
-import { csumAdd, csumFold, csumReplace16, csumReplace32, ipv4PseudoSum } from "../wire/checksum.ts";
+import { csumAdd, csumFold, csumReplace16, csumReplace32 } from "../wire/checksum.ts";
+import { ipPseudoSum, ipSetTotalLength } from "../wire/ip.ts";
 import { IPPROTO_TCP } from "../wire/ipv4.ts";
 import { TCP_ACK, TCP_ACKF, TCP_CSUM, TCP_FIN, TCP_FLAGS, TCP_MIN_LEN, TCP_OFF, TCP_RST, TCP_SEQ, TCP_SYN } from "../wire/tcp.ts";
 
@@ -185,21 +186,13 @@ export function tcpInsertPayload(u8: Uint8Array, l3: number, l4: number, src: Ui
     for (let i = 0; i < n; i++) u8[pay + i] = src[srcOff + i];
   }
   const total = ipEnd - l3 + n;
-  if (v === 4) {
-    const old = get16(u8, l3 + 2);
-    put16(u8, l3 + 2, total);
-    put16(u8, l3 + 10, csumReplace16(get16(u8, l3 + 10), old, total));
-  } else {
-    put16(u8, l3 + 4, total - 40);
-  }
+  ipSetTotalLength(u8, l3, total);
   if ((u8[l4 + TCP_FLAGS] & TCP_URGF) !== 0) {
     const urg = get16(u8, l4 + TCP_URG) + n;
     if (urg <= 0xffff) put16(u8, l4 + TCP_URG, urg);
   }
   const l4len = ipEnd + n - l4;
-  const pseudo = v === 4
-    ? ipv4PseudoSum(get32(u8, l3 + 12), get32(u8, l3 + 16), IPPROTO_TCP, l4len)
-    : csumAdd(u8, l3 + 8, 32, 0) + IPPROTO_TCP + l4len;
+  const pseudo = ipPseudoSum(u8, l3, IPPROTO_TCP, l4len);
   put16(u8, l4 + TCP_CSUM, 0);
   put16(u8, l4 + TCP_CSUM, ~csumFold(csumAdd(u8, l4, l4len, pseudo)) & 0xffff);
   return total;

@@ -33,7 +33,8 @@ function fullNatSnapshot(v6: boolean, laddrs: string[], pool: [number, number]):
   return snap;
 }
 
-function setup(opts: { v6?: boolean; laddrs?: string[]; pool?: [number, number]; proxy?: number; masq?: boolean } = {}) {
+/** `nat46`: an IPv4 service whose real servers are IPv6 (RS6), from LADDR6. */
+function setup(opts: { v6?: boolean; laddrs?: string[]; pool?: [number, number]; proxy?: number; masq?: boolean; nat46?: boolean } = {}) {
   const v6 = opts.v6 ?? false;
   const table = ConnTable.create(1024, MAX_DEST);
   const counters = new Float64Array(COUNTER_WORDS);
@@ -41,6 +42,7 @@ function setup(opts: { v6?: boolean; laddrs?: string[]; pool?: [number, number];
   for (const svc of snap.services) {
     svc.proxy = opts.proxy ?? 0;
     if (opts.masq) for (const d of svc.dests) d.fwd = FWD_MASQ;
+    if (opts.nat46) svc.dests.forEach((d, i) => Object.assign(d, { addr: ip6(RS6[i]), af: 6, laddrs: ip6(LADDR6) }));
   }
   const pl = new Pipeline(new ActiveConfig(snap, table.destState, null), table, counters);
   const f = Frame.alloc(HEADROOM + 2048);
@@ -183,20 +185,8 @@ fn("IPv6 TCP both ways", () => {
 });
 
 fn("NAT46: an IPv4 client reaches an IPv6 server, the reply comes back as IPv4", () => {
-  const table = ConnTable.create(1024, MAX_DEST);
-  const counters = new Float64Array(COUNTER_WORDS);
-  const snap = natSnapshot();
-  for (const svc of snap.services) {
-    svc.dests.forEach((d, i) => Object.assign(d, { fwd: FWD_FULLNAT, addr: ip6(RS6[i]), af: 6, laddrs: ip6(LADDR6) }));
-  }
-  const pl = new Pipeline(new ActiveConfig(snap, table.destState, null), table, counters);
-  const f = Frame.alloc(HEADROOM + 2048);
-  const run = (b: Uint8Array) => {
-    f.u8.set(b, HEADROOM);
-    const v = pl.process(f, HEADROOM, b.length, 10);
-    return { v, out: f.u8.slice(pl.pkt.start, pl.pkt.start + pl.pkt.len) };
-  };
-  let r = run(buildIp4({ src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: SYN }));
+  const { run } = setup({ nat46: true });
+  let r = run({ src: CLIENT, dst: VIP, sport: 40000, dport: 80, flags: SYN });
   assert.is(r.v, VERDICT_TX);
   assert.is(r.out[0] >> 4, 6, "IPv6 toward the server");
   const out = fields6(r.out);
@@ -208,7 +198,7 @@ fn("NAT46: an IPv4 client reaches an IPv6 server, the reply comes back as IPv4",
   assert.equal(fields4(r.out), { src: VIP, dst: CLIENT, sport: 80, dport: 40000 });
   assert.ok(checksumsValid(r.out));
   // UDP too, and the data survives the translation.
-  r = run(buildIp4({ src: CLIENT, dst: VIP, proto: "udp", sport: 5000, dport: 53, payload: "query" }));
+  r = run({ src: CLIENT, dst: VIP, proto: "udp", sport: 5000, dport: 53, payload: "query" });
   assert.equal(fields6(r.out).dst, RS6[0]);
   assert.is(new TextDecoder().decode(r.out.subarray(48)), "query");
   assert.ok(checksumsValid6(r.out));

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CL, CL6, RS, RS6, Topology, VIP, VIP6 } from "../../scripts/topology.ts";
 import { BUN, ROOT, ensureBinary, tslb } from "../helpers/tslb.ts";
-import { type NginxServer, ensureNginx, startNginx } from "../helpers/nginx.ts";
+import { BIG_BYTES, type NginxServer, byteSum, ensureNginx, patternBytes, startNginx } from "../helpers/nginx.ts";
 
 const RULES = `-A -t ${VIP}:80 -s rr --proxy-protocol v2
 -a -t ${VIP}:80 -r ${RS[0]}:8080 --fullnat
@@ -18,12 +18,8 @@ const RULES = `-A -t ${VIP}:80 -s rr --proxy-protocol v2
 -A -t [${VIP6}]:80 -s rr --proxy-protocol v2
 -a -t [${VIP6}]:80 -r [${RS6[0]}]:8080 --fullnat
 `;
-/** The sum of the 5 MiB file's bytes (its pattern is in helpers/nginx.ts). */
-function bigSum(): number {
-  let sum = 0;
-  for (let i = 0; i < 5 * 1024 * 1024; i++) sum = (sum + ((i * 7 + (i >> 10)) & 0xff)) >>> 0;
-  return sum;
-}
+/** The sum of the /big file's (and an upload's) bytes. */
+const bigSum = () => byteSum(patternBytes(BIG_BYTES));
 
 ensureBinary();
 ensureNginx();
@@ -70,17 +66,15 @@ e2e("20 requests, rr 10/10: nginx sees and logs the client's own address each ti
 
 e2e("a 5 MiB download arrives whole (server data, client ACKs shifted)", () => {
   const [line] = client("download", VIP, "80", "/big");
-  assert.is(line, `200 ${5 * 1024 * 1024} ${bigSum()}`);
+  assert.is(line, `200 ${BIG_BYTES} ${bigSum()}`);
 });
 
 e2e("a 5 MiB upload arrives whole (client data shifted, server ACKs and SACKs mapped back)", () => {
-  assert.equal(client("put", VIP, "80", String(5 * 1024 * 1024)), ["201"]);
+  assert.equal(client("put", VIP, "80", String(BIG_BYTES)), ["201"]);
   const stored = ["rs1", "rs2"].map((n) => join(dir, n, "html", "up", "upload.bin")).filter((f) => existsSync(f));
   assert.is(stored.length, 1, "stored on one server");
   const body = readFileSync(stored[0]);
-  let sum = 0;
-  for (const b of body) sum = (sum + b) >>> 0;
-  assert.equal([body.length, sum], [5 * 1024 * 1024, bigSum()]);
+  assert.equal([body.length, byteSum(body)], [BIG_BYTES, bigSum()]);
   const created = servers.flatMap((s) => s.log()).filter((l) => l.split(" ")[1] === "201");
   assert.equal(created.map((l) => l.split(" ")[0]), [CL], "nginx logged the PUT with the client's address");
 });
@@ -94,7 +88,7 @@ e2e("-E to v1: the text header works the same", () => {
   const lines = client("http", VIP, "80", "2");
   assert.equal(lines.sort(), [`rs1 ${CL}`, `rs2 ${CL}`]);
   const [line] = client("download", VIP, "80", "/big");
-  assert.is(line, `200 ${5 * 1024 * 1024} ${bigSum()}`);
+  assert.is(line, `200 ${BIG_BYTES} ${bigSum()}`);
 });
 
 e2e("without --proxy-protocol nginx refuses the connection (the check can fail)", () => {

@@ -15,6 +15,26 @@ export function ensureNginx(): string {
   return NGINX;
 }
 
+/** Size of the /big file. */
+export const BIG_BYTES = 5 * 1024 * 1024;
+
+/**
+ * A repeating non-trivial byte pattern (also what `scripts/client.ts put` sends): a
+ * dropped, duplicated or reordered byte changes patternSum.
+ */
+export function patternBytes(n: number): Uint8Array {
+  const b = new Uint8Array(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 7 + (i >> 10)) & 0xff;
+  return b;
+}
+
+/** The sum of the bytes mod 2^32, as `scripts/client.ts download` prints it. */
+export function byteSum(b: Uint8Array): number {
+  let sum = 0;
+  for (const x of b) sum = (sum + x) >>> 0;
+  return sum;
+}
+
 export interface NginxServer {
   /** The access log's lines: "<proxy_protocol_addr> <status> <request_length> <bytes_sent>". */
   log(): string[];
@@ -29,10 +49,7 @@ export interface NginxServer {
 export async function startNginx(ns: string, name: string, addrs: string[], dir: string): Promise<NginxServer> {
   const root = join(dir, name);
   mkdirSync(join(root, "html", "up"), { recursive: true });
-  // 5 MiB of a repeating non-trivial pattern: a dropped or duplicated byte changes the sum.
-  const big = new Uint8Array(5 * 1024 * 1024);
-  for (let i = 0; i < big.length; i++) big[i] = (i * 7 + (i >> 10)) & 0xff;
-  writeFileSync(join(root, "html", "big"), big);
+  writeFileSync(join(root, "html", "big"), patternBytes(BIG_BYTES));
   const listens = addrs.map((a) => `listen ${a.includes(":") ? `[${a}]` : a}:8080 proxy_protocol;`).join("\n    ");
   const conf = `daemon off;
 master_process off;

@@ -1,0 +1,35 @@
+// The two header fields every IP packet has, whatever its version: the length (IPv4
+// total length with its header checksum, IPv6 payload length) and the pseudo-header sum
+// of the transport checksum. For code that grows a packet in place (the PROXY header).
+// Byte arithmetic on the Uint8Array: callers hold no DataView, and none is made.
+import { csumAdd, csumReplace16, ipv4PseudoSum } from "./checksum.ts";
+import { IPV6_HDR_LEN } from "./ipv6.ts";
+
+/** Sets the length of the IP packet at u8[l3] to `total` bytes (IPv4 header checksum patched). */
+export function ipSetTotalLength(u8: Uint8Array, l3: number, total: number): void {
+  if (u8[l3] >> 4 === 4) {
+    const old = (u8[l3 + 2] << 8) | u8[l3 + 3];
+    put16(u8, l3 + 2, total);
+    put16(u8, l3 + 10, csumReplace16((u8[l3 + 10] << 8) | u8[l3 + 11], old, total));
+  } else {
+    put16(u8, l3 + 4, total - IPV6_HDR_LEN);
+  }
+}
+
+/**
+ * The unfolded pseudo-header sum for `l4len` bytes of protocol `proto` in the IP packet
+ * at u8[l3] (IPv6: the header's destination; no routing header on these paths).
+ */
+export function ipPseudoSum(u8: Uint8Array, l3: number, proto: number, l4len: number): number {
+  return u8[l3] >> 4 === 4
+    ? ipv4PseudoSum(get32(u8, l3 + 12), get32(u8, l3 + 16), proto, l4len)
+    : csumAdd(u8, l3 + 8, 32, 0) + proto + l4len;
+}
+
+function put16(u8: Uint8Array, at: number, v: number): void {
+  u8[at] = (v >>> 8) & 0xff;
+  u8[at + 1] = v & 0xff;
+}
+function get32(u8: Uint8Array, at: number): number {
+  return (u8[at] << 24) | (u8[at + 1] << 16) | (u8[at + 2] << 8) | u8[at + 3];
+}

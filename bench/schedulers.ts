@@ -6,6 +6,7 @@
 // 65 536 calls. One shared call site, warmed with every scheduler first, so each figure
 // is taken at the same (megamorphic) dispatch the pipeline has.
 //   bun bench/schedulers.ts
+//   --short or BENCH_SHORT=1: a smoke run (2, 16 and 256 destinations, few calls), figures not meaningful
 import { heapStats } from "bun:jsc";
 import { DS_ACTIVE, DS_INACTIVE, DS_STRIDE } from "../src/conntrack/dest_state.ts";
 import { SCHEDULERS } from "../src/sched/index.ts";
@@ -13,8 +14,15 @@ import { DEST_AVAILABLE, DestSet, type Scheduler } from "../src/sched/scheduler.
 import { Pkt } from "../src/wire/pkt.ts";
 import { ip4, rng } from "../test/fixtures/builder.ts";
 
-const SIZES = [2, 16, 256, 4096];
-const ALLOC_CALLS = 1_000_000;
+const SHORT = process.env.BENCH_SHORT === "1" || process.argv.includes("--short");
+const SIZES = SHORT ? [2, 16, 256] : [2, 16, 256, 4096];
+const ALLOC_CALLS = SHORT ? 20_000 : 1_000_000;
+/** Calls per timed cell: about 4e7 destination visits, within these bounds. */
+const MIN_CALLS = SHORT ? 1_000 : 10_000;
+const MAX_CALLS = SHORT ? 5_000 : 2_000_000;
+/** Calls before each measurement (and per scheduler and size to warm the shared call site). */
+const WARM_CALLS = SHORT ? 1_000 : 100_000;
+const SITE_WARM_CALLS = SHORT ? 200 : 2000;
 const ALLOC_SIZE = 16;
 const r = rng(42);
 
@@ -67,16 +75,19 @@ function make(name: string, d: DestSet): Scheduler {
 
 const names = Object.keys(SCHEDULERS);
 // Warm the call site with every scheduler so all figures see the same dispatch.
-for (const name of names) for (const n of SIZES) { const d = service(n); drive(make(name, d), d, 2000); }
+for (const name of names) for (const n of SIZES) { const d = service(n); drive(make(name, d), d, SITE_WARM_CALLS); }
 
+/** Heap objects a scheduler may gain over the allocation probe (the JIT's own bookkeeping); a leak is one per call. */
+const HEAP_SLACK = 100;
+let leaked = false;
 const rows: string[] = [];
 for (const name of names) {
   const cells: string[] = [];
   for (const n of SIZES) {
     const d = service(n);
     const s = make(name, d);
-    const calls = Math.max(10_000, Math.min(2_000_000, Math.floor(4e7 / (n + 16))));
-    drive(s, d, Math.min(calls, 100_000));
+    const calls = Math.max(MIN_CALLS, Math.min(MAX_CALLS, Math.floor(4e7 / (n + 16))));
+    drive(s, d, Math.min(calls, WARM_CALLS));
     const t0 = Bun.nanoseconds();
     drive(s, d, calls);
     const t1 = Bun.nanoseconds();
@@ -84,15 +95,20 @@ for (const name of names) {
   }
   const d = service(ALLOC_SIZE);
   const s = make(name, d);
-  drive(s, d, 100_000);
+  drive(s, d, WARM_CALLS);
   Bun.gc(true);
   const h0 = heapStats().objectCount;
   drive(s, d, ALLOC_CALLS);
   const h1 = heapStats().objectCount;
   rows.push(`| ${name} | ${cells.join(" | ")} | ${h1 - h0 >= 0 ? "+" : ""}${h1 - h0} |`);
+  if (h1 - h0 > HEAP_SLACK) {
+    leaked = true;
+    console.error(`FAIL: ${name}: schedule() allocates (${h1 - h0} heap objects over ${ALLOC_CALLS} calls)`);
+  }
 }
 
-console.log("ns per schedule() call, by number of destinations; heap objects over 1 M calls (16 destinations)\n");
-console.log(`| scheduler | ${SIZES.join(" | ")} | heap objects / 1 M calls |`);
+console.log(`ns per schedule() call, by number of destinations; heap objects over ${ALLOC_CALLS} calls (16 destinations)${SHORT ? " (short mode: smoke run, figures not meaningful)" : ""}\n`);
+console.log(`| scheduler | ${SIZES.join(" | ")} | heap objects / ${ALLOC_CALLS} calls |`);
 console.log(`|---|${SIZES.map(() => "---:").join("|")}|---:|`);
 for (const row of rows) console.log(row);
+if (leaked) process.exit(1);

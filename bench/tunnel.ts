@@ -2,6 +2,7 @@
 // decapsulation (decap/decap.ts, real-server side) on pre-built packets, no I/O, with the
 // heap object count over the timed loop (must stay flat: STYLE §2.6 rule 14).
 //   bun bench/tunnel.ts [packets]
+//   --short or BENCH_SHORT=1: a smoke run (20 000 packets per row), figures not meaningful
 import { heapStats } from "bun:jsc";
 import { Decapper, PAYLOAD_GUE, VipSet } from "../src/decap/decap.ts";
 import { TUN_F_CSUM, TUN_GRE, TUN_GUE, TUN_IPIP, type TunnelDest, tunnelDest, tunnelEncap } from "../src/forward/tunnel.ts";
@@ -9,7 +10,12 @@ import { Frame, HEADROOM } from "../src/wire/frame.ts";
 import { buildIp4, ip4 } from "../test/fixtures/builder.ts";
 import { buildIp6, ip6 } from "../test/fixtures/ipv6.ts";
 
-const N = Number(process.argv[2] ?? 2_000_000);
+const SHORT = process.env.BENCH_SHORT === "1" || process.argv.includes("--short");
+const ARGS = process.argv.slice(2).filter((a) => a !== "--short");
+const N = Number(ARGS[0] ?? (SHORT ? 20_000 : 2_000_000));
+const WARM = SHORT ? 5_000 : 50_000;
+/** Heap objects a row may gain (the JIT's own bookkeeping); a leak is one per packet. */
+const HEAP_SLACK = 100;
 const VIP = "198.18.0.100";
 const d4 = (t: number, fl = 0) => tunnelDest(4, t, fl, 6080, [ip4("198.18.1.1")], [ip4("198.18.1.11")]);
 const d6 = (t: number, fl = 0) => tunnelDest(6, t, fl, 6080, ip6("2001:2:1::1"), ip6("2001:2:1::11"));
@@ -21,7 +27,7 @@ function inner(payload: number): Uint8Array {
 /** Times `n` calls of `step`, returns ns per call and the heap growth over them. */
 function measure(n: number, step: (i: number) => number): { ns: number; heap: number } {
   let acc = 0;
-  for (let i = 0; i < 50_000; i++) acc += step(i);
+  for (let i = 0; i < WARM; i++) acc += step(i);
   Bun.gc(true);
   const h0 = heapStats().objectCount;
   const t0 = Bun.nanoseconds();
@@ -33,8 +39,13 @@ function measure(n: number, step: (i: number) => number): { ns: number; heap: nu
 }
 
 const rows: string[] = [];
+let leaked = false;
 function row(name: string, r: { ns: number; heap: number }): void {
   rows.push(`| ${name} | ${r.ns.toFixed(1)} | ${r.heap >= 0 ? "+" : ""}${r.heap} |`);
+  if (r.heap > HEAP_SLACK) {
+    leaked = true;
+    console.error(`FAIL: ${name} allocates (${r.heap} heap objects over ${N} packets)`);
+  }
 }
 
 // Director side: the inner packet is put back before every call (a 60- or 1400-byte copy,
@@ -82,6 +93,7 @@ const v6 = buildIp6({ src: "2001:2:0:2::2", dst: "2001:2:0:100::100", sport: 1, 
   row(`decap IPv6 in IPv4 (${v6.length} B)`, measure(N, () => dc6.fromIp4(f.u8, s, HEADROOM + v6.length - s)));
 }
 
-console.log(`${N} packets per row; ns per packet; heap objects over the timed loop`);
+console.log(`${N} packets per row; ns per packet; heap objects over the timed loop${SHORT ? " (short mode: smoke run, figures not meaningful)" : ""}`);
 console.log("| path | ns/packet | heap objects |\n|---|---:|---:|");
 for (const r of rows) console.log(r);
+if (leaked) process.exit(1);

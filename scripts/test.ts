@@ -1,6 +1,7 @@
 // Test runner: every uvu file under test/ runs in its own `bun` process (a crash or a
 // hang is then one failed file, not a dead runner); unit files two at a time, end-to-end
-// files (test/e2e/, real namespaces) one at a time, after the units. Ends with the line
+// files (test/e2e/, real namespaces) one at a time, after the units; the forwarding-mode
+// files then run again with offloads off and two data-plane workers. Ends with the line
 // `N passed, N failed` that CI reads.
 //   bun scripts/test.ts [filter...]   run only files whose path contains a filter
 import { readdirSync, statSync } from "node:fs";
@@ -10,6 +11,9 @@ const ROOT = join(import.meta.dir, "..");
 const TEST_DIR = join(ROOT, "test");
 const SKIP_DIRS = new Set(["fixtures", "golden", "helpers"]);
 const UNIT_TIMEOUT_MS = 120_000;
+/** End-to-end files of the forwarding modes, run a second time with VARIANT_ENV. */
+const VARIANT_FILES = ["nat", "nat_v6", "fullnat", "dr", "tunnel", "tunnel_pmtu", "fwmark", "offload", "proxy_protocol", "schedulers"];
+const VARIANT_ENV = { TSLB_OFFLOAD: "off", TSLB_WORKERS: "2" };
 const E2E_TIMEOUT_MS = 300_000;
 
 function collect(dir: string, out: string[]): string[] {
@@ -27,10 +31,10 @@ interface FileResult { file: string; passed: number; failed: number; skipped: nu
 // uvu's summary lines, after ANSI colours are removed.
 const strip = (s: string) => s.replace(/\x1b\[[0-9;]*m/g, "");
 
-async function runFile(file: string, timeoutMs: number): Promise<FileResult> {
+async function runFile(file: string, timeoutMs: number, env: Record<string, string> = {}): Promise<FileResult> {
   const t0 = performance.now();
   const proc = Bun.spawn([process.execPath, file], {
-    cwd: ROOT, stdout: "pipe", stderr: "pipe", env: { ...process.env, FORCE_COLOR: "0" },
+    cwd: ROOT, stdout: "pipe", stderr: "pipe", env: { ...process.env, FORCE_COLOR: "0", ...env },
   });
   const timer = setTimeout(() => proc.kill("SIGKILL"), timeoutMs);
   const [out, err] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
@@ -47,15 +51,16 @@ async function runFile(file: string, timeoutMs: number): Promise<FileResult> {
   const skipped = Number(/Skipped:\s+(\d+)/.exec(text)?.[1] ?? 0);
   let failed = Number.isNaN(total) ? 1 : total - passed - skipped;
   if (failed === 0 && code !== 0) failed = 1; // crashed after its summary, or killed
-  return { file: relative(ROOT, file), passed: Number.isNaN(passed) ? 0 : passed, failed, skipped, ms: performance.now() - t0, output: text };
+  const tag = Object.keys(env).length ? ` [${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(" ")}]` : "";
+  return { file: relative(ROOT, file) + tag, passed: Number.isNaN(passed) ? 0 : passed, failed, skipped, ms: performance.now() - t0, output: text };
 }
 
-async function runPool(files: string[], width: number, timeoutMs: number, results: FileResult[]) {
+async function runPool(files: string[], width: number, timeoutMs: number, results: FileResult[], env: Record<string, string> = {}) {
   let next = 0;
   async function lane() {
     while (next < files.length) {
       const f = files[next++];
-      const r = await runFile(f, timeoutMs);
+      const r = await runFile(f, timeoutMs, env);
       results.push(r);
       const tag = r.failed ? "FAIL" : "ok  ";
       console.log(`${tag} ${r.file}  ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ""}  (${(r.ms / 1000).toFixed(1)} s)`);
@@ -84,7 +89,17 @@ if (e2e.length > 0) {
   // End-to-end tests run the shipped binary: build it first (a failed build fails them all).
   const b = Bun.spawnSync([process.execPath, join(ROOT, "scripts", "build.ts")], { stdout: "inherit", stderr: "inherit" });
   if (b.exitCode !== 0) results.push({ file: "scripts/build.ts", passed: 0, failed: 1, skipped: 0, ms: 0, output: "build failed" });
-  else await runPool(e2e, 1, E2E_TIMEOUT_MS, results);
+  else {
+    await runPool(e2e, 1, E2E_TIMEOUT_MS, results);
+    // The forwarding modes once more with the other data-plane settings: offloads off and
+    // two workers sharing the table (the first pass runs the defaults: offloads on, and
+    // one worker on this 2-core machine).
+    const modes = e2e.filter((f) => VARIANT_FILES.some((v) => f.endsWith(`/e2e/${v}.ts`)));
+    if (modes.length > 0) {
+      console.log(`-- again with ${Object.entries(VARIANT_ENV).map(([k, v]) => `${k}=${v}`).join(" ")}`);
+      await runPool(modes, 1, E2E_TIMEOUT_MS, results, VARIANT_ENV);
+    }
+  }
 }
 const passed = results.reduce((a, r) => a + r.passed, 0);
 const failed = results.reduce((a, r) => a + r.failed, 0);

@@ -3,6 +3,7 @@
 // `--shutdown` stops a running daemon and removes what it made, `--simulate` shows what
 // the schedulers would do with the rules, `--decap` is the real-server side of tunnel mode
 // (src/decap/run.ts), anything else is the ipvsadm-compatible CLI.
+import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { runCli } from "./cli/run.ts";
 import { runSimulate } from "./cli/simulate.ts";
@@ -41,11 +42,23 @@ async function main(): Promise<number> {
   if (opts.role === "shutdown") {
     const r = await call(opts, { op: "shutdown" }, false);
     if (r === null) return 0; // nothing running: nothing to remove
-    for (let i = 0; i < 250 && (await isRunning(opts.socket)); i++) await Bun.sleep(20);
+    // Done when the daemon process is gone (it removes its devices and rules first), not
+    // merely its socket (the first thing it closes).
+    const pid = r.ok ? (r.data as { pid?: number } | undefined)?.pid : undefined;
+    for (let i = 0; i < 250 && (pid ? alive(pid) : await isRunning(opts.socket)); i++) await Bun.sleep(20);
     return 0;
   }
   // ipvsadm names itself by argv[0] in its messages; so does tslb (a symlink named ipvsadm says "ipvsadm").
   return runCli(rest, opts, basename(process.argv0 || "tslb"));
+}
+
+/** The process exists and has not exited (a zombie waits only for its parent). */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
 }
 
 const code = await main();

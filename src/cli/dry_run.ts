@@ -15,26 +15,28 @@
 // service takes its destinations with it, and they are listed and counted too. Services
 // and destinations come in -S order; the last line counts the changes, or says
 // `no changes`.
-import { applyLines } from "../control/apply.ts";
+import { RuleBatch } from "../control/apply.ts";
 import type { Command } from "../control/commands.ts";
 import { IpvsError } from "../control/errors.ts";
 import type { Dest, Fwd, RuleSet, Service, Timeouts } from "../control/model.ts";
 import { type ResolveEnv, type ReverseNames, NO_NAMES, systemNames } from "./names.ts";
-import { checkOptions, cmpDests, cmpServices, formatSave, parseRestore, qsort, restoreLines, schedFlagNames } from "./rules_text.ts";
+import { checkOptions, sortDests, sortServices, formatSave, lineCommands, lineWords, restoreLines, schedFlagNames } from "./rules_text.ts";
+import { FastLineCache, fastLineText } from "./fast_line.ts";
 
 // ---- planning -----------------------------------------------------------------------
 
 /** -R input as one Command batch per non-blank, non-comment line, parsed lazily (each line
  *  exactly as parseRestore parses it; an error gets that line's number). */
 export function* restoreBatches(text: string, prog = "ipvsadm", env: ResolveEnv = systemNames()): Generator<{ line: number; cmds: Command[] }> {
-  const raw = text.split("\n");
-  for (const { line } of restoreLines(text)) {
+  for (const { line, argv } of restoreLines(text)) {
+    let cmds: Command[];
     try {
-      yield { line, cmds: parseRestore(raw[line - 1], prog, env) };
+      cmds = lineCommands(argv, prog, env);
     } catch (e) {
       if (e instanceof IpvsError) e.line = line;
       throw e;
     }
+    yield { line, cmds };
   }
 }
 
@@ -42,21 +44,41 @@ export function* restoreBatches(text: string, prog = "ipvsadm", env: ResolveEnv 
  * What `-R` would do to `current`: every Command of the input and the RuleSet after them.
  * Throws the IpvsError of the first failing line, in input order, with `line` set: ipvsadm's
  * message and exit status for a line that does not parse (2, or 255 for the "Try" path) or
- * that the kernel would refuse (255). Nothing is applied anywhere.
+ * that the kernel would refuse (255). Nothing is applied anywhere. Each line is parsed and
+ * applied before the next is read (restoreBatches and applyLines, without their generator).
+ * `after` shares what the input leaves alone with `current`, and the Commands of the
+ * common line shapes are the objects `after` holds (no copies of 100 000 destinations):
+ * treat all of them as read-only.
  */
 export function planRestore(
   current: RuleSet, text: string, schedulers: readonly string[], prog = "ipvsadm", env: ResolveEnv = systemNames(),
 ): { cmds: Command[]; after: RuleSet } {
   const cmds: Command[] = [];
-  const batches = restoreBatches(text, prog, env);
-  const collect = function* () {
-    for (const b of batches) {
-      cmds.push(...b.cmds);
-      yield b;
+  const batch = new RuleBatch(current, schedulers, true);
+  const raw = text.split("\n");
+  const cache = new FastLineCache();
+  for (let i = 0; i < raw.length; i++) {
+    try {
+      // The common line shapes straight from the text; their objects are new, so the
+      // rules take them without copies (cmds then shares them: read only).
+      const fast = fastLineText(raw[i], cache);
+      if (fast !== null) {
+        batch.apply(fast, true);
+        cmds.push(fast);
+        continue;
+      }
+      const argv = lineWords(raw[i]);
+      if (argv === null) continue;
+      for (const cmd of lineCommands(argv, prog, env)) {
+        batch.apply(cmd);
+        cmds.push(cmd);
+      }
+    } catch (e) {
+      if (e instanceof IpvsError && e.line === undefined) e.line = i + 1;
+      throw e;
     }
-  };
-  const after = applyLines(current, collect(), schedulers);
-  return { cmds, after };
+  }
+  return { cmds, after: batch.rules };
 }
 
 // ---- the report ---------------------------------------------------------------------
@@ -154,19 +176,19 @@ export function diffRules(before: RuleSet, after: RuleSet, names?: ReverseNames)
   const newKeys = new Set(after.services.map(svcKey));
   const union = [...after.services, ...before.services.filter((s) => !newKeys.has(svcKey(s)))];
 
-  for (const svc of qsort(union, (a, b) => cmpServices(a.key, b.key))) {
+  for (const svc of sortServices(union)) {
     const key = svcKey(svc);
     if (!newKeys.has(key)) { // removed, and its destinations with it
       c.svcDel++;
       out += `- ${svcLine(svc)}\n`;
-      for (const d of qsort(svc.dests, cmpDests)) { c.destDel++; out += `- ${destLine(svc, d)}\n`; }
+      for (const d of sortDests(svc.dests)) { c.destDel++; out += `- ${destLine(svc, d)}\n`; }
       continue;
     }
     const old = oldSvcs.get(key);
     if (!old) {
       c.svcAdd++;
       out += `+ ${svcLine(svc)}\n`;
-      for (const d of qsort(svc.dests, cmpDests)) { c.destAdd++; out += `+ ${destLine(svc, d)}\n`; }
+      for (const d of sortDests(svc.dests)) { c.destAdd++; out += `+ ${destLine(svc, d)}\n`; }
       continue;
     }
     const changes = serviceChanges(old, svc);
@@ -174,7 +196,7 @@ export function diffRules(before: RuleSet, after: RuleSet, names?: ReverseNames)
     const oldDests = new Map(old.dests.map((d) => [destKey(d), d]));
     const newDests = new Set(svc.dests.map(destKey));
     const dests = [...svc.dests, ...old.dests.filter((d) => !newDests.has(destKey(d)))];
-    for (const d of qsort(dests, cmpDests)) {
+    for (const d of sortDests(dests)) {
       const was = oldDests.get(destKey(d));
       if (!newDests.has(destKey(d))) { c.destDel++; out += `- ${destLine(old, d)}\n`; }
       else if (!was) { c.destAdd++; out += `+ ${destLine(svc, d)}\n`; }

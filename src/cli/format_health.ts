@@ -13,7 +13,7 @@ import { IpvsError, MSG } from "../control/errors.ts";
 import { sameServiceKey } from "../control/model.ts";
 import type { DestView, ListReply, ServiceView } from "../control/protocol.ts";
 import type { ReverseNames } from "./names.ts";
-import { addrPortName, cmpDests, cmpServices, protoName, qsort, schedFlagNames } from "./rules_text.ts";
+import { addrPortName, sortDests, sortServices, protoName, schedFlagNames } from "./rules_text.ts";
 
 const left = (s: string | number, w: number) => String(s).padEnd(w);
 const PROTO_TITLE: Readonly<Record<string, string>> = { tcp: "TCP", udp: "UDP", sctp: "SCTP" };
@@ -52,7 +52,7 @@ function serviceRow(s: ServiceView, o: ListOptions, names: ReverseNames): string
 
 /** The --health listing (one service with -t/-u/-f, without the version line, as -L). */
 export function formatHealth(reply: ListReply, o: ListOptions, names: ReverseNames, nowMs = Date.now()): string {
-  let services = o.nosort ? reply.services : qsort(reply.services, (a, b) => cmpServices(a.key, b.key));
+  let services = o.nosort ? reply.services : sortServices(reply.services);
   let out = HEALTH_TITLE;
   if (o.key) {
     const key = o.key;
@@ -62,7 +62,7 @@ export function formatHealth(reply: ListReply, o: ListOptions, names: ReverseNam
   for (const s of services) {
     out += serviceRow(s, o, names);
     const proto = protoName(s.key.kind);
-    for (const d of o.nosort ? s.dests : qsort(s.dests, cmpDests)) out += destRow(d, proto, o, names, nowMs);
+    for (const d of o.nosort ? s.dests : sortDests(s.dests)) out += destRow(d, proto, o, names, nowMs);
   }
   return out;
 }

@@ -8,7 +8,7 @@ import type { ListOptions } from "../control/commands.ts";
 import { IpvsError, MSG } from "../control/errors.ts";
 import { type Fwd, sameServiceKey } from "../control/model.ts";
 import type { ConnView, DestView, HealthView, ListReply, ServiceView, Stats } from "../control/protocol.ts";
-import { cmpDests, cmpServices, qsort, schedFlagNames } from "./rules_text.ts";
+import { sortDests, sortServices, schedFlagNames } from "./rules_text.ts";
 
 const PROTO: Readonly<Record<string, string>> = { tcp: "TCP", udp: "UDP", sctp: "SCTP", fwm: "FWM" };
 const FWD: Readonly<Record<Fwd, string>> = { masq: "Masq", route: "Route", tunnel: "Tunnel", fullnat: "FullNat" };
@@ -47,13 +47,13 @@ function serviceJson(s: ServiceView, o: ListOptions) {
     ...(s.laddrs.length ? { laddrs: s.laddrs } : {}),
     ...(s.proxyProtocol ? { proxy_protocol: `v${s.proxyProtocol}` } : {}),
     stats: stats(s.stats), rate: rates(s.rate),
-    destinations: (o.nosort ? s.dests : qsort(s.dests, cmpDests)).map(destJson),
+    destinations: (o.nosort ? s.dests : sortDests(s.dests)).map(destJson),
   };
 }
 
 /** -L --json (one service with -t/-u/-f: "No such service" as -L when it is missing). */
 export function formatListJson(reply: ListReply, o: ListOptions): string {
-  let services = o.nosort ? reply.services : qsort(reply.services, (a, b) => cmpServices(a.key, b.key));
+  let services = o.nosort ? reply.services : sortServices(reply.services);
   if (o.key) {
     const key = o.key;
     services = services.filter((s) => sameServiceKey(s.key, key));

@@ -20,7 +20,7 @@ import { IpvsError, MSG } from "../control/errors.ts";
 import { sameServiceKey } from "../control/model.ts";
 import type { LaddrReply, LaddrServiceView } from "../control/protocol.ts";
 import type { ReverseNames } from "./names.ts";
-import { addrPortName, cmpDests, cmpServices, protoName, qsort } from "./rules_text.ts";
+import { addrPortName, sortDests, sortServices, protoName } from "./rules_text.ts";
 
 const left = (s: string | number, w: number) => String(s).padEnd(w);
 const PROTO_TITLE: Readonly<Record<string, string>> = { tcp: "TCP", udp: "UDP", sctp: "SCTP" };
@@ -32,7 +32,7 @@ export function laddrPoolLine(ports: readonly [number, number]): string {
 
 /** -L --laddr output; with opts.key that service only ("No such service", exit 1, when it is missing). */
 export function formatLaddrs(reply: LaddrReply, opts: Pick<ListOptions, "numeric" | "nosort" | "key">, names: ReverseNames): string {
-  let services = opts.nosort ? reply.services : qsort(reply.services, (a, b) => cmpServices(a.key, b.key));
+  let services = opts.nosort ? reply.services : sortServices(reply.services);
   if (opts.key) {
     const key = opts.key;
     services = services.filter((s) => sameServiceKey(s.key, key));
@@ -56,7 +56,7 @@ function serviceBlock(s: LaddrServiceView, opts: Pick<ListOptions, "numeric" | "
   let out = k.kind === "fwm"
     ? `FWM  ${k.fwmark}${k.af === 6 ? " IPv6" : ""}\n`
     : `${left(PROTO_TITLE[k.kind], 4)} ${addrPortName(k.af, k.addr, k.port, proto, opts.numeric, names)}\n`;
-  const dests = opts.nosort ? s.dests : qsort(s.dests, cmpDests);
+  const dests = opts.nosort ? s.dests : sortDests(s.dests);
   for (const d of dests) {
     const head = `  -> ${left(addrPortName(d.af, d.addr, d.port, proto, opts.numeric, names), 28)}`;
     if (d.laddrs.length === 0) out += `${head} ${left("-", width)} 0\n`;

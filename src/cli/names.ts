@@ -80,6 +80,28 @@ export function makeNames(hostsText: string, servicesText: string): Names {
 /** No names at all: every lookup fails (the -n behaviour, and a safe test default). */
 export const NO_NAMES: Names = makeNames("", "");
 
+/** The text of /etc/hosts and /etc/services (what a -R request carries to the daemon). */
+export interface NameFiles { hosts: string; services: string }
+
+/** Names over the files' text, parsed on the first lookup: most invocations make none
+ *  (-n listings, numeric -R lines), and /etc/services alone took 15 ms to parse. */
+export function lazyNames(files: () => NameFiles): Names {
+  let names: Names | undefined;
+  const get = () => {
+    if (names === undefined) {
+      const f = files();
+      names = makeNames(f.hosts, f.services);
+    }
+    return names;
+  };
+  return {
+    resolveHost: (name) => get().resolveHost(name),
+    resolveService: (name, proto) => get().resolveService(name, proto),
+    hostName: (af, addr) => get().hostName(af, addr),
+    serviceName: (port, proto) => get().serviceName(port, proto),
+  };
+}
+
 let system: Names | undefined;
 
 function readOr(path: string): string {
@@ -90,8 +112,13 @@ function readOr(path: string): string {
   }
 }
 
-/** Names from this machine's /etc/hosts and /etc/services, read once per process. */
+/** This machine's /etc/hosts and /etc/services, read now (a missing file reads as empty). */
+export function systemNameFiles(): NameFiles {
+  return { hosts: readOr("/etc/hosts"), services: readOr("/etc/services") };
+}
+
+/** Names from this machine's /etc/hosts and /etc/services, read once per process, on first use. */
 export function systemNames(): Names {
-  system ??= makeNames(readOr("/etc/hosts"), readOr("/etc/services"));
+  system ??= lazyNames(systemNameFiles);
   return system;
 }

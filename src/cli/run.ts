@@ -6,16 +6,16 @@ import type { Invocation } from "../control/commands.ts";
 import { IpvsError } from "../control/errors.ts";
 import { DEFAULT_TIMEOUTS, emptyRuleSet, type RuleSet } from "../control/model.ts";
 import type { GlobalOptions } from "../control/options.ts";
-import type { ConnView, LaddrReply, ListReply, Reply } from "../control/protocol.ts";
+import type { ConnView, LaddrReply, ListReply, Reply, Request } from "../control/protocol.ts";
 import { SCHEDULER_NAMES } from "../sched/index.ts";
 import { diffRules, planRestore } from "./dry_run.ts";
 import { formatSave } from "./rules_text.ts";
-import { formatConns, formatList, formatTimeouts, helpText, versionText } from "./format_list.ts";
+import { formatConns, helpText, versionText } from "./format_list.ts";
 import { parseArgs } from "./getopt.ts";
-import { formatHealth } from "./format_health.ts";
 import { formatLaddrs } from "./format_laddr.ts";
-import { formatConnsJson, formatListJson } from "./format_json.ts";
-import { NO_NAMES, systemNames } from "./names.ts";
+import { formatConnsJson } from "./format_json.ts";
+import { listText } from "./list_text.ts";
+import { type NameFiles, NO_NAMES, systemNameFiles, systemNames } from "./names.ts";
 import { writeOut } from "./stdout.ts";
 
 const EMPTY_LIST: ListReply = { size: 4096, services: [], timeouts: { ...DEFAULT_TIMEOUTS } };
@@ -31,8 +31,17 @@ function fail(e: unknown): number {
 
 function replyData<T>(r: Reply | null, empty: T): T {
   if (r === null) return empty;
-  if (!r.ok) throw new IpvsError(r.code, r.message, r.exit);
+  if (!r.ok) {
+    const e = new IpvsError(r.code, r.message, r.exit);
+    if (r.line !== undefined) e.line = r.line;
+    throw e;
+  }
   return r.data as T;
+}
+
+/** Host and service names travel with a request that formats or parses for this process (not when numeric). */
+function namesFor(numeric: boolean): { names?: NameFiles } {
+  return numeric ? {} : { names: systemNameFiles() };
 }
 
 async function readStdin(): Promise<string> {
@@ -53,18 +62,24 @@ export async function runCli(argv: string[], o: GlobalOptions, prog: string): Pr
       case "version": writeOut(versionText()); return 0;
       case "apply": replyData(await call(o, { op: "apply", cmds: inv.cmds }, true), null); return 0;
       case "restore": {
-        // All-or-nothing: every line is parsed and applied to a copy of the current rules
-        // first, so the first bad line is named (parse error or kernel refusal alike);
-        // only then is the whole batch sent, and the daemon applies all of it or none
-        // (re-checking it against its rules of that moment).
         const text = await readStdin();
-        const current = replyData<RuleSet>(await call(o, { op: "rules" }, false), emptyRuleSet());
-        const { cmds, after } = planRestore(current, text, SCHEDULER_NAMES, prog, systemNames());
         if (inv.dryRun) {
-          writeOut(diffRules(current, after));
+          const current = replyData<RuleSet>(await call(o, { op: "rules" }, false), emptyRuleSet());
+          writeOut(diffRules(current, planRestore(current, text, SCHEDULER_NAMES, prog, systemNames()).after));
           return 0;
         }
-        if (cmds.length > 0) replyData(await call(o, { op: "apply", cmds, source: "restore" }, true), null);
+        // All-or-nothing, in the daemon: it parses every line and applies it to a copy of
+        // its rules, so the first bad line is named (parse error or kernel refusal alike),
+        // then installs all of it or none.
+        const req: Request = { op: "restore", text, prog, names: systemNameFiles() };
+        let r = await call(o, req, false);
+        if (r === null) {
+          // No daemon: the text is checked here first, so that a bad or empty restore
+          // starts none (as ipvsadm loads no module for a failed restore).
+          if (planRestore(emptyRuleSet(), text, SCHEDULER_NAMES, prog, systemNames()).cmds.length === 0) return 0;
+          r = await call(o, req, true);
+        }
+        replyData(r, null);
         return 0;
       }
       case "zero": {
@@ -74,8 +89,9 @@ export async function runCli(argv: string[], o: GlobalOptions, prog: string): Pr
         return 0;
       }
       case "save": {
-        const rules = replyData<RuleSet>(await call(o, { op: "rules" }, false), emptyRuleSet());
-        writeOut(formatSave(rules, inv.numeric, inv.numeric ? NO_NAMES : systemNames()));
+        // Formatted by the daemon, with this process's names unless numeric (see listText).
+        const text = replyData<string | null>(await call(o, { op: "save", numeric: inv.numeric, ...namesFor(inv.numeric) }, false), null);
+        writeOut(text ?? formatSave(emptyRuleSet(), inv.numeric, inv.numeric ? NO_NAMES : systemNames()));
         return 0;
       }
       case "start-daemon":
@@ -94,12 +110,10 @@ export async function runCli(argv: string[], o: GlobalOptions, prog: string): Pr
           writeOut(formatLaddrs(replyData<LaddrReply>(await call(o, { op: "laddrs" }, false), empty), inv.opts, names));
           return 0;
         }
-        const list = replyData<ListReply>(await call(o, { op: "list" }, false), EMPTY_LIST);
-        if (inv.opts.timeout) writeOut(formatTimeouts(list.timeouts));
-        else if (inv.opts.daemon) writeOut(""); // tslb runs no sync daemon
-        else if (inv.opts.json) writeOut(formatListJson(list, inv.opts));
-        else if (inv.opts.health) writeOut(formatHealth(list, inv.opts, names));
-        else writeOut(formatList(list, inv.opts, names));
+        // The daemon formats the listing where the data is (cli/list_text.ts), with this
+        // process's names unless numeric; with no daemon the table is empty.
+        const text = replyData<string | null>(await call(o, { op: "list", opts: inv.opts, ...namesFor(inv.opts.numeric) }, false), null);
+        writeOut(text ?? listText(EMPTY_LIST, inv.opts, names));
         return 0;
       }
     }

@@ -5,7 +5,16 @@
 let pending: Promise<unknown> = Promise.resolve();
 
 export function writeOut(text: string): void {
-  pending = pending.then(() => Bun.write(Bun.stdout, text));
+  pending = pending.then(() => Bun.write(Bun.stdout, text)).catch(closedPipe);
+}
+
+/**
+ * The reader went away (`tslb -L -n -c | head`): stop quietly, as ipvsadm does when
+ * SIGPIPE ends it (a shell reports 128 + 13 for that).
+ */
+function closedPipe(e: unknown): never {
+  if ((e as NodeJS.ErrnoException)?.code === "EPIPE") process.exit(141);
+  throw e;
 }
 
 /** Resolves once everything given to writeOut() is written. */

@@ -69,7 +69,12 @@ const H_NOW = 2;
 const H_SEED = 3;
 /** First id of the free list (threaded through free entries' E_EXPIRES), -1 when full. */
 const H_FREE = 4;
+/** Full NAT's local-address and local-port cursors (Pipeline.newConn), shared by the workers. */
+const H_CURSORS = 5;
 const H_WORDS = 16;
+/** Indexes into ConnTable.cursors. */
+export const CURSOR_LADDR = 0;
+export const CURSOR_PORT = 1;
 
 export interface ConnTableShared {
   sab: SharedArrayBuffer;
@@ -91,6 +96,8 @@ export function connTableBytes(capacity: number): number {
 export class ConnTable {
   readonly capacity: number;
   readonly header: Int32Array;
+  /** Full NAT's cursors (CURSOR_LADDR, CURSOR_PORT), a view into the shared header. */
+  readonly cursors: Int32Array;
   readonly e: Int32Array;
   /** Index slot: 0 empty, else (id << 1 | dir) + 1. */
   readonly slot: Int32Array;
@@ -109,6 +116,7 @@ export class ConnTable {
   private constructor(shared: ConnTableShared, init: boolean, capacity: number) {
     const sab = shared.sab;
     this.header = new Int32Array(sab, 0, H_WORDS);
+    this.cursors = new Int32Array(sab, H_CURSORS * 4, 2);
     if (!init) capacity = this.header[H_CAPACITY];
     const slots = nextPow2(capacity * 4);
     this.capacity = capacity;

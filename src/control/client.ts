@@ -4,6 +4,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { daemonArgs, type GlobalOptions } from "./options.ts";
+import { decodeMessage, encodeMessage } from "./framing.ts";
 import type { Reply, Request } from "./protocol.ts";
 
 /** Thrown when nothing listens on the socket. */
@@ -17,8 +18,9 @@ export function request(socketPath: string, req: Request): Promise<Reply> {
     let settled = false;
     const settle = (f: () => void) => { if (!settled) { settled = true; f(); } };
     // A socket write may take only part of a large request (a big -R): the rest goes on
-    // each drain.
-    const out = Buffer.from(JSON.stringify(req) + "\n");
+    // each drain. A request's text (the -R input) goes raw, as the body (framing.ts).
+    const { text, ...head } = req as Request & { text?: string };
+    const out = encodeMessage(text === undefined ? req : head, text);
     let sent = 0;
     const pump = (s: { write(b: Uint8Array): number }) => {
       while (sent < out.length) {
@@ -35,9 +37,12 @@ export function request(socketPath: string, req: Request): Promise<Reply> {
         data(_s, chunk) { chunks.push(chunk); },
         close() {
           // Decoded once, whole: a multi-byte character may straddle two chunks.
-          const line = Buffer.concat(chunks).toString("utf8").split("\n")[0];
+          const buf = Buffer.concat(chunks);
+          const nl = buf.indexOf(10);
+          const m = nl < 0 ? null : decodeMessage(buf, nl);
           settle(() => {
-            try { resolve(JSON.parse(line) as Reply); } catch { reject(new Error(`bad reply from daemon: ${line.slice(0, 200)}`)); }
+            if (m === null || "missing" in m) reject(new Error(`bad reply from daemon: ${buf.toString("utf8", 0, 200)}`));
+            else resolve((m.text === undefined ? m.head : { ...m.head, data: m.text }) as Reply);
           });
         },
         error(_s, e) { settle(() => reject(e)); },

@@ -1,8 +1,9 @@
 // RuleSet → Snapshot: the only place where rule text becomes numbers for the data plane.
 import { DEFAULT_STATE_TIMEOUTS, S_ESTABLISHED, S_FIN_WAIT, S_UDP } from "../conntrack/tcp_state.ts";
-import type { CompiledService, DataplaneSysctls, Snapshot } from "../dataplane/snapshot.ts";
+import { type DataplaneSysctls, ServicePacker, type Snapshot } from "../dataplane/snapshot.ts";
 import { FWD_FULLNAT, FWD_MASQ, FWD_ROUTE, FWD_TUNNEL } from "../forward/fwd.ts";
 import { parseIPv4, parseIPv6 } from "../wire/addr.ts";
+import { dottedQuad } from "./dotted_quad.ts";
 import type { ServiceSpec } from "./model.ts";
 import type { Af, Dest, Fwd, RuleSet, Timeouts, TunCsum, TunType } from "./model.ts";
 import { TUN_F_CSUM, TUN_F_REMCSUM, TUN_GRE, TUN_GUE, TUN_IPIP, type TunnelDest, tunnelDest, tunnelInnerMtu } from "../forward/tunnel.ts";
@@ -16,7 +17,7 @@ const FWD: Record<Fwd, number> = { masq: FWD_MASQ, route: FWD_ROUTE, tunnel: FWD
 export function addrWords(af: Af, text: string): number[] {
   if (text === "") return [0, 0, 0, 0];
   if (af === 4) {
-    const v = parseIPv4(text);
+    const v = dottedQuad(text) ?? parseIPv4(text);
     if (v === null) throw new Error(`compile: bad IPv4 address ${text}`);
     return [v, 0, 0, 0];
   }
@@ -99,42 +100,45 @@ export function fullNatLocals(s: ServiceSpec, d: Dest, localOf: (d: Dest) => str
   return src === null ? [] : [src];
 }
 
+/**
+ * The rules as the data plane's Snapshot, services in the packed form. `ids` must have
+ * been synced to `rules` (RuleIds.sync): their ids are read in rule order.
+ */
 export function compile(rules: RuleSet, ids: RuleIds, gen: number, ctx: CompileContext): Snapshot {
   const down = ctx.down ?? new Set<string>();
   const tunnelOf = ctx.tunnelOf ?? (() => null);
   const localOf = ctx.localOf ?? (() => null);
-  const services: CompiledService[] = rules.services.map((s) => {
-    const sk = serviceKeyText(s.key);
-    return {
-      id: ids.svc.peek(sk) ?? 0,
-      proto: PROTO[s.key.kind],
-      af: s.key.af,
-      addr: addrWords(s.key.af, s.key.addr),
-      port: s.key.port,
-      fwmark: s.key.fwmark,
-      sched: s.sched,
-      schedFlags: s.schedFlags,
-      persistent: s.persistent,
-      timeoutSec: s.timeoutSec,
-      mask: maskWords(s),
-      ops: s.ops,
-      ...(s.proxyProtocol !== 0 ? { proxy: s.proxyProtocol } : {}),
-      dests: s.dests.map((d) => ({
-        id: ids.dest.peek(RuleIds.destKey(sk, d)) ?? 0,
-        addr: addrWords(d.af, d.addr),
-        port: d.port,
-        weight: d.weight,
-        fwd: FWD[d.fwd],
-        uThreshold: d.uThreshold,
-        lThreshold: d.lThreshold,
-        available: !down.has(RuleIds.destKey(sk, d)),
-        ...tunnelFields(d, tunnelOf),
-        ...(d.fwd === "fullnat" ? { laddrs: fullNatLocals(s, d, localOf).flatMap((a) => addrWords(d.af, a)) } : {}),
-        ...(d.af !== s.key.af ? { af: d.af } : {}),
-      })),
-    };
-  });
-  const probePins = (ctx.pins ?? []).map((p) => ({ sport: p.sport, destId: ids.dest.peek(p.key) ?? 0 })).filter((p) => p.destId > 0);
-  return { gen, services, stateTimeouts: stateTimeouts(rules.timeouts), sysctl: ctx.sysctl, markDevs: ctx.markDevs ?? [], probePins,
-    ...(ctx.fullnatPorts ? { fullnatPorts: ctx.fullnatPorts } : {}) };
+  const services = rules.services;
+  const { svcIds, destIds, destStart } = ids;
+  if (svcIds.length !== services.length || destStart[services.length] !== destIds.length) {
+    throw new Error("compile: the ids were synced to other rules");
+  }
+  const p = new ServicePacker(services.length, destIds.length);
+  // The packer copies an address's words at once: one array serves every IPv4 destination.
+  const v4 = [0, 0, 0, 0];
+  const destWords = (d: Dest): number[] => {
+    const v = d.af === 4 ? dottedQuad(d.addr) : null;
+    if (v === null) return addrWords(d.af, d.addr);
+    v4[0] = v;
+    return v4;
+  };
+  for (let si = 0; si < services.length; si++) {
+    const s = services[si];
+    const af = s.key.af;
+    if (s.dests.length !== destStart[si + 1] - destStart[si]) throw new Error("compile: the ids were synced to other rules");
+    p.service(svcIds[si], PROTO[s.key.kind], af, addrWords(af, s.key.addr), s.key.port, s.key.fwmark | 0, s.sched,
+      s.schedFlags, s.persistent, s.timeoutSec, maskWords(s), s.ops, s.proxyProtocol);
+    // Key text only when something is down (health checks): building it per destination cost a tenth of a second.
+    const sk = down.size > 0 ? serviceKeyText(s.key) : "";
+    for (let i = 0; i < s.dests.length; i++) {
+      const d = s.dests[i];
+      const t = d.fwd === "tunnel" ? tunnelFields(d, tunnelOf) : null;
+      p.dest(destIds[destStart[si] + i], destWords(d), d.port, d.weight, FWD[d.fwd], d.uThreshold, d.lThreshold,
+        down.size === 0 || !down.has(RuleIds.destKey(sk, d)), d.af !== af ? d.af : 0, t ? t.innerMtu : 0, t ? t.tun : undefined,
+        d.fwd === "fullnat" ? fullNatLocals(s, d, localOf).flatMap((a) => addrWords(d.af, a)) : undefined);
+    }
+  }
+  const probePins = (ctx.pins ?? []).map((pin) => ({ sport: pin.sport, destId: ids.destId(pin.key) ?? 0 })).filter((pin) => pin.destId > 0);
+  return { gen, services: [], packed: p.finish(), stateTimeouts: stateTimeouts(rules.timeouts), sysctl: ctx.sysctl,
+    markDevs: ctx.markDevs ?? [], probePins, ...(ctx.fullnatPorts ? { fullnatPorts: ctx.fullnatPorts } : {}) };
 }

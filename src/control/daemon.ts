@@ -9,7 +9,8 @@ import { DataplaneHost } from "../dataplane/host.ts";
 import { SysError } from "../io/libc.ts";
 import { RtNetlink } from "../io/rtnetlink.ts";
 import { sysctlRead, sysctlWrite } from "../io/sysctl.ts";
-import { openTap, openTun, type TunDevice } from "../io/tun.ts";
+import { openTap, openTun, openTunQueue, type TunDevice } from "../io/tun.ts";
+import { steerQueues } from "../io/steering.ts";
 import { type Sock, openRaw } from "../io/raw.ts";
 import { macText } from "../wire/ethernet.ts";
 import { SCHEDULER_NAMES } from "../sched/index.ts";
@@ -22,7 +23,7 @@ import { type ConnTable, F_TEMPLATE } from "../conntrack/table.ts";
 import { FWD_FULLNAT } from "../forward/fwd.ts";
 import { formatIPv4, formatIPv6 } from "../wire/addr.ts";
 import { DROP_NAMES } from "../wire/drop.ts";
-import { applyAll } from "./apply.ts";
+import { applyShared } from "./apply.ts";
 import { type CompileContext, compile, fullNatLocals, type TunnelRoute } from "./compile.ts";
 import { IpvsError, MSG, opError } from "./errors.ts";
 import { RuleIds } from "./ids.ts";
@@ -31,15 +32,16 @@ import { type Dest, emptyRuleSet, type RuleSet, sameServiceKey, type ServiceKey,
 import { MarkDevices } from "./mark_devices.ts";
 import { NetworkState, planNetwork } from "./network.ts";
 import type { GlobalOptions } from "./options.ts";
-import type { ConnView, HealthView, LaddrReply, ListReply, Reply, Request, Stats, StatusReply } from "./protocol.ts";
+import type { ConnView, DestView, LaddrReply, ListReply, Reply, Request, ServiceView, Stats, StatusReply } from "./protocol.ts";
 import { serveControl } from "./socket.ts";
+import { listText } from "../cli/list_text.ts";
+import { formatSave } from "../cli/rules_text.ts";
 import { planRestore } from "../cli/dry_run.ts";
 import { changeSummary } from "./summary.ts";
-import { systemNames } from "../cli/names.ts";
+import { lazyNames, type NameFiles, NO_NAMES, type Names, systemNames } from "../cli/names.ts";
 import { DROP } from "../wire/drop.ts";
-import { MAX_SVC, M_PASS, M_RX, M_TX } from "../stats/counters.ts";
+import { MAX_DEST, MAX_SVC, M_PASS, M_RX, M_SEGMENTED, M_TX } from "../stats/counters.ts";
 import { formatMetrics, serveMetrics } from "../stats/prometheus.ts";
-import { DEFAULT_TIMEOUTS } from "./model.ts";
 import { HealthControl } from "./health.ts";
 import { type Logger, makeLogger } from "./log.ts";
 import { parseListen } from "./options.ts";
@@ -65,6 +67,8 @@ export class Daemon {
   /** Counter values that read as zero (set by -Z and when an id is (re)assigned). */
   private readonly zero = new Float64Array(COUNTER_WORDS);
   private tun: TunDevice | null = null;
+  /** The TUN's extra queues, one per worker after the first (--workers). */
+  private queues: TunDevice[] = [];
   private tap: TunDevice | null = null;
   private readonly icmp: Sock[] = [];
   private nl: RtNetlink | null = null;
@@ -94,7 +98,7 @@ export class Daemon {
 
   async start(): Promise<void> {
     const o = this.opts;
-    this.tun = openTun(o.tun);
+    this.tun = openTun(o.tun, { offload: o.offload });
     this.nl = RtNetlink.open();
     const idx = this.nl.linkIndex(this.tun.name);
     // The kernel queues packets for tslb here: a long queue absorbs bursts (and floods)
@@ -117,7 +121,8 @@ export class Daemon {
     this.net = new NetworkState(this.nl, { tunName: this.tun.name, tunIndex: idx, vipDev: o.vipDev, fullnatPorts: o.fullnatPorts, log: this.log });
     this.net.installBase();
     this.marks = new MarkDevices(this.nl, this.log);
-    await this.host.start(this.tun.fd, this.tun.name, compile(this.rules, this.ids, this.gen, this.compileContext(this.rules)), this.openTap(), this.openIcmp(4), this.openIcmp(6));
+    const queues = this.openQueues();
+    await this.host.start(queues.map((q) => q.fd), this.tun.name, this.tun.vnet, compile(this.rules, this.ids, this.gen, this.compileContext(this.rules)), this.openTap(), this.openIcmp(4), this.openIcmp(6));
     this.health = new HealthControl(this.nl, this.log, () => void this.enqueue(() => this.recompile()));
     await this.loadAtStart();
     this.stopServer = serveControl(o.socket, (req) => this.handle(req), this.log);
@@ -127,7 +132,7 @@ export class Daemon {
       this.log.event("metrics", `Prometheus metrics on http://${hostname.includes(":") ? `[${hostname}]` : hostname}:${port}/metrics`);
     }
     this.opsTimer = setInterval(() => this.watchTable(), TABLE_WATCH_MS);
-    this.rateTimer = setInterval(() => this.rates.sample(this.statBases(), (b) => this.rawStats(b)), RATE_PERIOD_SEC * 1000);
+    this.rateTimer = setInterval(() => this.sampleRates(), RATE_PERIOD_SEC * 1000);
   }
 
   /**
@@ -140,6 +145,13 @@ export class Daemon {
     this.tap = tap;
     const nl = this.nl!;
     const idx = nl.linkIndex(tap.name);
+    // A bridge without a fixed MAC takes its lowest port's: a random TAP MAC could become
+    // the bridge's and strand every host that has the old one in its ARP cache. 0xfe...
+    // (as libvirt gives its taps) is never the lowest.
+    const tapMac = new Uint8Array(6);
+    tapMac[0] = 0xfe;
+    crypto.getRandomValues(tapMac.subarray(1));
+    nl.linkSetAddress(idx, tapMac);
     if (this.opts.bridge) nl.linkSetMaster(idx, nl.linkIndex(this.opts.bridge));
     else this.log(`no --bridge: ${tap.name} stays unattached, direct-routing (-g) destinations cannot be reached`);
     nl.linkSetUp(idx);
@@ -152,6 +164,28 @@ export class Daemon {
     const macLo = h.getInt32(2);
     this.log(`direct routing on ${tap.name}${this.opts.bridge ? ` (bridge ${this.opts.bridge})` : ""} as ${macText(macHi, macLo)}`);
     return { fd: tap.fd, name: tap.name, macHi, macLo };
+  }
+
+  /**
+   * One TUN queue per worker (--workers). With more than one, an eBPF program steers each
+   * direction of a flow to one queue (io/steering.ts); without it (bpf(2) refused) the
+   * kernel's own choice still works, because the workers share the table, but a flow's
+   * packets may then be reordered between workers.
+   */
+  private openQueues(): TunDevice[] {
+    const tun = this.tun!;
+    const n = this.opts.workers;
+    this.queues = [];
+    for (let i = 1; i < n; i++) this.queues.push(openTunQueue(tun.name, tun.vnet));
+    if (n > 1) {
+      try {
+        steerQueues(tun.fd);
+      } catch (e) {
+        this.log(`no queue steering (${(e as Error).message}): the kernel picks each packet's worker`);
+      }
+    }
+    this.log(`${n} data-plane worker${n > 1 ? "s" : ""}, offloads ${tun.vnet ? "on" : "off"}`);
+    return [tun, ...this.queues];
   }
 
   /**
@@ -189,66 +223,150 @@ export class Daemon {
         case "status": return { ok: true, data: this.status() };
         // Only the CLI's two sources: the value becomes a metrics label.
         case "apply": await this.apply(req.cmds, req.source === "restore" ? "restore" : "cli"); return { ok: true };
+        case "restore": await this.restore(req.text, req.prog, req.names); return { ok: true };
         case "zero": this.zeroCounters(req.key); return { ok: true };
-        case "list": return { ok: true, data: this.listReply() };
+        case "list": return { ok: true, data: listText(this.listReply(), req.opts, namesOf(req.names)) };
+        case "save": return { ok: true, data: formatSave(this.rules, req.numeric, namesOf(req.names)) };
         case "rules": return { ok: true, data: this.rules };
         case "conns": return { ok: true, data: this.connViews() };
         case "laddrs": return { ok: true, data: this.laddrReply() };
         case "drops": return { ok: true, data: this.dropCounts() };
-        case "shutdown": setTimeout(() => void this.shutdown(0), 10); return { ok: true };
+        case "shutdown": setTimeout(() => void this.shutdown(0), 10); return { ok: true, data: { pid: process.pid } };
         default: return { ok: false, code: "EINVAL", message: "unknown request", exit: 255 };
       }
     } catch (e) {
-      if (e instanceof IpvsError) return { ok: false, code: e.code, message: e.message, exit: e.exit };
+      if (e instanceof IpvsError) return { ok: false, code: e.code, message: e.message, exit: e.exit, ...(e.line !== undefined ? { line: e.line } : {}) };
       this.log(`request ${req.op} failed: ${(e as Error).stack ?? e}`);
       const msg = e instanceof SysError ? e.message : String((e as Error).message ?? e);
       return { ok: false, code: "EIO", message: msg, exit: 255 };
     }
   }
 
-  /** All-or-nothing: applyAll is pure, and the kernel side is rolled back if it fails half-way. */
+  /**
+   * All-or-nothing: applyShared is pure (the running rules are never changed in place, so
+   * the result may share what a command leaves alone), and the kernel side is rolled back
+   * if it fails half-way.
+   */
   private async apply(cmds: Command[], source = "cli"): Promise<void> {
+    await this.counted(source, () => this.applyRules(applyShared(this.rules, cmds, SCHEDULER_NAMES), cmds.length, source));
+  }
+
+  /** Runs a rule-change batch and counts it by source and result (tslb_rule_applies_total). */
+  private async counted(source: string, job: () => Promise<void>): Promise<void> {
     try {
-      await this.applyRules(cmds, source);
-      this.applies[`${source}|ok`] = (this.applies[`${source}|ok`] ?? 0) + 1;
+      await job();
+      this.count(source, "ok");
     } catch (e) {
-      this.applies[`${source}|error`] = (this.applies[`${source}|error`] ?? 0) + 1;
+      this.count(source, "error");
       throw e;
     }
   }
 
-  private async applyRules(cmds: Command[], source: string): Promise<void> {
+  private count(source: string, result: "ok" | "error"): void {
+    this.applies[`${source}|${result}`] = (this.applies[`${source}|${result}`] ?? 0) + 1;
+  }
+
+  /**
+   * -R from the CLI: every line parsed and applied to a copy of the running rules, in
+   * order, so the first bad line is named (its IpvsError carries the line); then the
+   * result is installed all or nothing. A text with no commands changes nothing and is
+   * no batch (the CLI used to send none).
+   */
+  private async restore(text: string, prog: string, names: NameFiles): Promise<void> {
+    let plan: { cmds: Command[]; after: RuleSet };
+    try {
+      plan = planRestore(this.rules, text, SCHEDULER_NAMES, prog, namesOf(names));
+    } catch (e) {
+      this.count("restore", "error");
+      throw e;
+    }
+    if (plan.cmds.length > 0) await this.counted("restore", () => this.applyRules(plan.after, plan.cmds.length, "restore"));
+  }
+
+  /**
+   * Installs `next` (already checked by applyAll or planRestore): mark devices, ids, the
+   * data plane's snapshot, then the kernel's routes and rules. The worker builds its
+   * tables from the snapshot on the other core while the kernel takes the routes (each
+   * a tenth of a second or more at 100 000 destinations). Until the routes are in, all
+   * of it can be taken back: a change the kernel refuses leaves the rules, the ids (so
+   * every counter and connection) and the data plane as they were.
+   */
+  private async applyRules(next: RuleSet, commands: number, source: string): Promise<void> {
     const before = this.rules;
-    const next = applyAll(this.rules, cmds, SCHEDULER_NAMES);
-    if (next.services.some((s) => s.key.af === 6 || s.dests.some((d) => d.af === 6))) this.enableIpv6();
+    if (!this.ipv6Enabled && next.services.some((s) => s.key.af === 6 || s.dests.some((d) => d.af === 6))) this.enableIpv6();
     const net = this.net!;
     const marks = this.marks!;
+    // Mark devices first: the snapshot names their descriptors.
     try {
-      net.apply(planNetwork(next, this.localAddrs()));
       marks.sync(MarkDevices.wanted(next));
     } catch (e) {
-      net.apply(planNetwork(this.rules, this.localAddrs()));
-      marks.sync(MarkDevices.wanted(this.rules));
+      marks.sync(MarkDevices.wanted(before));
       throw e;
     }
     const st = this.host.table.destState;
-    this.ids.sync(next, (kind, id) => {
-      this.resetZero(kind === "svc" ? svcBase(id) : destBase(id));
-      // A reused id starts clean: no overload flag, no thresholds from its previous owner.
-      if (kind === "dest") st.fill(0, id * DS_STRIDE + DS_FLAGS, id * DS_STRIDE + DS_STRIDE);
-    });
-    for (const s of next.services) {
-      const sk = serviceKeyText(s.key);
-      for (const d of s.dests) destSetThresholds(st, this.ids.dest.peek(RuleIds.destKey(sk, d))!, d.uThreshold, d.lThreshold);
+    const fresh = new Uint8Array(MAX_DEST);
+    try {
+      this.ids.sync(next, (kind, id) => {
+        this.resetZero(kind === "svc" ? svcBase(id) : destBase(id));
+        if (kind !== "dest") return;
+        // A reused id starts clean: no overload flag, no thresholds from its previous owner.
+        for (let k = id * DS_STRIDE + DS_FLAGS; k < (id + 1) * DS_STRIDE; k++) st[k] = 0;
+        fresh[id] = 1;
+      });
+    } catch (e) {
+      this.ids.undo();
+      marks.sync(MarkDevices.wanted(before));
+      throw e;
     }
-    this.rules = next;
+    // New destinations have their thresholds before the data plane sees them; the others
+    // get changed ones once the change stands.
+    this.setThresholds(next, (id) => fresh[id] === 1);
     this.gen++;
-    await this.host.post(compile(next, this.ids, this.gen, this.compileContext(next)));
+    let adopted: Promise<void>;
+    try {
+      adopted = this.host.post(compile(next, this.ids, this.gen, this.compileContext(next)));
+    } catch (e) {
+      this.ids.undo();
+      marks.sync(MarkDevices.wanted(before));
+      throw e;
+    }
+    try {
+      net.apply(planNetwork(next, this.localAddrs()));
+    } catch (e) {
+      // Back to `before`: the ids first (that cannot fail), the kernel, then the data plane.
+      this.ids.undo();
+      try {
+        net.apply(planNetwork(before, this.localAddrs()));
+        marks.sync(MarkDevices.wanted(before));
+      } finally {
+        await adopted.catch(() => undefined);
+        this.gen++;
+        await this.host.post(compile(before, this.ids, this.gen, this.compileContext(before)));
+      }
+      throw e;
+    }
+    this.ids.keep();
+    this.setThresholds(next, (id) => fresh[id] === 0);
+    this.rules = next;
+    await adopted;
     marks.closeStale();
     this.health?.sync(next);
     const summary = changeSummary(before, next);
-    this.log.event("rules", `${source}: ${summary}`, { source, commands: cmds.length, summary });
+    this.log.event("rules", `${source}: ${summary}`, { source, commands, summary });
     this.saveState();
+  }
+
+  /** The thresholds of the destinations of `rules` (just synced) whose id `which` picks. */
+  private setThresholds(rules: RuleSet, which: (id: number) => boolean): void {
+    const st = this.host.table.destState;
+    const destIds = this.ids.destIds;
+    let j = 0;
+    for (const s of rules.services) {
+      for (const d of s.dests) {
+        const id = destIds[j++];
+        if (which(id)) destSetThresholds(st, id, d.uThreshold, d.lThreshold);
+      }
+    }
   }
 
   /** Everything besides the rules that the data plane's snapshot depends on. */
@@ -325,16 +443,17 @@ export class Daemon {
    * connections to everything that stays are kept.
    */
   private async applyText(text: string, path: string, source: string, replace: boolean): Promise<void> {
-    let cmds: Command[];
+    let plan: { cmds: Command[]; after: RuleSet };
     try {
-      cmds = planRestore(replace ? emptyRuleSet() : this.rules, text, SCHEDULER_NAMES, "tslb", systemNames()).cmds;
+      // Replacing: planned against no rules and default timeouts, which is what a clear
+      // and a --set of the defaults in front of the file's commands made of the running ones.
+      plan = planRestore(replace ? emptyRuleSet() : this.rules, text, SCHEDULER_NAMES, "tslb", systemNames());
     } catch (e) {
       const line = e instanceof IpvsError && e.line !== undefined ? `line ${e.line}: ` : "";
-      this.applies[`${source}|error`] = (this.applies[`${source}|error`] ?? 0) + 1;
+      this.count(source, "error");
       throw new Error(`${path}: ${line}${(e as Error).message}`);
     }
-    if (replace) cmds = [{ kind: "clear" }, { kind: "set-timeouts", timeouts: { ...DEFAULT_TIMEOUTS } }, ...cmds];
-    await this.apply(cmds, source);
+    await this.counted(source, () => this.applyRules(plan.after, plan.cmds.length + (replace ? 2 : 0), source));
   }
 
   /** SIGHUP: the rules file again, atomically; on any error the running rules stay. */
@@ -385,7 +504,7 @@ export class Daemon {
       services: this.listReply().services,
       drops,
       conntrack: { entries: this.host.table.count, capacity: this.host.table.capacity },
-      workers: b.map((w) => ({ rx: w[MISC_BASE + M_RX], tx: w[MISC_BASE + M_TX], pass: w[MISC_BASE + M_PASS] })),
+      workers: b.map((w) => ({ rx: w[MISC_BASE + M_RX], tx: w[MISC_BASE + M_TX], pass: w[MISC_BASE + M_PASS], segmented: w[MISC_BASE + M_SEGMENTED] })),
       applies: this.applies,
       startTimeSec: this.startTimeSec,
     });
@@ -404,72 +523,73 @@ export class Daemon {
   }
 
   private resetZero(base: number): void {
-    for (let k = 0; k < STATS_WIDTH; k++) this.zero[base + k] = sumCounter(this.host.counterBlocks, base + k);
-    this.rates.reset(base, this.rawStats(base));
-  }
-
-  /** Counter bases (svc and dest) of everything in the rules: what the rate estimator samples. */
-  private *statBases(): Generator<number> {
-    for (const s of this.rules.services) {
-      const sk = serviceKeyText(s.key);
-      yield svcBase(this.ids.svc.peek(sk)!);
-      for (const d of s.dests) yield destBase(this.ids.dest.peek(RuleIds.destKey(sk, d))!);
-    }
-  }
-
-  private rawStats(base: number): Stats {
     const b = this.host.counterBlocks;
-    const v = (k: number) => sumCounter(b, base + k);
-    return { conns: v(K_CONNS), inpkts: v(K_INPKTS), outpkts: v(K_OUTPKTS), inbytes: v(K_INBYTES), outbytes: v(K_OUTBYTES) };
+    const z = this.zero;
+    for (let k = 0; k < STATS_WIDTH; k++) z[base + k] = sumCounter(b, base + k);
+    this.rates.resetTotals(rateKey(base), z, base);
+  }
+
+  /** One 2-second sample of the rate estimator: every service and destination of the rules. */
+  private sampleRates(): void {
+    const { svcIds, destIds } = this.ids;
+    const keys = new Int32Array(svcIds.length + destIds.length);
+    for (let i = 0; i < svcIds.length; i++) keys[i] = rateKey(svcBase(svcIds[i]));
+    for (let i = 0; i < destIds.length; i++) keys[svcIds.length + i] = rateKey(destBase(destIds[i]));
+    const blocks = this.host.counterBlocks;
+    this.rates.sampleInto(keys, (key, out) => {
+      const base = key * STATS_WIDTH;
+      out.fill(0);
+      for (const b of blocks) for (let k = 0; k < STATS_WIDTH; k++) out[k] += b[base + k];
+    });
   }
 
   private zeroCounters(key?: ServiceKey): void {
-    const svcs = key ? this.rules.services.filter((s) => sameServiceKey(s.key, key)) : this.rules.services;
-    if (key && svcs.length === 0) throw opError("ESRCH", MSG.NO_SUCH_SERVICE);
+    if (key && !this.rules.services.some((s) => sameServiceKey(s.key, key))) throw opError("ESRCH", MSG.NO_SUCH_SERVICE);
     if (!key) {
       // A -Z of everything zeroes IPVS's global totals too (ip_vs_zero_all).
       this.totalZero.fill(0);
       for (let id = 0; id < MAX_SVC; id++) for (let k = 0; k < STATS_WIDTH; k++) this.totalZero[k] += sumCounter(this.host.counterBlocks, svcBase(id) + k);
     }
-    for (const s of svcs) {
-      const sk = serviceKeyText(s.key);
-      this.resetZero(svcBase(this.ids.svc.peek(sk)!));
-      for (const d of s.dests) this.resetZero(destBase(this.ids.dest.peek(RuleIds.destKey(sk, d))!));
-    }
+    const { svcIds, destIds, destStart } = this.ids;
+    this.rules.services.forEach((s, si) => {
+      if (key && !sameServiceKey(s.key, key)) return;
+      this.resetZero(svcBase(svcIds[si]));
+      for (let j = destStart[si]; j < destStart[si + 1]; j++) this.resetZero(destBase(destIds[j]));
+    });
+  }
+
+  /** The rules with their counters, rates, connection counts and health: what -L and /metrics show. */
+  private listReply(): ListReply {
+    const st = this.host.table.destState;
+    const { svcIds, destIds } = this.ids;
+    let j = 0;
+    const services = this.rules.services.map((s, si): ServiceView => {
+      const base = svcBase(svcIds[si]);
+      const dests = s.dests.map((d): DestView => {
+        const id = destIds[j++];
+        const b = id * DS_STRIDE;
+        const v: DestView = {
+          ...d, activeConns: st[b + DS_ACTIVE], inactConns: st[b + DS_INACTIVE], persistConns: st[b + DS_PERSIST],
+          stats: this.stats(destBase(id)), rate: this.rates.rate(rateKey(destBase(id))),
+        };
+        // Only a checked destination has a health view: no key text for the others.
+        const health = d.check ? this.health?.view(RuleIds.destKey(serviceKeyText(s.key), d)) : undefined;
+        if (health) v.health = health;
+        return v;
+      });
+      return { ...s, stats: this.stats(base), rate: this.rates.rate(rateKey(base)), dests };
+    });
+    return { size: 4096, timeouts: this.rules.timeouts, services };
   }
 
   /** Counters since the last -Z (or since the object got its id). */
   private stats(base: number): Stats {
-    const raw = this.rawStats(base);
+    const b = this.host.counterBlocks;
     const z = this.zero;
     return {
-      conns: raw.conns - z[base + K_CONNS], inpkts: raw.inpkts - z[base + K_INPKTS], outpkts: raw.outpkts - z[base + K_OUTPKTS],
-      inbytes: raw.inbytes - z[base + K_INBYTES], outbytes: raw.outbytes - z[base + K_OUTBYTES],
-    };
-  }
-
-  private listReply(): ListReply {
-    const st = this.host.table.destState;
-    return {
-      size: 4096,
-      timeouts: this.rules.timeouts,
-      services: this.rules.services.map((s) => {
-        const sk = serviceKeyText(s.key);
-        return {
-          ...s,
-          stats: this.stats(svcBase(this.ids.svc.peek(sk)!)),
-          rate: this.rates.rate(svcBase(this.ids.svc.peek(sk)!)),
-          dests: s.dests.map((d) => {
-            const id = this.ids.dest.peek(RuleIds.destKey(sk, d))!;
-            const b = id * DS_STRIDE;
-            return {
-              ...d, activeConns: st[b + DS_ACTIVE], inactConns: st[b + DS_INACTIVE], persistConns: st[b + DS_PERSIST],
-              stats: this.stats(destBase(id)), rate: this.rates.rate(destBase(id)),
-              ...this.healthOf(RuleIds.destKey(sk, d)),
-            };
-          }),
-        };
-      }),
+      conns: sumCounter(b, base + K_CONNS) - z[base + K_CONNS], inpkts: sumCounter(b, base + K_INPKTS) - z[base + K_INPKTS],
+      outpkts: sumCounter(b, base + K_OUTPKTS) - z[base + K_OUTPKTS], inbytes: sumCounter(b, base + K_INBYTES) - z[base + K_INBYTES],
+      outbytes: sumCounter(b, base + K_OUTBYTES) - z[base + K_OUTBYTES],
     };
   }
 
@@ -478,12 +598,8 @@ export class Daemon {
     return {
       pid: process.pid, socket: o.socket, tun: this.tun?.name ?? o.tun, tap: this.tap?.name ?? o.tap, bridge: o.bridge,
       vipDev: o.vipDev, connections: this.host.table.count, connMax: this.host.table.capacity,
+      workers: 1 + this.queues.length, offload: this.tun?.vnet ?? false,
     };
-  }
-
-  private healthOf(key: string): { health?: HealthView } {
-    const h = this.health?.view(key);
-    return h ? { health: h } : {};
   }
 
   private connViews(): ConnView[] {
@@ -532,7 +648,7 @@ export class Daemon {
     for (const s of this.rules.services) {
       const sk = serviceKeyText(s.key);
       const dests = s.dests.filter((d) => d.fwd === "fullnat").map((d) => {
-        const prefix = `${this.ids.dest.peek(RuleIds.destKey(sk, d))}|`;
+        const prefix = `${this.ids.destId(RuleIds.destKey(sk, d))}|`;
         const laddrs = fullNatLocals(s, d, localOf).map((a) => ({ addr: a, inUse: held.get(prefix + a) ?? 0, configured: true }));
         for (const [k, n] of held) {
           const a = k.slice(prefix.length);
@@ -549,7 +665,7 @@ export class Daemon {
     const b = this.host.counterBlocks;
     const out: Record<string, number> = {};
     DROP_NAMES.forEach((n, i) => { if (i > 0) out[n] = sumCounter(b, DROP_BASE + i); });
-    ["rx", "tx", "pass"].forEach((n, i) => { out[n] = sumCounter(b, MISC_BASE + i); });
+    ["rx", "tx", "pass", "segmented", "gso_rx"].forEach((n, i) => { out[n] = sumCounter(b, MISC_BASE + i); });
     out.connections = this.host.table.count;
     return out;
   }
@@ -566,6 +682,7 @@ export class Daemon {
       this.marks?.teardown();
       this.net?.teardown();
       this.nl?.close();
+      for (const q of this.queues) q.close();
       this.tun?.close();
       this.tap?.close();
       for (const s of this.icmp) s.close();
@@ -595,6 +712,14 @@ export async function runDaemon(opts: GlobalOptions): Promise<void> {
   }
   log.event("start", `ready (socket ${opts.socket}, tun ${opts.tun}${opts.vipDev ? `, vip-dev ${opts.vipDev}` : ""}` +
     `${opts.state ? `, state ${opts.state}` : ""}${opts.rules ? `, rules ${opts.rules}` : ""}, pid ${process.pid})`, { pid: process.pid });
+}
+
+/** The rate estimator's key of a stats slot (its counter base / STATS_WIDTH). */
+const rateKey = (base: number) => base / STATS_WIDTH;
+
+/** Names for formatting or parsing on a client's behalf: its files when it sent them, else none (numeric). */
+function namesOf(files: NameFiles | undefined): Names {
+  return files ? lazyNames(() => files) : NO_NAMES;
 }
 
 /** A full-NAT connection (not a persistence template, which carries no forwarding method). */

@@ -47,11 +47,10 @@ export interface ProbePin { sport: number; key: string }
 export function watchSpecs(rules: RuleSet, slotOf: (key: string) => number): WatchSpec[] {
   const out: WatchSpec[] = [];
   for (const s of rules.services) {
-    const sk = serviceKeyText(s.key);
     for (const d of s.dests) {
       const c = d.check;
       if (!c || c.kind === "none") continue;
-      const key = RuleIds.destKey(sk, d);
+      const key = RuleIds.destKey(serviceKeyText(s.key), d);
       const slot = c.viaVip && (d.fwd === "route" || d.fwd === "tunnel") && s.key.kind !== "fwm" ? slotOf(key) : 0;
       const target: CheckTarget = slot > 0
         ? { af: s.key.af, addr: s.key.addr, port: c.port || s.key.port || d.port, path: c.path, status: c.status, localPort: PROBE_PORT_BASE + slot }
@@ -112,17 +111,21 @@ export class HealthControl {
     return [...this.tunnelVia].filter((k) => this.slots.has(k)).map((key) => ({ sport: PROBE_PORT_BASE + this.slots.get(key)!, key }));
   }
 
+  /** viaOf()'s last answer: compiling and syncing ask about the same rules up to three times. */
+  private viaCache: { rules: RuleSet; via: Map<string, Omit<ProbeRoute, "slot"> & { tunnel: boolean }> } | null = null;
+
   /** The via-VIP destinations of `rules`: DR ones need a policy route, tunnel ones a pin. */
   private viaOf(rules: RuleSet): Map<string, Omit<ProbeRoute, "slot"> & { tunnel: boolean }> {
+    if (this.viaCache?.rules === rules) return this.viaCache.via;
     const via = new Map<string, Omit<ProbeRoute, "slot"> & { tunnel: boolean }>();
     for (const s of rules.services) {
-      const sk = serviceKeyText(s.key);
       for (const d of s.dests) {
         const c = d.check;
         if (!c || !c.viaVip || (d.fwd !== "route" && d.fwd !== "tunnel") || s.key.kind === "fwm") continue;
-        via.set(RuleIds.destKey(sk, d), { af: s.key.af, vip: s.key.addr, rip: d.addr, proto: c.kind === "udp" ? 17 : 6, tunnel: d.fwd === "tunnel" });
+        via.set(RuleIds.destKey(serviceKeyText(s.key), d), { af: s.key.af, vip: s.key.addr, rip: d.addr, proto: c.kind === "udp" ? 17 : 6, tunnel: d.fwd === "tunnel" });
       }
     }
+    this.viaCache = { rules, via };
     return via;
   }
 

@@ -1,6 +1,7 @@
 // tslb's own options (not ipvsadm's): role flags and daemon settings. Each daemon
 // option has an environment variable TSLB_<NAME>; an auto-started daemon takes its
 // settings from those (DESIGN §2). These are removed from argv before ipvsadm parsing.
+import { availableParallelism } from "node:os";
 import { type DataplaneSysctls, FULLNAT_PORTS_DEFAULT } from "../dataplane/snapshot.ts";
 
 export interface GlobalOptions {
@@ -24,6 +25,10 @@ export interface GlobalOptions {
   fullnatPorts: [number, number];
   /** --log-json: log lines as JSON. */
   logJson: boolean;
+  /** --offload on|off: TUN checksum and TSO offloads (IFF_VNET_HDR). Default on. */
+  offload: boolean;
+  /** --workers N: data-plane workers, one TUN queue each. */
+  workers: number;
   /** Role chosen by the first argument: cli (ipvsadm), daemon, shutdown, simulate. */
   role: "cli" | "daemon" | "shutdown" | "simulate";
 }
@@ -38,11 +43,18 @@ export const DEFAULT_SOCKET = "/run/tslb/tslb.sock";
  * CLOSE only, FIN_WAIT only for DR/TUN). expire_quiescent_template stays IPVS's 0: a
  * quiesced server keeps its persistent clients while it drains.
  */
-export const DEFAULT_SYSCTLS: DataplaneSysctls = { expireNodestConn: 1, expireQuiescentTemplate: 0, connReuseMode: 3, mssClamp: 0, sloppyTcp: 2 };
+export const DEFAULT_SYSCTLS: DataplaneSysctls = { expireNodestConn: 1, expireQuiescentTemplate: 0, connReuseMode: 3, mssClamp: 0, sloppyTcp: 2, dropPacket: 1 };
 /** Default connection-table capacity: 2^20 entries = 128 MiB of shared memory (conntrack/table.ts connTableBytes). */
 export const DEFAULT_CONN_MAX = 1 << 20;
+/**
+ * Data-plane workers by default: one per core but one (at most 8), not DESIGN §2's one per
+ * core. Every packet also costs kernel time in softirq and in the servers' stacks; on the
+ * 2-core bench machine two workers lost established flows under a full-rate SYN flood
+ * that one worker carried with zero errors (bench/RESULTS.md). `--workers` overrides.
+ */
+export const DEFAULT_WORKERS = Math.max(1, Math.min(8, availableParallelism() - 1));
 
-type OtherField = "connMax" | "fullnatPorts";
+type OtherField = "connMax" | "fullnatPorts" | "offload" | "workers";
 type TextField = "socket" | "tun" | "tap" | "bridge" | "vipDev" | "state" | "rules" | "metrics";
 type SysctlField = keyof DataplaneSysctls;
 
@@ -60,16 +72,23 @@ const VALUED: Record<string, { env: string; field: TextField | OtherField | Sysc
   "--conn-reuse-mode": { env: "TSLB_CONN_REUSE_MODE", field: "connReuseMode" },
   "--mss-clamp": { env: "TSLB_MSS_CLAMP", field: "mssClamp" },
   "--sloppy-tcp": { env: "TSLB_SLOPPY_TCP", field: "sloppyTcp" },
+  "--drop-packet": { env: "TSLB_DROP_PACKET", field: "dropPacket" },
   "--state": { env: "TSLB_STATE", field: "state" },
   "--rules": { env: "TSLB_RULES", field: "rules" },
   "--metrics": { env: "TSLB_METRICS", field: "metrics" },
+  "--offload": { env: "TSLB_OFFLOAD", field: "offload" },
+  "--workers": { env: "TSLB_WORKERS", field: "workers" },
 };
 
-const SYSCTL_MAX: Record<SysctlField, number> = { expireNodestConn: 1, expireQuiescentTemplate: 1, connReuseMode: 3, mssClamp: 1, sloppyTcp: 2 };
+const SYSCTL_MAX: Record<SysctlField, number> = { expireNodestConn: 1, expireQuiescentTemplate: 1, connReuseMode: 3, mssClamp: 1, sloppyTcp: 2, dropPacket: 1 };
 
 function setValued(opts: GlobalOptions, name: string, field: TextField | OtherField | SysctlField, v: string): void {
   if (field === "connMax") opts.connMax = parseConnMax(v);
   else if (field === "fullnatPorts") opts.fullnatPorts = parsePortRange(name, v);
+  else if (field === "offload") {
+    if (v !== "on" && v !== "off") throw new OptionError(`--offload wants on or off, not '${v}'`);
+    opts.offload = v === "on";
+  } else if (field === "workers") opts.workers = parseWorkers(v);
   else if (field in SYSCTL_MAX) {
     const f = field as SysctlField;
     const n = Number(v);
@@ -119,6 +138,8 @@ export function splitGlobalOptions(argv: string[], env: Record<string, string | 
     rules: "",
     metrics: "",
     logJson: env.TSLB_LOG_JSON === "1",
+    offload: true,
+    workers: DEFAULT_WORKERS,
     role: "cli",
   };
   for (const [name, spec] of Object.entries(VALUED)) {
@@ -150,6 +171,15 @@ export function splitGlobalOptions(argv: string[], env: Record<string, string | 
   return { opts, rest };
 }
 
+/** Most data-plane workers (TUN queues); the kernel allows 256 queues per device. */
+export const MAX_WORKERS = 64;
+
+function parseWorkers(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_WORKERS) throw new OptionError(`--workers must be an integer from 1 to ${MAX_WORKERS}`);
+  return n;
+}
+
 function parseConnMax(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 16 || n > 1 << 26) throw new OptionError(`--conn-max must be an integer from 16 to ${1 << 26}`);
@@ -160,7 +190,8 @@ function parseConnMax(v: string): number {
 export function daemonArgs(o: GlobalOptions): string[] {
   const a = ["--daemon", "--foreground", "--socket", o.socket, "--tun", o.tun, "--conn-max", String(o.connMax),
     "--expire-nodest-conn", String(o.sysctl.expireNodestConn), "--expire-quiescent-template", String(o.sysctl.expireQuiescentTemplate),
-    "--conn-reuse-mode", String(o.sysctl.connReuseMode), "--mss-clamp", String(o.sysctl.mssClamp), "--sloppy-tcp", String(o.sysctl.sloppyTcp)];
+    "--conn-reuse-mode", String(o.sysctl.connReuseMode), "--mss-clamp", String(o.sysctl.mssClamp), "--sloppy-tcp", String(o.sysctl.sloppyTcp),
+    "--drop-packet", String(o.sysctl.dropPacket)];
   if (o.vipDev) a.push("--vip-dev", o.vipDev);
   a.push("--tap", o.tap);
   if (o.bridge) a.push("--bridge", o.bridge);
@@ -168,5 +199,6 @@ export function daemonArgs(o: GlobalOptions): string[] {
   if (o.rules) a.push("--rules", o.rules);
   if (o.metrics) a.push("--metrics", o.metrics);
   if (o.logJson) a.push("--log-json");
+  a.push("--offload", o.offload ? "on" : "off", "--workers", String(o.workers));
   return a;
 }

@@ -1,14 +1,30 @@
-// The control socket protocol: one JSON request per line, one JSON reply per line.
-// The CLI formats every listing itself from a ListReply, so the byte-exact ipvsadm
-// formats live in one place (cli/format_list.ts) and are testable without a daemon.
-import type { Command } from "./commands.ts";
+// The control socket protocol: one JSON request line, one JSON reply line; the -R text
+// of a restore request and the text of a listing reply travel raw after their line
+// (framing.ts). The byte-exact ipvsadm formats live in one place (cli/format_list.ts and its
+// neighbours) and are testable without a daemon; the daemon calls them for -L and -S, so
+// that a listing of 100 000 destinations crosses the socket as text, not as data.
+import type { Command, ListOptions } from "./commands.ts";
 import type { Dest, RuleSet, Service, ServiceKey, Timeouts } from "./model.ts";
+import type { NameFiles } from "../cli/names.ts";
 
 export type Request =
   /** `source` names who applies (for the log and tslb_rule_applies_total): "cli" (default) or "restore" (-R). */
   | { op: "apply"; cmds: Command[]; source?: string }
+  /**
+   * -R: the rule text itself, parsed and applied by the daemon all or nothing against its
+   * rules of that moment (sending parsed Commands cost 27 MB of JSON for 110 000 lines).
+   * `prog` names the program in usage messages; `names` is the CLI's /etc/hosts and
+   * /etc/services text, so that names resolve as the CLI sees them, as they always did.
+   */
+  | { op: "restore"; text: string; prog: string; names: NameFiles }
   | { op: "zero"; key?: ServiceKey }
-  | { op: "list" }
+  /**
+   * -L in every form but -c and --laddr, as the text to print (cli/list_text.ts). `names`:
+   * the CLI's /etc/hosts and /etc/services text, for a listing that is not numeric.
+   */
+  | { op: "list"; opts: ListOptions; names?: NameFiles }
+  /** -S as the text to print, likewise. */
+  | { op: "save"; numeric: boolean; names?: NameFiles }
   | { op: "conns" }
   /** tslb's -L --laddr: full NAT's local addresses per destination and their port use. */
   | { op: "laddrs" }
@@ -20,7 +36,7 @@ export type Request =
 
 export type Reply =
   | { ok: true; data?: unknown }
-  | { ok: false; code: string; message: string; exit: number };
+  | { ok: false; code: string; message: string; exit: number; line?: number };
 
 /** The five IPVS counters (ip_vs_stats): connections, packets and bytes each way. */
 export interface Stats {
@@ -125,4 +141,7 @@ export interface StatusReply {
   vipDev: string;
   connections: number;
   connMax: number;
+  /** Data-plane workers (TUN queues) and whether the TUN offloads are on. */
+  workers: number;
+  offload: boolean;
 }

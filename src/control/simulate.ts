@@ -9,7 +9,7 @@ import { NO_DEST } from "../sched/scheduler.ts";
 import { MAX_DEST } from "../stats/counters.ts";
 import { formatIPv4, formatIPv6 } from "../wire/addr.ts";
 import { Pkt } from "../wire/pkt.ts";
-import { compile } from "./compile.ts";
+import { addrWords, compile } from "./compile.ts";
 import { RuleIds } from "./ids.ts";
 import type { Dest, RuleSet, Service } from "./model.ts";
 import { DEFAULT_SYSCTLS } from "./options.ts";
@@ -81,12 +81,12 @@ function assign(rules: RuleSet, flows: (s: Service) => SimFlow[]): Map<string, (
   rules.services.forEach((svc, s) => {
     const ds = cfg.dests[s];
     const picks: (string | null)[] = [];
+    const vip = addrWords(svc.key.af, svc.key.addr);
     for (const f of flows(svc)) {
       p.ipv = f.af;
       p.proto = PROTO[svc.key.kind];
       [p.src0, p.src1, p.src2, p.src3] = f.src;
-      const v = snap.services[s].addr;
-      [p.dst0, p.dst1, p.dst2, p.dst3] = v;
+      [p.dst0, p.dst1, p.dst2, p.dst3] = vip;
       p.sport = f.sport;
       p.dport = svc.key.port || f.dport;
       p.mark = svc.key.fwmark | 0;

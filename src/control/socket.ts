@@ -1,20 +1,26 @@
 // The control socket: a Unix stream socket, mode 0600 (owner only, like ipvsadm needing
-// root), one JSON request line per connection and one JSON reply line. Requests are
-// size-limited; malformed ones get an error reply and never reach the daemon's state.
+// root), one request per connection and one reply, each a JSON line with maybe a text
+// body after it (framing.ts). Requests are size-limited; malformed ones get an error
+// reply and never reach the daemon's state.
 import { chmodSync, existsSync, unlinkSync } from "node:fs";
 import type { Socket } from "bun";
 import { peerCred } from "../io/libc.ts";
+import { decodeMessage, encodeMessage } from "./framing.ts";
 import type { Reply, Request } from "./protocol.ts";
 
-/** Largest request accepted: a -R of 10 000 services × 10 servers is ~27 MB of commands. */
+/** Largest request accepted: a -R of 10 000 services × 10 servers is ~5 MB of text (27 MB as commands). */
 export const MAX_REQUEST_BYTES = 64 << 20;
 /** Seconds a client may take to send its request line. */
 const REQUEST_TIMEOUT_SEC = 10;
 
-/** The request line arrives in chunks: kept as they come, decoded once the newline is in. */
+/** The request arrives in chunks: kept as they come, decoded once the line (and its body) is in. */
 interface Conn {
   chunks: Buffer[];
   size: number;
+  /** Where the request line ends, once its newline has arrived (-1 before). */
+  lineEnd: number;
+  /** Bytes the whole request takes, once its line said (0 before): its body is not re-read per chunk. */
+  need: number;
   done: boolean;
   refused: boolean;
   /** The reply, and how much of it the socket has taken (a listing of 100 000 servers is
@@ -35,7 +41,7 @@ export function serveControl(path: string, handle: (r: Request) => Promise<Reply
       unix: path,
       socket: {
         open(s) {
-          s.data = { chunks: [], size: 0, done: false, refused: false, out: null, sent: 0, lingering: false };
+          s.data = { chunks: [], size: 0, lineEnd: -1, need: 0, done: false, refused: false, out: null, sent: 0, lingering: false };
           // Mode 0600 already keeps others out; the peer's credentials are checked too, so a
           // socket whose mode was widened (or a passed descriptor) still only serves its owner.
           // The refusal is sent once the request has been read: closing a unix socket with
@@ -61,7 +67,7 @@ export function serveControl(path: string, handle: (r: Request) => Promise<Reply
           if (c.refused) return refuse(s);
           // Only the new chunk is searched: rescanning the whole buffer made a 27 MB
           // request quadratic (it timed out).
-          const nl = chunk.indexOf(10);
+          const nl = c.lineEnd < 0 ? chunk.indexOf(10) : -1;
           c.chunks.push(chunk);
           c.size += chunk.length;
           if (c.size > MAX_REQUEST_BYTES) {
@@ -71,17 +77,17 @@ export function serveControl(path: string, handle: (r: Request) => Promise<Reply
             c.lingering = true;
             return finish(s, { ok: false, code: "E2BIG", message: "request too large", exit: 255 });
           }
-          if (nl < 0) return;
-          const lineEnd = c.size - chunk.length + nl;
-          const line = Buffer.concat(c.chunks, c.size).toString("utf8", 0, lineEnd);
-          c.chunks = [];
-          let req: Request;
-          try {
-            req = JSON.parse(line) as Request;
-            if (typeof req !== "object" || req === null || typeof req.op !== "string") throw new Error("no op");
-          } catch {
+          if (nl >= 0) c.lineEnd = c.size - chunk.length + nl;
+          if (c.lineEnd < 0 || c.size < c.need) return;
+          const buf = Buffer.concat(c.chunks, c.size);
+          c.chunks = [buf];
+          const m = decodeMessage(buf, c.lineEnd);
+          if (m !== null && "missing" in m) { c.need = c.size + m.missing; return; } // the body is still coming
+          if (m === null || typeof m.head.op !== "string") {
             return finish(s, { ok: false, code: "EINVAL", message: "malformed request", exit: 255 });
           }
+          const req = (m.text === undefined ? m.head : { ...m.head, text: m.text }) as Request;
+          c.chunks = [];
           c.done = true;
           handle(req).then((r) => finish(s, r), (e) => {
             log(`request failed: ${e}`);
@@ -123,7 +129,8 @@ function refuse(s: Socket<Conn>): void {
 function finish(s: Socket<Conn>, r: Reply): void {
   s.data.done = true;
   s.data.chunks = [];
-  s.data.out = Buffer.from(JSON.stringify(r) + "\n");
+  // Text data (a listing) goes as the body, unescaped.
+  s.data.out = r.ok && typeof r.data === "string" ? encodeMessage({ ok: true }, r.data) : encodeMessage(r);
   pump(s);
 }
 

@@ -16,12 +16,14 @@ export function changeSummary(before: RuleSet, after: RuleSet): string {
     const was = old.get(k);
     if (!was) { svcAdd++; destAdd += s.dests.length; continue; }
     kept.add(k);
+    // The same object: a batch left the service alone and shared it (control/apply.ts).
+    if (was === s) continue;
     if (settings(was) !== settings(s)) svcEdit++;
     const oldDests = new Map<string, Dest>(was.dests.map((d) => [destKeyText(d), d]));
     for (const d of s.dests) {
       const w = oldDests.get(destKeyText(d));
       if (!w) destAdd++;
-      else if (JSON.stringify(w) !== JSON.stringify(d)) destEdit++;
+      else if (w !== d && JSON.stringify(w) !== JSON.stringify(d)) destEdit++;
       oldDests.delete(destKeyText(d));
     }
     destDel += oldDests.size;

@@ -6,6 +6,7 @@ import { createEventFd, signalEventFd } from "../io/poller.ts";
 import { allocCounters } from "../stats/counters.ts";
 import { MAX_DEST } from "../stats/counters.ts";
 import type { Snapshot } from "./snapshot.ts";
+import { allocSchedulerState } from "../sched/shared.ts";
 import type { WorkerInit, WorkerMessage } from "./worker.ts";
 
 const ADOPT_TIMEOUT_MS = 5000;
@@ -21,72 +22,108 @@ function workerEntry(): string {
   return here.includes("$bunfs") ? "/$bunfs/root/dataplane/worker.js" : new URL("./worker.ts", here).href;
 }
 
+/** One data-plane worker's handles. */
+interface WorkerSlot {
+  worker: Worker;
+  wakeFd: number;
+}
+
 export class DataplaneHost {
   readonly table: ConnTable;
+  /** One counter block per worker (summed by the readers); the first exists before start(). */
   readonly counterBlocks: Float64Array[] = [];
-  private readonly counterSab: SharedArrayBuffer;
-  private readonly ctl = new Int32Array(new SharedArrayBuffer(8));
-  private worker: Worker | null = null;
-  private wakeFd = -1;
-  private readonly waiters = new Map<number, () => void>();
+  private readonly counterSabs: SharedArrayBuffer[] = [];
+  /** [0] newest generation posted; [1 + i] generation worker i runs on. */
+  private ctl = new Int32Array(new SharedArrayBuffer(8));
+  /** The lock workers take around each packet when they share the table (conntrack/lock.ts). */
+  private readonly lock = new SharedArrayBuffer(8);
+  /** rr/wrr positions shared by the workers (sched/shared.ts). */
+  private readonly sched = allocSchedulerState();
+  private workers: WorkerSlot[] = [];
+  /** Adoption messages still awaited per generation (-1: stop). */
+  private readonly waiters = new Map<number, { left: number; done: () => void }>();
   readonly clockBaseSec = Math.floor(Date.now() / 1000);
 
   constructor(connMax: number) {
     this.table = ConnTable.create(connMax, MAX_DEST);
-    this.counterSab = allocCounters();
-    this.counterBlocks.push(new Float64Array(this.counterSab));
+    this.addCounterBlock();
   }
 
-  async start(fd: number, devName: string, snapshot: Snapshot, tap: WorkerInit["tap"], icmpFd = -1, icmp6Fd = -1): Promise<void> {
-    this.wakeFd = createEventFd();
-    const w = new Worker(workerEntry());
-    this.worker = w;
-    w.onmessage = (ev: MessageEvent<{ type: string; gen?: number }>) => {
-      if (ev.data.type === "adopted" || ev.data.type === "stopped") {
-        const key = ev.data.type === "stopped" ? -1 : (ev.data.gen as number);
-        this.waiters.get(key)?.();
-        this.waiters.delete(key);
-      }
-    };
-    w.onerror = (e) => console.error(`tslb: data-plane worker error: ${e.message}`);
-    const init: WorkerMessage = {
-      type: "init", fd, devName, wakeFd: this.wakeFd, table: this.table.shared, counters: this.counterSab,
-      ctl: this.ctl.buffer as SharedArrayBuffer, clockBaseSec: this.clockBaseSec, snapshot, tap, icmpFd, icmp6Fd,
-    };
+  private addCounterBlock(): SharedArrayBuffer {
+    const sab = allocCounters();
+    this.counterSabs.push(sab);
+    this.counterBlocks.push(new Float64Array(sab));
+    return sab;
+  }
+
+  /**
+   * Starts one worker per TUN queue in `queues` (all of one device). Worker 0 also reads
+   * the TAP, the raw ICMP sockets and the firewall-mark TUNs, and sweeps the table; with
+   * more than one worker every packet is processed under the shared lock.
+   */
+  async start(queues: readonly number[], devName: string, offload: boolean, snapshot: Snapshot, tap: WorkerInit["tap"], icmpFd = -1, icmp6Fd = -1): Promise<void> {
+    const n = queues.length;
+    this.ctl = new Int32Array(new SharedArrayBuffer(4 * (1 + n)));
+    while (this.counterBlocks.length < n) this.addCounterBlock();
     Atomics.store(this.ctl, 0, snapshot.gen);
-    const done = this.waitFor(snapshot.gen);
-    w.postMessage(init);
+    const done = this.waitFor(snapshot.gen, n);
+    for (let i = 0; i < n; i++) {
+      const wakeFd = createEventFd();
+      const w = new Worker(workerEntry());
+      this.workers.push({ worker: w, wakeFd });
+      w.onmessage = (ev: MessageEvent<{ type: string; gen?: number }>) => {
+        if (ev.data.type === "adopted" || ev.data.type === "stopped") this.arrived(ev.data.type === "stopped" ? -1 : (ev.data.gen as number));
+      };
+      w.onerror = (e) => console.error(`tslb: data-plane worker ${i} error: ${e.message}`);
+      const first = i === 0;
+      const init: WorkerMessage = {
+        type: "init", index: i, workers: n, fd: queues[i], devName, offload, wakeFd, table: this.table.shared,
+        counters: this.counterSabs[i], ctl: this.ctl.buffer as SharedArrayBuffer, lock: this.lock, sched: this.sched,
+        clockBaseSec: this.clockBaseSec, snapshot, tap: first ? tap : null, icmpFd: first ? icmpFd : -1, icmp6Fd: first ? icmp6Fd : -1,
+      };
+      w.postMessage(init);
+    }
     await done;
   }
 
-  /** Posts a snapshot and resolves once the worker runs on it. */
+  /** Posts a snapshot to every worker and resolves once all of them run on it. */
   async post(snapshot: Snapshot): Promise<void> {
-    if (!this.worker) return;
-    const done = this.waitFor(snapshot.gen);
+    if (this.workers.length === 0) return;
+    const done = this.waitFor(snapshot.gen, this.workers.length);
     Atomics.store(this.ctl, 0, snapshot.gen);
-    this.worker.postMessage({ type: "snapshot", snapshot } satisfies WorkerMessage);
-    signalEventFd(this.wakeFd);
+    for (const w of this.workers) {
+      w.worker.postMessage({ type: "snapshot", snapshot } satisfies WorkerMessage);
+      signalEventFd(w.wakeFd);
+    }
     await done;
   }
 
   async stop(): Promise<void> {
-    const w = this.worker;
-    if (!w) return;
-    const done = this.waitFor(-1);
-    w.postMessage({ type: "stop" } satisfies WorkerMessage);
-    signalEventFd(this.wakeFd);
-    await Promise.race([done, Bun.sleep(1500)]);
-    w.terminate();
-    this.worker = null;
+    if (this.workers.length === 0) return;
+    const done = this.waitFor(-1, this.workers.length);
+    for (const w of this.workers) {
+      w.worker.postMessage({ type: "stop" } satisfies WorkerMessage);
+      signalEventFd(w.wakeFd);
+    }
+    await Promise.race([done.catch(() => undefined), Bun.sleep(1500)]);
+    for (const w of this.workers) w.worker.terminate();
+    this.workers = [];
   }
 
-  private waitFor(key: number): Promise<void> {
+  private arrived(key: number): void {
+    const w = this.waiters.get(key);
+    if (!w || --w.left > 0) return;
+    this.waiters.delete(key);
+    w.done();
+  }
+
+  private waitFor(key: number, count: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => {
         this.waiters.delete(key);
         reject(new Error(`data plane did not adopt generation ${key} within ${ADOPT_TIMEOUT_MS} ms`));
       }, ADOPT_TIMEOUT_MS);
-      this.waiters.set(key, () => { clearTimeout(t); resolve(); });
+      this.waiters.set(key, { left: count, done: () => { clearTimeout(t); resolve(); } });
     });
   }
 }

@@ -4,7 +4,7 @@
 // Contract: allocates nothing, throws nothing; every packet not forwarded increments
 // exactly one drop counter (or the pass counter).
 import { destBound } from "../conntrack/dest_state.ts";
-import { ConnTable, F_NOOUTPUT, F_ONEPACKET, F_PROXY, F_TEMPLATE, F_XLAT } from "../conntrack/table.ts";
+import { CURSOR_LADDR, CURSOR_PORT, ConnTable, F_NOOUTPUT, F_ONEPACKET, F_PROXY, F_TEMPLATE, F_XLAT } from "../conntrack/table.ts";
 import {
   S_CLOSE, S_FIN_WAIT, S_NONE, S_SYN_RECV, S_TIME_WAIT, S_UDP, TABLE_INPUT, TABLE_INPUT_ONLY, TABLE_OUTPUT, tcpNextState,
 } from "../conntrack/tcp_state.ts";
@@ -32,7 +32,8 @@ import { FRAG_FIRST, FRAG_LATER, Pkt, parseIp } from "../wire/pkt.ts";
 import { FragTable } from "../conntrack/frag_table.ts";
 import { TCP_ACKF, TCP_RST, TCP_SEQ, TCP_SYN } from "../wire/tcp.ts";
 import type { ActiveConfig } from "./snapshot.ts";
-import { VERDICT_CONSUMED, VERDICT_DROP, VERDICT_PASS, VERDICT_TX, VERDICT_TX_L2 } from "./verdict.ts";
+import { VERDICT_CONSUMED, VERDICT_DROP, VERDICT_PASS, VERDICT_SEGMENT, VERDICT_TX, VERDICT_TX_L2 } from "./verdict.ts";
+import { csumComplete, csumSetPartial } from "../wire/gso.ts";
 
 /**
  * Local ports tried per local address for a new full-NAT connection before the pool
@@ -64,11 +65,10 @@ export class Pipeline {
   private ipId = 0;
   /** Connection of each fragmented datagram in flight, by fragment id. */
   private readonly frags = new FragTable();
-  /** Full NAT: the next local port (offset in the pool) and local address to try. */
-  private portCursor = 0;
-  private laddrCursor = 0;
   cfg: ActiveConfig;
 
+  /** PRNG state for floodDrop(). */
+  private rand = 0x2545f491;
   /** The TAP side (direct routing), when the daemon runs one. */
   l2: L2Host | null = null;
   /** Wall-clock milliseconds of the current batch (neighbour cache timers). */
@@ -143,6 +143,7 @@ export class Pipeline {
       const s = this.cfg.matchService(p);
       if (s < 0) return this.cfg.isVip(p) && mark === 0 ? this.drop(DROP.NO_SERVICE) : this.pass();
       if (!this.mayStart(p) && !this.sloppy(s, p)) return this.drop(DROP.NO_CONN);
+      if (t.count > t.pressure && this.floodDrop()) return this.drop(DROP.DROP_PACKET);
       id = this.newConn(s, now);
       if (id === -DROP.FULLNAT_NO_PORT) {
         p.dir = 0;
@@ -318,6 +319,8 @@ export class Pipeline {
     this.drop(reason);
     if (p.dir !== 0 || p.proto !== IPPROTO_TCP || p.frag !== 0 || (p.tcpFlags & TCP_RST) !== 0 || this.fromL2) return VERDICT_DROP;
     tcpResetInPlace(this.frame!, p);
+    p.csumPartial = 0;
+    p.gsoType = 0;
     return VERDICT_TX;
   }
 
@@ -347,6 +350,7 @@ export class Pipeline {
     const id = t.lookup(q, now);
     if (id < 0) return this.cfg.isVip(p) ? this.drop(DROP.NO_CONN) : this.pass();
     if (this.cfg.destPresent[t.dest(id)] === 0) return this.drop(DROP.DEST_GONE);
+    this.completeChecksum(f); // no kernel leaves an ICMP sum partial; if one did, it is rewritten below
     const c = this.counters;
     const sb = svcBase(t.svc(id));
     const db = destBase(t.dest(id));
@@ -486,13 +490,16 @@ export class Pipeline {
     const lo = cfg.fullnatPortLo;
     const n = cfg.fullnatPortHi - lo + 1;
     const tries = n < FULLNAT_PORT_TRIES ? n : FULLNAT_PORT_TRIES;
+    // The cursors live in the table's shared header: with several workers a port just
+    // used (its server side maybe still in TIME_WAIT) is not picked again by another.
+    const cur = t.cursors;
     for (let k = 0; k < nl; k++) {
-      this.laddrCursor = this.laddrCursor + 1 >= nl ? 0 : this.laddrCursor + 1;
-      const a = this.laddrCursor * 4;
+      cur[CURSOR_LADDR] = cur[CURSOR_LADDR] + 1 >= nl ? 0 : cur[CURSOR_LADDR] + 1;
+      const a = cur[CURSOR_LADDR] * 4;
       const l0 = la[a], l1 = la[a + 1], l2 = la[a + 2], l3 = la[a + 3];
       for (let i = 0; i < tries; i++) {
-        this.portCursor = this.portCursor + 1 >= n ? 0 : this.portCursor + 1;
-        const lport = lo + this.portCursor;
+        cur[CURSOR_PORT] = cur[CURSOR_PORT] + 1 >= n ? 0 : cur[CURSOR_PORT] + 1;
+        const lport = lo + cur[CURSOR_PORT];
         const holder = t.replyHolder(p.proto, d0, d1, d2, d3, dport, l0, l1, l2, l3, lport, now);
         if (holder >= 0) {
           // A finished TCP connection (TIME_WAIT, CLOSE) gives its port up, as conn_reuse_mode
@@ -592,6 +599,11 @@ export class Pipeline {
     const p = this.pkt;
     const t = this.table;
     const c = this.counters;
+    if ((p.csumPartial | p.gsoType) !== 0 && !this.offloadFits(t.flags(id))) {
+      // Before anything is counted: the segments come back through process() one by one.
+      if (p.gsoType !== 0) return VERDICT_SEGMENT;
+      this.completeChecksum(f);
+    }
     if (p.frag === FRAG_FIRST) this.frags.put(p, id, p.dir, now);
     const sb = svcBase(t.svc(id));
     const db = destBase(t.dest(id));
@@ -628,7 +640,7 @@ export class Pipeline {
         r = fullNatXlatXmit(f, p, t, id, this.ipId);
       } else r = fullNatXmit(f, p, t, id);
       if (r !== 0) return this.drop(r);
-      return (flags & F_PROXY) !== 0 ? this.proxy(f, id) : VERDICT_TX;
+      return this.partialOut((flags & F_PROXY) !== 0 ? this.proxy(f, id) : VERDICT_TX);
     }
     if (fwd !== FWD_MASQ) {
       let v: number;
@@ -644,7 +656,59 @@ export class Pipeline {
     }
     const r = natXmit(f, p, t, id);
     if (r !== 0) return this.drop(r);
-    return (flags & F_PROXY) !== 0 ? this.proxy(f, id) : VERDICT_TX;
+    return this.partialOut((flags & F_PROXY) !== 0 ? this.proxy(f, id) : VERDICT_TX);
+  }
+
+  /**
+   * IPVS's drop_packet defence, in its automatic form: while the table is over 3/4 full
+   * (a SYN flood fills it) a share of new connections' first packets is dropped before
+   * anything is scheduled, inserted or written — rising from 0 at 3/4 to 7/8 when full,
+   * so the flood costs a read instead of a read, two writes and the server's SYN-ACK, and
+   * the established flows keep the CPU. A dropped client retries its SYN.
+   */
+  private floodDrop(): boolean {
+    if (this.cfg.sysctl.dropPacket === 0) return false;
+    const t = this.table;
+    const share = ((t.count - t.pressure) / (t.capacity - t.pressure)) * 0.875;
+    // xorshift32: a cheap uniform draw, no allocation.
+    let x = this.rand;
+    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    this.rand = x;
+    return (x >>> 0) / 4294967296 < share;
+  }
+
+  /**
+   * Whether a packet with offload state (partial checksum, super-packet) can leave on
+   * connection flags `flags` as it is: NAT and full NAT rewrite in place and write the
+   * TUN, which takes both back. Tunnels, DR frames and NAT46 cannot; a super-packet
+   * cannot take the PROXY header either (it goes in front of the first data only).
+   */
+  private offloadFits(flags: number): boolean {
+    const p = this.pkt;
+    const fwd = (flags >> FWD_SHIFT) & 3;
+    if ((fwd !== FWD_MASQ && fwd !== FWD_FULLNAT) || (flags & F_XLAT) !== 0) return false;
+    if (p.gsoType !== 0 && (flags & F_PROXY) !== 0) return false;
+    // Only the layout every kernel produces: the sum starts at this packet's transport header.
+    return p.csumPartial === 0 || (p.csumStart === p.l4 && p.csumAt === p.l4csum);
+  }
+
+  /** Finishes a partial checksum here (the packet then carries no offload state). */
+  private completeChecksum(f: Frame): void {
+    const p = this.pkt;
+    if (p.csumPartial !== 0) csumComplete(f.u8, p.csumStart, p.start + p.len, p.csumAt, p.proto);
+    p.csumPartial = 0;
+    p.gsoType = 0;
+  }
+
+  /**
+   * After a NAT rewrite of a partial-checksum packet: the field gets the pseudo-header
+   * sum of the new addresses and length (the incremental updates of the rewrite assumed
+   * a complete checksum; ports and payload are summed downstream).
+   */
+  private partialOut(v: number): number {
+    const p = this.pkt;
+    if (p.csumPartial !== 0 && v === VERDICT_TX) csumSetPartial(this.frame!.u8, p.l3, p.l4, p.start + p.len, p.l4csum, p.proto);
+    return v;
   }
 
   /** --proxy-protocol connections, after the NAT rewrite: the header and the sequence shift. */

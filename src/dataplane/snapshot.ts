@@ -2,6 +2,12 @@
 // a plain, structured-clonable Snapshot (numbers only) and posts it; the worker turns it
 // into an ActiveConfig (typed-array service index, DestSets, scheduler instances) and
 // swaps it in between batches. Configuration is immutable during a batch.
+//
+// A Snapshot's services come in one of two forms: CompiledService objects (tests and
+// tools write these) or, in `packed`, flat typed arrays, which is what compile() makes
+// for the daemon: posting 100 000 destination objects to the worker cost a third of a
+// second of structured cloning, and reading them back as much again. ActiveConfig packs
+// the object form first, so it is built one way from either.
 import type { Pkt } from "../wire/pkt.ts";
 import { DEST_AVAILABLE, DestSet, type Scheduler } from "../sched/scheduler.ts";
 import { SCHEDULERS } from "../sched/index.ts";
@@ -73,11 +79,108 @@ export interface DataplaneSysctls {
   mssClamp: number;
   /** IPVS sloppy_tcp: 0 never, 1 always, 2 (tslb) only for hash schedulers: a mid-flow TCP segment may start an entry. */
   sloppyTcp: number;
+  /**
+   * IPVS drop_packet (its automatic mode): 1 (tslb's default) drops a growing share of new
+   * connections' first packets while the table is over 3/4 full, as a flood fills it; 0 never.
+   */
+  dropPacket: number;
+}
+
+/** Words per service in PackedServices.svc. */
+export const SVC_WORDS = 18;
+export const S_ID = 0, S_PROTO = 1, S_AF = 2, S_PORT = 3, S_FWMARK = 4, S_SCHED_FLAGS = 5, S_PERSISTENT = 6,
+  S_TIMEOUT = 7, S_OPS = 8, S_PROXY = 9, S_ADDR = 10, S_MASK = 14;
+/** Words per destination in PackedServices.dest. */
+export const DEST_WORDS = 13;
+export const D_ID = 0, D_PORT = 1, D_WEIGHT = 2, D_FWD = 3, D_UTHRESHOLD = 4, D_LTHRESHOLD = 5, D_AVAILABLE = 6,
+  D_AF = 7, D_INNER_MTU = 8, D_ADDR = 9;
+
+/**
+ * CompiledService[] as flat arrays: the fields of service s at svc[s * SVC_WORDS + S_*],
+ * its destinations (in list order) at dest[j * DEST_WORDS + D_*] for j from destStart[s]
+ * to destStart[s + 1]. D_AF is 0 when the destination has the service's family. The rare
+ * object-valued fields are listed apart, by destination index j.
+ */
+export interface PackedServices {
+  svc: Int32Array;
+  sched: string[];
+  dest: Int32Array;
+  destStart: Int32Array;
+  /** Tunnel destinations: the outer header (null: no route, and D_INNER_MTU is -1). */
+  tuns: { j: number; tun: TunnelDest | null }[];
+  /** Full-NAT destinations: their local addresses, 4 words each (empty: none usable). */
+  laddrs: { j: number; words: number[] }[];
+}
+
+/** Fills a PackedServices: one service() call, then one dest() call per destination, per service in order. */
+export class ServicePacker {
+  private readonly out: PackedServices;
+  private s = 0;
+  private j = 0;
+  constructor(services: number, dests: number) {
+    this.out = {
+      svc: new Int32Array(services * SVC_WORDS), sched: new Array(services), dest: new Int32Array(dests * DEST_WORDS),
+      destStart: new Int32Array(services + 1), tuns: [], laddrs: [],
+    };
+  }
+
+  service(id: number, proto: number, af: number, addr: readonly number[], port: number, fwmark: number, sched: string,
+    schedFlags: number, persistent: boolean, timeoutSec: number, mask: readonly number[], ops: boolean, proxy: number): void {
+    const o = this.out;
+    const b = this.s * SVC_WORDS;
+    const v = o.svc;
+    v[b + S_ID] = id; v[b + S_PROTO] = proto; v[b + S_AF] = af; v[b + S_PORT] = port; v[b + S_FWMARK] = fwmark;
+    v[b + S_SCHED_FLAGS] = schedFlags; v[b + S_PERSISTENT] = persistent ? 1 : 0; v[b + S_TIMEOUT] = timeoutSec;
+    v[b + S_OPS] = ops ? 1 : 0; v[b + S_PROXY] = proxy;
+    for (let k = 0; k < 4; k++) { v[b + S_ADDR + k] = addr[k]; v[b + S_MASK + k] = mask[k]; }
+    o.sched[this.s] = sched;
+    o.destStart[this.s] = this.j;
+    this.s++;
+    o.destStart[this.s] = this.j;
+  }
+
+  /** `af`: the destination's family when it differs from the service's, else 0. */
+  dest(id: number, addr: readonly number[], port: number, weight: number, fwd: number, uThreshold: number, lThreshold: number,
+    available: boolean, af: number, innerMtu: number, tun: TunnelDest | null | undefined, laddrs: number[] | undefined): void {
+    const o = this.out;
+    const b = this.j * DEST_WORDS;
+    const v = o.dest;
+    v[b + D_ID] = id; v[b + D_PORT] = port; v[b + D_WEIGHT] = weight; v[b + D_FWD] = fwd;
+    v[b + D_UTHRESHOLD] = uThreshold; v[b + D_LTHRESHOLD] = lThreshold; v[b + D_AVAILABLE] = available ? 1 : 0;
+    v[b + D_AF] = af; v[b + D_INNER_MTU] = innerMtu;
+    for (let k = 0; k < 4; k++) v[b + D_ADDR + k] = addr[k];
+    if (tun !== undefined) o.tuns.push({ j: this.j, tun });
+    if (laddrs !== undefined) o.laddrs.push({ j: this.j, words: laddrs });
+    this.j++;
+    o.destStart[this.s] = this.j;
+  }
+
+  finish(): PackedServices {
+    return this.out;
+  }
+}
+
+/** The object form packed. */
+export function packServices(services: readonly CompiledService[]): PackedServices {
+  let n = 0;
+  for (const s of services) n += s.dests.length;
+  const p = new ServicePacker(services.length, n);
+  for (const s of services) {
+    p.service(s.id, s.proto, s.af, s.addr, s.port, s.fwmark | 0, s.sched, s.schedFlags, s.persistent, s.timeoutSec, s.mask, s.ops, s.proxy ?? 0);
+    for (const d of s.dests) {
+      p.dest(d.id, d.addr, d.port, d.weight, d.fwd, d.uThreshold, d.lThreshold, d.available !== false,
+        d.af !== undefined && d.af !== s.af ? d.af : 0, d.innerMtu ?? 0, d.tun, d.laddrs);
+    }
+  }
+  return p.finish();
 }
 
 export interface Snapshot {
   gen: number;
+  /** The services as objects; empty when `packed` holds them. */
   services: CompiledService[];
+  /** The services as flat arrays (compile() makes this form); when set, `services` is ignored. */
+  packed?: PackedServices;
   /** Per TCP/UDP state timeouts in seconds (conntrack/tcp_state.ts order). */
   stateTimeouts: number[];
   sysctl: DataplaneSysctls;
@@ -128,6 +231,9 @@ class ServiceIndex {
     }
   }
 }
+
+/** The local addresses of a destination that is not full NAT (shared: never written). */
+const NO_LADDRS = new Int32Array(0);
 
 /** Marks "some service uses this address" in the index (proto 0, port 0). */
 const VIP_MARK = -2;
@@ -187,7 +293,8 @@ export class ActiveConfig {
 
   constructor(snap: Snapshot, conns: Int32Array, prev: ActiveConfig | null) {
     this.gen = snap.gen;
-    const n = snap.services.length;
+    const p = snap.packed ?? packServices(snap.services);
+    const n = p.sched.length;
     this.count = n;
     this.svcId = new Int32Array(n);
     this.svcProto = new Uint8Array(n);
@@ -211,58 +318,81 @@ export class ActiveConfig {
     this.timeouts = Int32Array.from(snap.stateTimeouts);
     [this.fullnatPortLo, this.fullnatPortHi] = snap.fullnatPorts ?? [FULLNAT_PORTS_DEFAULT[0], FULLNAT_PORTS_DEFAULT[1]];
     this.index = new ServiceIndex(n * 2 + 1);
+    // Tunnels and local addresses by destination index: few, listed apart in the packed form.
+    const tunOf = new Map<number, TunnelDest | null>();
+    for (const t of p.tuns) tunOf.set(t.j, t.tun);
+    const laddrsOf = new Map<number, Int32Array>();
+    for (const l of p.laddrs) laddrsOf.set(l.j, Int32Array.from(l.words));
+    // The previous config's schedulers by service id: their state (rr cursor, wrr weight)
+    // survives unrelated changes. A map, not a search per service (quadratic at 10 000).
+    const prevSched = new Map<number, Scheduler>();
+    if (prev) for (let s = 0; s < prev.count; s++) prevSched.set(prev.svcId[s], prev.scheds[s]);
+    const sv = p.svc, dv = p.dest;
     for (let s = 0; s < n; s++) {
-      const svc = snap.services[s];
-      this.svcId[s] = svc.id;
-      this.svcProto[s] = svc.proto;
-      this.svcPort[s] = svc.port;
-      this.svcPersistent[s] = svc.persistent ? 1 : 0;
-      this.svcTimeout[s] = svc.timeoutSec;
-      this.svcMask.set(svc.mask, s * 4);
-      this.svcOps[s] = svc.ops && svc.proto === 17 ? 1 : 0;
-      this.svcHashSched[s] = svc.sched === "sh" || svc.sched === "dh" || svc.sched === "mh" ? 1 : 0;
-      this.svcFwmark[s] = svc.fwmark | 0;
-      this.svcProxy[s] = svc.proxy ?? 0;
-      const a = svc.addr;
-      if (svc.fwmark !== 0) this.index.set(FWM_KEY, 0, svc.fwmark | 0, svc.af, 0, 0, s);
+      const b = s * SVC_WORDS;
+      const id = sv[b + S_ID], proto = sv[b + S_PROTO], af = sv[b + S_AF], port = sv[b + S_PORT], fwmark = sv[b + S_FWMARK];
+      const sched = p.sched[s];
+      this.svcId[s] = id;
+      this.svcProto[s] = proto;
+      this.svcPort[s] = port;
+      this.svcPersistent[s] = sv[b + S_PERSISTENT];
+      this.svcTimeout[s] = sv[b + S_TIMEOUT];
+      for (let k = 0; k < 4; k++) this.svcMask[s * 4 + k] = sv[b + S_MASK + k];
+      this.svcOps[s] = sv[b + S_OPS] !== 0 && proto === 17 ? 1 : 0;
+      this.svcHashSched[s] = sched === "sh" || sched === "dh" || sched === "mh" ? 1 : 0;
+      this.svcFwmark[s] = fwmark;
+      this.svcProxy[s] = sv[b + S_PROXY];
+      const a0 = sv[b + S_ADDR], a1 = sv[b + S_ADDR + 1], a2 = sv[b + S_ADDR + 2], a3 = sv[b + S_ADDR + 3];
+      if (fwmark !== 0) this.index.set(FWM_KEY, 0, fwmark, af, 0, 0, s);
       else {
-        this.index.set(svc.proto, svc.port, a[0], a[1], a[2], a[3], s);
-        if (this.index.get(0, 0, a[0], a[1], a[2], a[3]) === -1) this.index.set(0, 0, a[0], a[1], a[2], a[3], VIP_MARK);
+        this.index.set(proto, port, a0, a1, a2, a3, s);
+        if (this.index.get(0, 0, a0, a1, a2, a3) === -1) this.index.set(0, 0, a0, a1, a2, a3, VIP_MARK);
       }
-      if (svc.fwmark === 0 && svc.dests.some((d) => d.fwd === FWD_ROUTE) && this.index.get(DR_VIP_KEY, 0, a[0], a[1], a[2], a[3]) === -1) {
-        this.index.set(DR_VIP_KEY, 0, a[0], a[1], a[2], a[3], s);
-        if (svc.af === 4) this.drVips.push(a[0]);
-        else this.drVips6.push([a[0], a[1], a[2], a[3]]);
-      }
-      const ds = new DestSet(svc.dests.length, conns);
-      svc.dests.forEach((d, i) => {
-        ds.id[i] = d.id;
-        ds.weight[i] = d.weight;
-        const available = d.available !== false;
+      const first = p.destStart[s], count = p.destStart[s + 1] - first;
+      const ds = new DestSet(count, conns);
+      const tuns: (TunnelDest | null)[] = new Array(count);
+      const innerMtu = new Int32Array(count);
+      const laddrs: Int32Array[] = new Array(count);
+      const destAf = new Uint8Array(count);
+      let route = false;
+      for (let i = 0; i < count; i++) {
+        const j = first + i;
+        const d = j * DEST_WORDS;
+        const did = dv[d + D_ID];
+        const available = dv[d + D_AVAILABLE] !== 0;
+        ds.id[i] = did;
+        ds.weight[i] = dv[d + D_WEIGHT];
         ds.flags[i] = available ? DEST_AVAILABLE : 0;
-        ds.port[i] = d.port;
-        ds.fwd[i] = d.fwd;
-        ds.addr.set(d.addr, i * 4);
-        this.destPresent[d.id] = available ? 1 : 0;
-        this.destIndex[d.id] = i;
-        this.destSvc[d.id] = s;
-      });
+        ds.port[i] = dv[d + D_PORT];
+        ds.fwd[i] = dv[d + D_FWD];
+        for (let k = 0; k < 4; k++) ds.addr[i * 4 + k] = dv[d + D_ADDR + k];
+        if (ds.fwd[i] === FWD_ROUTE) route = true;
+        this.destPresent[did] = available ? 1 : 0;
+        this.destIndex[did] = i;
+        this.destSvc[did] = s;
+        tuns[i] = tunOf.get(j) ?? null;
+        innerMtu[i] = dv[d + D_INNER_MTU];
+        laddrs[i] = laddrsOf.get(j) ?? NO_LADDRS;
+        destAf[i] = dv[d + D_AF] || af;
+      }
+      if (fwmark === 0 && route && this.index.get(DR_VIP_KEY, 0, a0, a1, a2, a3) === -1) {
+        this.index.set(DR_VIP_KEY, 0, a0, a1, a2, a3, s);
+        if (af === 4) this.drVips.push(a0);
+        else this.drVips6.push([a0, a1, a2, a3]);
+      }
       this.dests.push(ds);
-      this.tuns.push(svc.dests.map((d) => d.tun ?? null));
-      this.innerMtu.push(Int32Array.from(svc.dests.map((d) => d.innerMtu ?? 0)));
-      this.laddrs.push(svc.dests.map((d) => Int32Array.from(d.laddrs ?? [])));
-      this.destAf.push(Uint8Array.from(svc.dests.map((d) => d.af ?? svc.af)));
+      this.tuns.push(tuns);
+      this.innerMtu.push(innerMtu);
+      this.laddrs.push(laddrs);
+      this.destAf.push(destAf);
       // Keep the scheduler's state (rr cursor, wrr weight) across unrelated changes.
-      const old = prev?.schedulerFor(svc.id, svc.sched);
-      const sched = old ?? SCHEDULERS[svc.sched](svc.schedFlags);
-      sched.rebuild(ds);
-      this.scheds.push(sched);
+      const old = prevSched.get(id);
+      const sched0 = old !== undefined && old.name === sched ? old : SCHEDULERS[sched](sv[b + S_SCHED_FLAGS]);
+      // Several workers: rr/wrr positions live in shared memory, one slot per service id.
+      sched0.attach?.(id, this.gen);
+      sched0.rebuild(ds);
+      this.scheds.push(sched0);
     }
-  }
-
-  private schedulerFor(svcId: number, name: string): Scheduler | undefined {
-    for (let s = 0; s < this.count; s++) if (this.svcId[s] === svcId && this.scheds[s].name === name) return this.scheds[s];
-    return undefined;
   }
 
   /**

@@ -10,3 +10,9 @@ export const VERDICT_PASS = 2;
 export const VERDICT_TX_L2 = 3;
 /** Handled inside the pipeline (an ARP answered, a frame queued while its MAC resolves): send nothing. */
 export const VERDICT_CONSUMED = 4;
+/**
+ * A TCP super-packet (GSO) whose connection's path cannot carry one (DR, tunnels, NAT46,
+ * the PROXY header): nothing was changed or counted; the reader cuts it into segments
+ * (wire/gso.ts) and processes each.
+ */
+export const VERDICT_SEGMENT = 5;

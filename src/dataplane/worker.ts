@@ -1,17 +1,27 @@
 // Data-plane worker entry (a Bun Worker; bundled into the binary as its own entry point).
-// Owns one device queue and runs batches: poll() → up to BATCH packets through the
-// pipeline → budgeted expiry sweep → setImmediate(next), so snapshots posted by the
-// control thread are adopted between batches. Allocates only at start and on snapshot.
+// Owns one queue of the main TUN (worker 0 also the TAP, raw ICMP sockets and mark TUNs)
+// and runs batches: poll() → up to BATCH packets through the pipeline → budgeted expiry
+// sweep, returning to the event loop when the control thread signals, so snapshots are
+// adopted between batches. With several workers the pipeline runs under the shared packet
+// lock. Allocates only at start and on snapshot.
 import { ConnTable, type ConnTableShared } from "../conntrack/table.ts";
 import type { Device } from "../io/device.ts";
 import { Poller, drainEventFd } from "../io/poller.ts";
 import { TunDevice } from "../io/tun.ts";
-import { MISC_BASE, M_RX, M_TX, DROP_BASE } from "../stats/counters.ts";
+import { MISC_BASE, M_GSO_RX, M_RX, M_SEGMENTED, M_TX, DROP_BASE } from "../stats/counters.ts";
 import { DROP } from "../wire/drop.ts";
 import { Frame, HEADROOM, MAX_FRAME } from "../wire/frame.ts";
 import { Pipeline } from "./pipeline.ts";
+import { PacketLock } from "./lock.ts";
+import { shareSchedulerState } from "../sched/shared.ts";
 import { ActiveConfig, type Snapshot } from "./snapshot.ts";
-import { VERDICT_CONSUMED, VERDICT_DROP, VERDICT_TX_L2 } from "./verdict.ts";
+import { VERDICT_CONSUMED, VERDICT_DROP, VERDICT_SEGMENT, VERDICT_TX_L2 } from "./verdict.ts";
+import {
+  VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_TCPV4, VNET_GSO_TCPV6, VNET_HDR_LEN, vnetCsumOffset, vnetCsumStart, vnetFlags,
+  vnetGsoSize, vnetGsoType, vnetWrite, vnetWritePlain,
+} from "../wire/vnet.ts";
+import { gsoSegments, tcpGsoSegment } from "../wire/gso.ts";
+import type { Pkt } from "../wire/pkt.ts";
 import { L2Host } from "../forward/neigh.ts";
 import { Sock } from "../io/raw.ts";
 
@@ -19,13 +29,23 @@ declare const self: Worker;
 
 export interface WorkerInit {
   type: "init";
+  /** This worker's number (0 reads the TAP, raw ICMP sockets and mark TUNs, and sweeps) and how many there are. */
+  index: number;
+  workers: number;
+  /** This worker's queue of the main TUN. */
   fd: number;
   devName: string;
+  /** The main TUN was opened with offloads (IFF_VNET_HDR). */
+  offload: boolean;
   wakeFd: number;
   table: ConnTableShared;
   counters: SharedArrayBuffer;
-  /** [0] newest generation posted, [1] generation adopted. */
+  /** [0] newest generation posted, [1 + index] generation this worker adopted. */
   ctl: SharedArrayBuffer;
+  /** The packet lock (dataplane/lock.ts), taken when workers > 1. */
+  lock: SharedArrayBuffer;
+  /** rr/wrr positions (sched/shared.ts), used when workers > 1. */
+  sched: SharedArrayBuffer;
   /** Table clock origin: epoch seconds at daemon start. */
   clockBaseSec: number;
   /** The TAP for direct routing and tslb's MAC on it (hi 16 bits, lo 32 bits), if the daemon runs one. */
@@ -42,6 +62,8 @@ export type WorkerMessage = WorkerInit | { type: "snapshot"; snapshot: Snapshot 
 const BATCH = 256;
 /** Idle poll timeout: the sweep still runs about once a second with no traffic. */
 const IDLE_POLL_MS = 1000;
+/** Longest stretch in the synchronous loop before the event loop runs (timers, GC hooks). */
+const SYNC_SLICE_MS = 50;
 /** A full sweep of the table takes about this long, whatever its size. */
 const SWEEP_PERIOD_MS = 2000;
 
@@ -59,7 +81,7 @@ const KIND_ICMP6 = 3;
 let icmpDev: Device | null = null;
 let icmp6Dev: Device | null = null;
 let poller: Poller;
-let mainDev: Device;
+let mainDev: TunDevice;
 let tapDev: Device | null = null;
 let l2: L2Host | null = null;
 /** DR VIPs already announced (gratuitous ARP, unsolicited NA), as text keys. */
@@ -71,6 +93,16 @@ let clockBaseSec = 0;
 let frame: Frame;
 let lastSweepMs = 0;
 let stopped = false;
+/** This worker's number; 0 owns the single-queue devices and the sweep. */
+let index = 0;
+/** Taken around the pipeline when several workers share the table; null with one worker. */
+let lock: PacketLock | null = null;
+/** Entries swept per lock hold (bounds how long other workers wait). */
+const SWEEP_SLICE = 4096;
+/** The main TUN carries a virtio_net_hdr (offloads on). */
+let mainVnet = false;
+/** Where segment() cuts segments: past the largest packet a read can return. */
+const SEGMENT_AT = HEADROOM + MAX_FRAME + HEADROOM;
 
 function readOnlyDevice(sock: Sock): Device {
   return { name: sock.label, fd: sock.fd, l2: false, recv: (b, o, c) => sock.recv(b, o, c), send: () => -1, close: () => sock.close() };
@@ -86,11 +118,13 @@ function setDevices(snap: Snapshot): void {
   if (tapDev) fixed.push(tapDev);
   if (icmpDev) fixed.push(icmpDev);
   if (icmp6Dev) fixed.push(icmp6Dev);
-  const want = snap.markDevs.map((d) => `${d.fd}/${d.mark}`).join(",");
+  // Mark TUNs have one queue: worker 0 reads them.
+  const marks = index === 0 ? snap.markDevs : [];
+  const want = marks.map((d) => `${d.fd}/${d.mark}`).join(",");
   const have = devs.slice(fixed.length).map((d, i) => `${d.fd}/${devMarks[i + fixed.length]}`).join(",");
   if (devs.length > 0 && want === have) return;
-  devs = [...fixed, ...snap.markDevs.map((d) => new TunDevice(d.name, d.fd))];
-  devMarks = Int32Array.from([...fixed.map(() => 0), ...snap.markDevs.map((d) => d.mark | 0)]);
+  devs = [...fixed, ...marks.map((d) => new TunDevice(d.name, d.fd))];
+  devMarks = Int32Array.from([...fixed.map(() => 0), ...marks.map((d) => d.mark | 0)]);
   devKind = Uint8Array.from(devs.map((d) => (d === icmpDev ? KIND_ICMP : d === icmp6Dev ? KIND_ICMP6 : d.l2 ? KIND_TAP : KIND_TUN)));
   poller = new Poller([...devs.map((d) => d.fd), wakeFd]);
 }
@@ -111,66 +145,175 @@ function announce(cfg: ActiveConfig): void {
 }
 
 function adopt(snap: Snapshot): void {
+  // Schedulers' rebuild may touch state other workers use.
+  lock?.lock();
   pipeline.cfg = new ActiveConfig(snap, table.destState, pipeline.cfg);
+  lock?.unlock();
   setDevices(snap);
   announce(pipeline.cfg);
-  Atomics.store(ctl, 1, snap.gen);
+  Atomics.store(ctl, 1 + index, snap.gen);
   postMessage({ type: "adopted", gen: snap.gen });
 }
 
+/** Takes the virtio_net_hdr in front of the packet read at HEADROOM into `p`. */
+function readOffload(p: Pkt, u8: Uint8Array, len: number): void {
+  const h = HEADROOM - VNET_HDR_LEN;
+  const gso = vnetGsoType(u8, h);
+  p.gsoType = (gso & ~VNET_GSO_ECN) === VNET_GSO_TCPV4 || (gso & ~VNET_GSO_ECN) === VNET_GSO_TCPV6 ? gso : 0;
+  p.gsoSize = vnetGsoSize(u8, h);
+  p.csumStart = HEADROOM + vnetCsumStart(u8, h);
+  p.csumAt = p.csumStart + vnetCsumOffset(u8, h);
+  // Only TCP super-packets were asked for (TUNSETOFFLOAD); a header out of range is ignored.
+  p.csumPartial = (vnetFlags(u8, h) & VNET_F_NEEDS_CSUM) !== 0 && p.csumAt + 2 <= HEADROOM + len ? 1 : 0;
+  if (p.csumPartial === 0) p.gsoType = 0;
+  else if (p.gsoType !== 0) counters[MISC_BASE + M_GSO_RX]++;
+}
+
+/**
+ * Sends the pipeline's output. IP packets always go to the main TUN: the kernel's
+ * reverse-path check then finds the route back (the reply rules point at it), and its
+ * own writes are exempt from them. Ethernet frames (direct routing) go to the TAP. An
+ * offloading TUN gets the packet's offload state in front.
+ */
+function emit(v: number): void {
+  if (v === VERDICT_DROP || v === VERDICT_CONSUMED) return;
+  const p = pipeline.pkt;
+  const u8 = frame.u8;
+  let r: number;
+  if (v === VERDICT_TX_L2) r = tapDev!.send(u8, p.start, p.len);
+  else if (!mainVnet) r = mainDev.send(u8, p.start, p.len);
+  else {
+    const h = p.start - VNET_HDR_LEN;
+    if (p.csumPartial === 0) vnetWritePlain(u8, h);
+    else {
+      const cs = p.csumStart - p.start;
+      const hdrLen = p.gsoType !== 0 ? cs + ((u8[p.csumStart + 12] >> 4) << 2) : p.csumAt + 2 - p.start;
+      vnetWrite(u8, h, VNET_F_NEEDS_CSUM, p.gsoType, hdrLen, p.gsoType !== 0 ? p.gsoSize : 0, cs, p.csumAt - p.csumStart);
+    }
+    r = mainDev.send(u8, h, p.len + VNET_HDR_LEN);
+  }
+  if (r < 0) counters[DROP_BASE + DROP.TX_ERROR]++;
+  else counters[MISC_BASE + M_TX]++;
+}
+
+/**
+ * A super-packet whose path cannot carry it (VERDICT_SEGMENT: nothing was done to it
+ * yet): each segment is cut into the frame's second half and processed and sent alone.
+ */
+function segment(now: number, mark: number): void {
+  const p = pipeline.pkt;
+  const u8 = frame.u8;
+  const l3 = p.start;
+  const l4 = p.l4;
+  const end = p.start + p.len;
+  const mss = p.gsoSize;
+  const n = gsoSegments(end - l4 - ((u8[l4 + 12] >> 4) << 2), mss);
+  counters[MISC_BASE + M_SEGMENTED]++;
+  for (let k = 0; k < n; k++) {
+    const len = tcpGsoSegment(u8, l3, l4, end, mss, k, SEGMENT_AT);
+    p.csumPartial = 0;
+    p.gsoType = 0;
+    if (lock !== null) lock.lock();
+    const v = pipeline.process(frame, SEGMENT_AT, len, now, mark);
+    if (lock !== null) lock.unlock();
+    emit(v);
+  }
+}
+
+/** Expires entries, in slices when other workers wait on the lock. */
+function sweep(now: number, budget: number): void {
+  if (lock === null) table.sweep(now, budget);
+  else {
+    for (let done = 0; done < budget; done += SWEEP_SLICE) {
+      lock.lock();
+      table.sweep(now, Math.min(SWEEP_SLICE, budget - done));
+      lock.unlock();
+    }
+  }
+  lastSweepMs = nowMs();
+}
+
+/**
+ * The worker's main loop. It stays in this synchronous loop (poll, then a batch per
+ * readable device) and returns to the event loop only when the control thread signals
+ * (a snapshot or stop message waits: messages are only delivered there) or every
+ * SYNC_SLICE_MS: a setImmediate round trip costs ~1.5 µs, as much as a packet's user-space
+ * work, so it is not paid per batch.
+ */
 function loop(): void {
   if (stopped) return;
-  const pending = Atomics.load(ctl, 0) !== Atomics.load(ctl, 1);
-  poller.wait(pending ? 0 : IDLE_POLL_MS);
+  const until = nowMs() + SYNC_SLICE_MS;
+  for (;;) {
+    const pending = Atomics.load(ctl, 0) !== Atomics.load(ctl, 1 + index);
+    poller.wait(pending ? 0 : IDLE_POLL_MS);
+    const woken = poller.readable(devs.length);
+    if (woken) drainEventFd(wakeFd);
+    if (batch() > until || woken || pending) break;
+  }
+  setImmediate(loop);
+}
+
+/** One pass over the readable devices (at most BATCH packets each); returns the batch's clock (ms). */
+function batch(): number {
   const nd = devs.length;
-  if (poller.readable(nd)) drainEventFd(wakeFd);
   const ms = nowMs();
   const now = Math.floor(ms / 1000) - clockBaseSec;
   table.setNow(now);
   pipeline.nowMs = ms;
   if (l2) l2.tick(ms);
   const u8 = frame.u8;
-  const cap = u8.length - HEADROOM;
+  const cap = MAX_FRAME;
   const p = pipeline.pkt;
   for (let d = 0; d < nd; d++) {
     if (!poller.readable(d)) continue;
     const dev = devs[d];
     const mark = devMarks[d];
     const kind = devKind[d];
+    const vnet = d === 0 && mainVnet;
     for (let i = 0; i < BATCH; i++) {
-      const len = dev.recv(u8, HEADROOM, cap);
-      if (len <= 0) break;
+      let len: number;
+      if (vnet) {
+        len = dev.recv(u8, HEADROOM - VNET_HDR_LEN, MAX_FRAME + VNET_HDR_LEN);
+        if (len <= 0) break;
+        len -= VNET_HDR_LEN;
+        readOffload(p, u8, len);
+      } else {
+        len = dev.recv(u8, HEADROOM, cap);
+        if (len <= 0) break;
+        p.csumPartial = 0;
+        p.gsoType = 0;
+      }
       counters[MISC_BASE + M_RX]++;
+      // The lock covers the pipeline only, never a system call (emit writes after it).
+      if (lock !== null) lock.lock();
       const v = kind === KIND_TAP ? pipeline.processFrame(frame, HEADROOM, len, now)
         : kind === KIND_ICMP ? pipeline.processHostIcmp(frame, HEADROOM, len, now)
         : kind === KIND_ICMP6 ? pipeline.processHostIcmp6(frame, HEADROOM, len, now)
         : pipeline.process(frame, HEADROOM, len, now, mark);
-      if (v === VERDICT_DROP || v === VERDICT_CONSUMED) continue;
-      // IP packets always go to the main TUN: the kernel's reverse-path check then finds
-      // the route back (the reply rules point at it), and its own writes are exempt from
-      // them. Ethernet frames (direct routing) go to the TAP.
-      const out = v === VERDICT_TX_L2 ? tapDev! : mainDev;
-      if (out.send(u8, p.start, p.len) < 0) counters[DROP_BASE + DROP.TX_ERROR]++;
-      else counters[MISC_BASE + M_TX]++;
+      if (lock !== null) lock.unlock();
+      if (v === VERDICT_SEGMENT) segment(now, mark);
+      else emit(v);
     }
   }
   const budget = Math.ceil((table.capacity * (ms - lastSweepMs)) / SWEEP_PERIOD_MS);
-  if (budget >= 64) {
-    table.sweep(now, Math.min(budget, table.capacity));
-    lastSweepMs = ms;
-  }
-  setImmediate(loop);
+  if (index === 0 && budget >= 64) sweep(now, Math.min(budget, table.capacity));
+  return ms;
 }
 
 self.onmessage = (ev: MessageEvent<WorkerMessage>) => {
   const m = ev.data;
   if (m.type === "init") {
+    index = m.index;
+    lock = m.workers > 1 ? new PacketLock(m.lock) : null;
+    shareSchedulerState(m.workers > 1 ? m.sched : null);
     table = ConnTable.attach(m.table);
     counters = new Float64Array(m.counters);
     ctl = new Int32Array(m.ctl);
     clockBaseSec = m.clockBaseSec;
     // The control thread opened the queue; fds are process-wide, so the worker adopts it.
     mainDev = new TunDevice(m.devName, m.fd);
+    mainDev.vnet = m.offload;
+    mainVnet = m.offload;
     wakeFd = m.wakeFd;
     if (m.tap) {
       const t = new TunDevice(m.tap.name, m.tap.fd);
@@ -182,12 +325,13 @@ self.onmessage = (ev: MessageEvent<WorkerMessage>) => {
     icmpDev = m.icmpFd >= 0 ? readOnlyDevice(new Sock(m.icmpFd, 4, 1, "raw icmp")) : null;
     icmp6Dev = m.icmp6Fd >= 0 ? readOnlyDevice(new Sock(m.icmp6Fd, 6, 58, "raw icmpv6")) : null;
     setDevices(m.snapshot);
-    frame = Frame.alloc(HEADROOM + MAX_FRAME);
+    // The second half takes the segments of a super-packet (segment()), headroom included.
+    frame = Frame.alloc(SEGMENT_AT + MAX_FRAME);
     pipeline = new Pipeline(new ActiveConfig(m.snapshot, table.destState, null), table, counters);
     pipeline.l2 = l2;
     announce(pipeline.cfg);
     lastSweepMs = nowMs();
-    Atomics.store(ctl, 1, m.snapshot.gen);
+    Atomics.store(ctl, 1 + index, m.snapshot.gen);
     postMessage({ type: "adopted", gen: m.snapshot.gen });
     loop();
   } else if (m.type === "snapshot") {

@@ -32,6 +32,8 @@ const lib = dlopen("libc.so.6", {
   setsockopt: { args: ["i32", "i32", "i32", "ptr", "u32"], returns: "i32" },
   getsockopt: { args: ["i32", "i32", "i32", "ptr", "ptr"], returns: "i32" },
   getpid: { args: [], returns: "i32" },
+  // syscall(2) for bpf(2), which glibc does not wrap: (nr, cmd, attr, size).
+  syscall: { args: ["i64", "i64", "ptr", "u64"], returns: "i32" },
   __errno_location: { args: [], returns: "ptr" },
 });
 const C = lib.symbols;
@@ -216,6 +218,12 @@ export function ioctl(fd: number, req: number, buf: Uint8Array, op = "ioctl", de
 /** ioctl(2) whose argument is an integer passed by value (e.g. TUNSETPERSIST). */
 export function ioctlInt(fd: number, req: number, arg: number, op = "ioctl", detail?: string): number {
   return check(C.ioctl(fd, req, arg as Pointer), op, detail);
+}
+
+/** bpf(2) (x86-64 syscall 321, arm64 280): `cmd` with the attribute block `attr`; throws SysError. */
+export function bpf(cmd: number, attr: Uint8Array, op: string): number {
+  const nr = process.arch === "arm64" ? 280 : 321;
+  return check(C.syscall(nr, cmd, attr, attr.length), op);
 }
 
 export function fcntl(fd: number, cmd: number, arg = 0): number {

@@ -11,7 +11,7 @@
 import { BufPtr } from "./buf_ptr.ts";
 import type { Device } from "./device.ts";
 import {
-  EAGAIN, EINVAL, O_CLOEXEC, O_RDWR, SysError, close, ioctl, open, readPtr,
+  EAGAIN, EINVAL, O_CLOEXEC, O_RDWR, SysError, close, ioctl, ioctlInt, open, readPtr,
   setNonBlocking, writePtr,
 } from "./libc.ts";
 
@@ -23,6 +23,12 @@ export const IFF_NO_PI = 0x1000;
 export const IFF_VNET_HDR = 0x4000;
 /** _IOW('T', 202, int) = dir 1 << 30 | size 4 << 16 | 'T' << 8 | 202 */
 export const TUNSETIFF = 0x400454ca;
+/** _IOW('T', 208, unsigned int): which offloads user space takes (TUN_F_*). */
+export const TUNSETOFFLOAD = 0x400454d0;
+export const TUN_F_CSUM = 0x01;
+export const TUN_F_TSO4 = 0x02;
+export const TUN_F_TSO6 = 0x04;
+export const TUN_F_TSO_ECN = 0x08;
 
 /** IFNAMSIZ: interface names are at most 15 bytes plus a NUL. */
 export const IFNAMSIZ = 16;
@@ -32,11 +38,19 @@ const IFREQ_SIZE = 40;
 export interface TunOptions {
   /** IFF_MULTI_QUEUE, so that more queues can be attached with openTunQueue. Default true. */
   multiQueue?: boolean;
+  /**
+   * IFF_VNET_HDR with checksum and TSO offloads: every packet read or written carries a
+   * 10-byte virtio_net_hdr in front (wire/vnet.ts), reads may be 64 KiB TCP super-packets
+   * and transport checksums may be left partial. Default false.
+   */
+  offload?: boolean;
 }
 
 export class TunDevice implements Device {
   /** true for a TAP (Ethernet frames); set once by openTap. */
   l2 = false;
+  /** true when every packet carries a virtio_net_hdr in front (TunOptions.offload). */
+  vnet = false;
   private closed = false;
   private readonly rx = new BufPtr();
   private readonly tx = new BufPtr();
@@ -67,8 +81,11 @@ export class TunDevice implements Device {
 
 /** Creates (or attaches to) TUN device `name` (a "%d" template is allowed) with IFF_TUN | IFF_NO_PI. */
 export function openTun(name: string, opts: TunOptions = {}): TunDevice {
-  const flags = IFF_TUN | IFF_NO_PI | ((opts.multiQueue ?? true) ? IFF_MULTI_QUEUE : 0);
-  return attach(name, flags);
+  return attach(name, tunFlags(opts.multiQueue ?? true, opts.offload ?? false));
+}
+
+function tunFlags(multiQueue: boolean, offload: boolean): number {
+  return IFF_TUN | IFF_NO_PI | (multiQueue ? IFF_MULTI_QUEUE : 0) | (offload ? IFF_VNET_HDR : 0);
 }
 
 /**
@@ -81,9 +98,12 @@ export function openTap(name: string): TunDevice {
   return d;
 }
 
-/** Opens one more queue of the multi-queue TUN device `name` (for one more worker). */
-export function openTunQueue(name: string): TunDevice {
-  return attach(name, IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE);
+/**
+ * Opens one more queue of the multi-queue TUN device `name` (for one more worker); every
+ * queue of a device must have the same flags, so `offload` must match the first one's.
+ */
+export function openTunQueue(name: string, offload = false): TunDevice {
+  return attach(name, tunFlags(true, offload));
 }
 
 function attach(name: string, flags: number): TunDevice {
@@ -98,6 +118,8 @@ function attach(name: string, flags: number): TunDevice {
   const fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
   try {
     ioctl(fd, TUNSETIFF, ifr, "TUNSETIFF", name);
+    // TSO needs the checksum offload too; ECN-marked super-packets keep their flag.
+    if (flags & IFF_VNET_HDR) ioctlInt(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN, "TUNSETOFFLOAD", name);
     setNonBlocking(fd);
   } catch (e) {
     close(fd);
@@ -105,5 +127,7 @@ function attach(name: string, flags: number): TunDevice {
   }
   // The kernel writes the final name back into ifr_name (resolving "%d").
   const end = ifr.indexOf(0);
-  return new TunDevice(new TextDecoder().decode(ifr.subarray(0, end < 0 ? IFNAMSIZ : end)), fd);
+  const dev = new TunDevice(new TextDecoder().decode(ifr.subarray(0, end < 0 ? IFNAMSIZ : end)), fd);
+  dev.vnet = (flags & IFF_VNET_HDR) !== 0;
+  return dev;
 }

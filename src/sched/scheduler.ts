@@ -52,6 +52,12 @@ export interface Scheduler {
   rebuild(dests: DestSet): void;
   /** Hot path: the index (into `dests`) for a new connection, or NO_DEST. */
   schedule(dests: DestSet, pkt: Pkt): number;
+  /**
+   * Control side, before rebuild(): the scheduler serves service `svcId` in snapshot
+   * generation `gen`. Schedulers whose position must be one across workers (rr, wrr)
+   * take their slot here (sched/shared.ts).
+   */
+  attach?(svcId: number, gen: number): void;
 }
 
 /** `schedFlags` are the -b bits: 1 flag-1, 2 flag-2, 4 flag-3. */

@@ -3,7 +3,7 @@
 //   [svc id * 5 + k]                 service stats
 //   [(MAX_SVC + dest id) * 5 + k]    destination stats
 //   [DROP_BASE + reason]             drops by DropReason (wire/drop.ts)
-//   [MISC_BASE + m]                  rx / tx / pass packet counts
+//   [MISC_BASE + m]                  rx / tx / pass / segmented / gso_rx packet counts
 // k: conns, inpkts, outpkts, inbytes, outbytes (the ip_vs_stats fields).
 import { DROP_COUNT } from "../wire/drop.ts";
 
@@ -24,7 +24,11 @@ export const MISC_BASE = DROP_BASE + DROP_COUNT;
 export const M_RX = 0;
 export const M_TX = 1;
 export const M_PASS = 2;
-export const MISC_COUNT = 3;
+/** TCP super-packets (offloading TUN) cut into segments for a path that cannot take them. */
+export const M_SEGMENTED = 3;
+/** TCP super-packets read from an offloading TUN (each counts once in rx too). */
+export const M_GSO_RX = 4;
+export const MISC_COUNT = 5;
 export const COUNTER_WORDS = MISC_BASE + MISC_COUNT;
 
 export function svcBase(id: number): number {

@@ -47,12 +47,14 @@ export const DROP = {
   FULLNAT_NO_PORT: 21,
   /** Full NAT: no local address toward the real server (no --laddr of its family, no route). */
   FULLNAT_NO_LADDR: 22,
+  /** A new connection's first packet dropped while the table is over 3/4 full (--drop-packet, IPVS drop_packet). */
+  DROP_PACKET: 23,
 } as const;
 
 export const DROP_NAMES: readonly string[] = [
   "none", "truncated", "unsupported_l3", "bad_ip_header", "bad_ip_csum", "fragment", "unsupported_l4",
   "bad_l4_header", "no_service", "no_conn", "no_dest", "table_full", "dest_gone", "tx_error",
   "unsupported_fwd", "multicast", "not_for_us", "ttl_exceeded", "neigh_unresolved", "bad_tunnel_header", "tunnel_too_big",
-  "fullnat_no_port", "fullnat_no_laddr",
+  "fullnat_no_port", "fullnat_no_laddr", "drop_packet",
 ];
 export const DROP_COUNT = DROP_NAMES.length;

@@ -40,6 +40,18 @@ export class Pkt {
   frag = 0;
   /** Fragment identification (IPv4 16 bits, IPv6 32 bits) when frag != 0. */
   fragId = 0;
+  // Offload state from an offloading TUN's virtio_net_hdr (wire/vnet.ts), set by the
+  // reader before process() and 0 for every other device. The pipeline keeps it true to
+  // the packet it outputs: a path that cannot carry it completes the checksum (or asks
+  // for segmentation) and clears it.
+  /** 1: the transport checksum field holds the pseudo-header sum, to be completed downstream. */
+  csumPartial = 0;
+  /** Absolute offsets where the partial checksum starts and of its field. */
+  csumStart = 0;
+  csumAt = 0;
+  /** virtio gso_type (0: an ordinary packet) and segment size of a TCP super-packet. */
+  gsoType = 0;
+  gsoSize = 0;
 }
 
 /**

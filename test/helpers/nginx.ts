@@ -46,11 +46,12 @@ export interface NginxServer {
  * required. GET / answers "<name> <proxy_protocol_addr>"; GET /big is a 5 MiB file; PUT
  * /up/NAME stores up to 16 MiB as <dir>/<name>/html/up/NAME.
  */
-export async function startNginx(ns: string, name: string, addrs: string[], dir: string): Promise<NginxServer> {
+export async function startNginx(ns: string, name: string, addrs: string[], dir: string, proxyProtocol = true): Promise<NginxServer> {
   const root = join(dir, name);
   mkdirSync(join(root, "html", "up"), { recursive: true });
   writeFileSync(join(root, "html", "big"), patternBytes(BIG_BYTES));
-  const listens = addrs.map((a) => `listen ${a.includes(":") ? `[${a}]` : a}:8080 proxy_protocol;`).join("\n    ");
+  const pp = proxyProtocol ? " proxy_protocol" : "";
+  const listens = addrs.map((a) => `listen ${a.includes(":") ? `[${a}]` : a}:8080${pp};`).join("\n    ");
   const conf = `daemon off;
 master_process off;
 worker_processes 1;
@@ -58,7 +59,7 @@ pid ${root}/nginx.pid;
 error_log ${root}/error.log warn;
 events { worker_connections 256; }
 http {
-  log_format pp '$proxy_protocol_addr $status $request_length $bytes_sent';
+  log_format pp '${proxyProtocol ? "$proxy_protocol_addr" : "$remote_addr"} $status $request_length $bytes_sent';
   access_log ${root}/access.log pp;
   client_body_temp_path ${root}/body;
   proxy_temp_path ${root}/proxy;
@@ -69,7 +70,7 @@ http {
     ${listens}
     root ${root}/html;
     client_max_body_size 16m;
-    location = / { return 200 "${name} $proxy_protocol_addr\\n"; }
+    location = / { return 200 "${name} ${proxyProtocol ? "$proxy_protocol_addr" : "$remote_addr"}\\n"; }
     location = /big { }
     location /up/ { dav_methods PUT; }
   }

@@ -19,9 +19,21 @@ export const EMPTY_DIR = mkdtempSync(join(tmpdir(), "tslb-empty-"));
 
 export interface Run { out: string; err: string; code: number }
 
+/**
+ * Data-plane settings a test run may set for every daemon it starts (scripts/test.ts runs
+ * the forwarding e2e files again with offloads off and several workers).
+ */
+const DATAPLANE_ENV = ["TSLB_OFFLOAD", "TSLB_WORKERS"] as const;
+
+function dataplaneEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of DATAPLANE_ENV) if (process.env[k]) out[k] = process.env[k]!;
+  return out;
+}
+
 /** Runs `tslb args` inside namespace ns, cwd an empty directory, minimal environment. */
 export function tslb(ns: string, socket: string, args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}): Run {
-  const env = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", TSLB_SOCKET: socket, ...opts.env };
+  const env = { PATH: "/usr/sbin:/usr/bin:/sbin:/bin", TSLB_SOCKET: socket, ...dataplaneEnv(), ...opts.env };
   const r = Bun.spawnSync(["timeout", "30", "ip", "netns", "exec", ns, BIN, ...args], {
     cwd: EMPTY_DIR, env, stdin: opts.stdin !== undefined ? new TextEncoder().encode(opts.stdin) : "ignore",
   });

@@ -4,7 +4,7 @@
 // The probe (test/helpers/io_rtnetlink_probe.ts) runs inside the namespace.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { GatedProbe, ipn, withNetns } from "../helpers/io_netns.ts";
+import { GatedProbe, ipn, nsProbe, withNetns } from "../helpers/io_netns.ts";
 import { addrBytes, addrText } from "../../src/io/rtnetlink.ts";
 
 // Drops the kernel's own entries (local/broadcast/multicast/link-local) and tv0's prefixes.
@@ -72,6 +72,23 @@ rt("routes, rules and proxy neighbours: add, inspect with ip, delete", async () 
     } finally {
       await probe.done();
     }
+  });
+});
+
+rt("batch: changes past one sendmsg, each with its own result, failures named as the single calls name them", async () => {
+  await withNetns("io-rtnlb", (ns) => {
+    const r = nsProbe(ns, "io_rtnetlink_batch_probe.ts");
+    assert.is(r.n, 304);
+    assert.equal(r.first, [
+      [150, -17, "RTM_NEWROUTE 198.18.0.7/32: File exists (EEXIST)"],
+      [200, -101, r.first[1][2]],
+      [303, -3, "RTM_DELROUTE 198.18.3.231/32: No such process (ESRCH)"],
+    ]);
+    assert.match(r.first[1][2], /^RTM_NEWROUTE 198\.18\.200\.0\/24 .*\(ENETUNREACH\)$/);
+    assert.is(r.again, 10, "all exist now");
+    assert.equal(r.dels.map((x: unknown[]) => x[1]), [-3, -3], "the duplicate and the one never added");
+    assert.match(ipn(ns, "-4", "rule"), /^1000:\s+from 198\.18\.1\.12\/31 ipproto tcp sport 80 lookup 4242\s*$/m);
+    assert.equal(ours(ipn(ns, "route", "show", "table", "all")).filter((l) => l.includes("198.18.")), []);
   });
 });
 

@@ -43,4 +43,15 @@ r("objects that disappear are forgotten", () => {
   assert.is(e.rate(1).conns, 0);
   assert.ok(e.rate(2).conns > 0);
 });
+r("keys far apart, and objects that come back after being forgotten start afresh", () => {
+  const e = new RateEstimator();
+  e.sample([5, 200_000], () => st(0, 0, 0, 0, 0));
+  e.sample([5, 200_000], () => st(1000, 0, 0, 0, 0));
+  assert.ok(e.rate(200_000).conns > 0);
+  e.sample([5], () => st(1000, 0, 0, 0, 0));
+  assert.is(e.rate(200_000).conns, 0);
+  e.sample([5, 200_000], () => st(5000, 0, 0, 0, 0));
+  assert.is(e.rate(200_000).conns, 0, "a new object: its totals now, zero rates");
+  assert.is(e.rate(7).conns, 0);
+});
 r.run();

@@ -127,7 +127,7 @@ export class Pipeline {
     let id = t.lookup(p, now);
     if (id >= 0) {
       const cfg = this.cfg;
-      if (cfg.destPresent[t.dest(id)] === 0) {
+      if (cfg.destPresent[t.dest(id)] === 0 && !this.isProbeOf(id)) {
         // The destination was removed. expire_nodest_conn=1 (tslb's default) expires the
         // entry on sight instead of black-holing the flow until it times out.
         if (cfg.sysctl.expireNodestConn === 0) return this.drop(DROP.DEST_GONE);
@@ -657,6 +657,18 @@ export class Pipeline {
     const r = natXmit(f, p, t, id);
     if (r !== 0) return this.drop(r);
     return this.partialOut((flags & F_PROXY) !== 0 ? this.proxy(f, id) : VERDICT_TX);
+  }
+
+  /**
+   * A --check-via-vip probe's packet on the connection to the destination it checks. It
+   * goes through even while that destination is down (health-failed destinations count
+   * as gone): otherwise the probe's own RST could not clear a stale half-open connection
+   * on the server, and the server would fail every probe until that timed out.
+   */
+  private isProbeOf(id: number): boolean {
+    const pins = this.cfg.pinBySport;
+    const p = this.pkt;
+    return pins !== null && p.dir === 0 && pins[p.sport] === this.table.dest(id) + 1;
   }
 
   /**

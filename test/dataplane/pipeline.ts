@@ -183,6 +183,22 @@ persist("a client's segment for a removed destination is answered with a reset f
   assert.ok(checksumsValid(r.out));
   assert.is(counters[DROP_BASE + DROP.DEST_GONE], 1);
 });
+persist("a --check-via-vip probe's packets reach the destination it checks while that one is down", () => {
+  const pin = (s: Snapshot) => { s.probePins = [{ sport: 29101, destId: 1 }]; };
+  const { run, reconfigure, counters } = setup("rr", pin);
+  const probe = { src: CLIENT, dst: VIP, sport: 29101, dport: 80 };
+  assert.equal(fields(run({ ...probe, flags: SYN }).out).dst, RS1);
+  // The health check fails RS1: it stays in the rules but is compiled unavailable.
+  reconfigure((s) => { pin(s); s.services[0].dests[0].available = false; });
+  // The probe's RST (clearing a half-open connection on the server) and its next SYN go to RS1 ...
+  let r = run({ ...probe, flags: RST });
+  assert.equal([r.v, fields(r.out).dst], [VERDICT_TX, RS1]);
+  r = run({ ...probe, flags: SYN });
+  assert.equal([r.v, fields(r.out).dst], [VERDICT_TX, RS1]);
+  assert.is(counters[DROP_BASE + DROP.DEST_GONE], 0);
+  // ... while a client's new connection goes to the server that is up.
+  assert.equal(fields(run({ src: CLIENT, dst: VIP, sport: 46100, dport: 80, flags: SYN }).out).dst, RS2);
+});
 persist("expire_nodest_conn=0 keeps IPVS's silent drop for a removed destination", () => {
   const { run, reconfigure, counters } = setup("rr", (s) => { s.sysctl.expireNodestConn = 0; });
   run({ src: CLIENT, dst: VIP, proto: "udp", sport: 7100, dport: 53, payload: "a" });

@@ -98,7 +98,9 @@ export class Daemon {
 
   async start(): Promise<void> {
     const o = this.opts;
-    this.tun = openTun(o.tun, { offload: o.offload });
+    // One worker: a single-queue TUN (a multi-queue one hashes every packet to pick and to
+    // learn queues).
+    this.tun = openTun(o.tun, { offload: o.offload, multiQueue: o.workers > 1 });
     this.nl = RtNetlink.open();
     const idx = this.nl.linkIndex(this.tun.name);
     // The kernel queues packets for tslb here: a long queue absorbs bursts (and floods)

@@ -1,4 +1,4 @@
-// Queue steering for a multi-queue TUN (TUNSETSTEERINGEBPF): a 30-instruction eBPF
+// Queue steering for a multi-queue TUN (TUNSETSTEERINGEBPF): a 50-instruction eBPF
 // socket-filter program, loaded through bpf(2), that picks the queue (so the worker) of
 // every packet the kernel hands to tslb from a hash of its addresses and ports. Without
 // it the kernel's automatic selection moves a flow between queues as tslb's own writes
@@ -24,35 +24,49 @@ const MUL32_K = 0x24, RSH32_K = 0x74, JEQ_K = 0x15, JNE_K = 0x55, JA = 0x05, EXI
 
 type Insn = [op: number, dst: number, src: number, off: number, imm: number];
 
-/** The program (registers: r6 the packet context LD_ABS needs, r8 the hash, r9 the IPv4 header length). */
+/**
+ * The program. Registers: r6 the packet context LD_ABS needs, r8 the hash, r9 the IPv4
+ * header length. Fragments hash by addresses alone (a later fragment has no ports, and
+ * must reach the worker that saw its first fragment); so do IPv6 packets whose next
+ * header is not TCP or UDP.
+ */
 export function steeringProgram(): Insn[] {
   const p: Insn[] = [];
+  const fix: [at: number, label: string][] = [];
+  const labels = new Map<string, number>();
   const i = (op: number, dst = 0, src = 0, off = 0, imm = 0) => p.push([op, dst, src, off, imm]);
+  const jump = (op: number, label: string, imm = 0) => { fix.push([p.length, label]); i(op, 0, 0, 0, imm); };
+  const label = (name: string) => labels.set(name, p.length);
   i(MOV64_X, 6, 1);
   i(LD_ABS_B, 0, 0, 0, 0);
   i(RSH64_K, 0, 0, 0, 4);
-  const jV6 = p.length; i(JEQ_K, 0, 0, 0, 6); // → v6, offset patched below
-  const jOut = p.length; i(JNE_K, 0, 0, 0, 4); // → out
-  // IPv4: addresses, then the ports after the IHL-sized header.
+  jump(JEQ_K, "v6", 6);
+  jump(JNE_K, "out", 4);
+  // IPv4: addresses; then, unless it is a fragment, the ports after the IHL-sized header.
   i(LD_ABS_W, 0, 0, 0, 12); i(MOV64_X, 8, 0);
   i(LD_ABS_W, 0, 0, 0, 16); i(XOR64_X, 8, 0);
+  i(LD_ABS_H, 0, 0, 0, 6); i(AND64_K, 0, 0, 0, 0x3fff);
+  jump(JNE_K, "mix", 0);
   i(LD_ABS_B, 0, 0, 0, 0); i(AND64_K, 0, 0, 0, 0x0f); i(LSH64_K, 0, 0, 0, 2); i(MOV64_X, 9, 0);
   i(LD_IND_H, 0, 9, 0, 0); i(XOR64_X, 8, 0);
   i(LD_IND_H, 0, 9, 0, 2); i(XOR64_X, 8, 0);
-  const jMix = p.length; i(JA);
-  const v6 = p.length;
+  jump(JA, "mix");
+  // IPv6: the eight address words; the ports when TCP or UDP follows the fixed header.
+  label("v6");
   i(LD_ABS_W, 0, 0, 0, 8); i(MOV64_X, 8, 0);
   for (let w = 12; w < 40; w += 4) { i(LD_ABS_W, 0, 0, 0, w); i(XOR64_X, 8, 0); }
+  i(LD_ABS_B, 0, 0, 0, 6);
+  jump(JEQ_K, "ports6", 6);
+  jump(JNE_K, "mix", 17);
+  label("ports6");
   i(LD_ABS_H, 0, 0, 0, 40); i(XOR64_X, 8, 0);
   i(LD_ABS_H, 0, 0, 0, 42); i(XOR64_X, 8, 0);
-  const mix = p.length;
+  label("mix");
   i(MUL32_K, 8, 0, 0, 0x9e3779b1 | 0); i(RSH32_K, 8, 0, 0, 16); i(MOV64_X, 0, 8); i(EXIT);
-  const out = p.length;
+  label("out");
   i(MOV64_K, 0, 0, 0, 0); i(EXIT);
   // Jump offsets count from the instruction after the jump.
-  p[jV6][3] = v6 - jV6 - 1;
-  p[jOut][3] = out - jOut - 1;
-  p[jMix][3] = mix - jMix - 1;
+  for (const [at, name] of fix) p[at][3] = labels.get(name)! - at - 1;
   return p;
 }
 

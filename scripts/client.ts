@@ -1,6 +1,8 @@
 // A real client for tests and the demo, run inside a client namespace:
 //   bun scripts/client.ts http ADDR PORT COUNT   COUNT sequential HTTP/1.0 requests, each on a new TCP connection
 //   bun scripts/client.ts udp ADDR PORT TEXT     one datagram, prints the reply
+//   bun scripts/client.ts udpburst ADDR PORT N   N datagrams "b<i>" back to back on one socket; prints
+//                                                "<replies> <distinct well-formed replies>" after 2 s of quiet
 //   bun scripts/client.ts keepalive ADDR PORT    one TCP connection; a GET (HTTP/1.1 keep-alive) per stdin line
 //   bun scripts/client.ts upload ADDR PORT BYTES  one POST of BYTES bytes
 //   bun scripts/client.ts download ADDR PORT PATH one GET of PATH; prints the status code, body bytes and a checksum
@@ -35,6 +37,23 @@ if (mode === "http") {
   s.on("message", (m) => { clearTimeout(t); console.log(m.toString()); s.close(); });
   s.on("error", (e) => { clearTimeout(t); console.log(`error ${(e as NodeJS.ErrnoException).code ?? e.message}`); s.close(); });
   s.connect(port, addr, () => s.send(arg ?? "ping"));
+} else if (mode === "udpburst") {
+  // Back-to-back datagrams of one flow, the same size: what tslb --coalesce joins into one
+  // write. Every echo must come back intact (a bad checksum would be dropped by the kernel).
+  const n = Number(arg ?? 100);
+  const s = createSocket(addr.includes(":") ? "udp6" : "udp4");
+  const seen = new Set<number>();
+  let replies = 0;
+  let quiet = setTimeout(done, 2000);
+  function done() { console.log(`${replies} ${seen.size}`); s.close(); }
+  s.on("message", (m) => {
+    replies++;
+    const x = /^rs[12] \S+ b(\d{5})$/.exec(m.toString());
+    if (x) seen.add(Number(x[1]));
+    clearTimeout(quiet);
+    quiet = setTimeout(done, 2000);
+  });
+  s.connect(port, addr, () => { for (let i = 0; i < n; i++) s.send(`b${String(i).padStart(5, "0")}`); });
 } else if (mode === "upload") {
   // One HTTP POST of `arg` bytes on a new connection (full-size, DF segments: path MTU
   // discovery must work for it to complete). Prints the answer or "error ...".

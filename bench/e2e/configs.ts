@@ -39,6 +39,7 @@ export const CONFIGS: Config[] = [
   { name: "tslb-nat-nooffload", kind: "tslb", fwd: "-m", flags: ["--offload", "off"], what: "tslb NAT, --offload off (no IFF_VNET_HDR)", pps: true },
   { name: "tslb-nat-w1", kind: "tslb", fwd: "-m", flags: ["--workers", "1"], what: "tslb NAT, --workers 1", pps: true },
   { name: "tslb-nat-w2", kind: "tslb", fwd: "-m", flags: ["--workers", "2"], what: "tslb NAT, --workers 2 (multi-queue)", pps: true },
+  { name: "tslb-nat-nocoalesce", kind: "tslb", fwd: "-m", flags: ["--coalesce", "off"], what: "tslb NAT, --coalesce off (every datagram its own write)", pps: true },
   { name: "tslb-dr", kind: "tslb", fwd: "-g", flags: [], what: "tslb direct routing (-g): TAP on br-rs, VIP on the real servers' lo, lb routes VIP/32 to br-rs" },
   { name: "tslb-ipip", kind: "tslb", fwd: "-i", flags: [], what: "tslb IPIP (-i): real servers run tslb --decap with the VIP on lo" },
   { name: "c-tun", kind: "ctun", vnet: false, what: "bench/c/tunnat.c: C TUN NAT, one queue, blocking read/write", pps: true, quick: true },

@@ -30,7 +30,7 @@ function tunDrops(ctx: Ctx): number | null {
 
 export async function measurePps(ctx: Ctx, r: Running, udpflood: string, seconds: number, genCpu: string | null, log: string): Promise<PpsResult> {
   const roots = r.lb.map((p) => p.pid);
-  const rx0 = ctx.topo.received();
+  const rx0 = ctx.topo.received(PKT_LEN);
   const d0 = tunDrops(ctx);
   const c0 = cpuSeconds(roots);
   const gen = await run(["ip", "netns", "exec", ctx.topo.ns.cl, ...(genCpu === null ? [] : ["taskset", "-c", genCpu]),
@@ -38,7 +38,7 @@ export async function measurePps(ctx: Ctx, r: Running, udpflood: string, seconds
   await Bun.sleep(300); // the forwarder drains its queue
   const c1 = cpuSeconds(roots);
   const d1 = tunDrops(ctx);
-  const rx1 = ctx.topo.received();
+  const rx1 = ctx.topo.received(PKT_LEN);
   appendFileSync(log, `$ udpflood ${r.target} ${FLOOD_PORT} ${seconds} ${FLOWS} ${PKT_LEN}\n${gen.out}${gen.err}rx ${rx0} -> ${rx1}, tun drops ${d0} -> ${d1}, cpu ${c0} -> ${c1}\n`);
   const m = /sent (\d+) errors (\d+) elapsed ([\d.]+)/.exec(gen.out);
   if (gen.code !== 0 || !m) throw new Error(`udpflood exited ${gen.code}: ${(gen.err || gen.out).trim().slice(0, 200)}`);

@@ -152,14 +152,20 @@ export class BenchTopology {
     this.sink = true;
   }
 
-  /** Packets that reached the real servers: the sink's counters, or the interfaces' rx_packets. */
-  received(): number {
+  /**
+   * Datagrams of `ipLen` bytes (IPv4 UDP) that reached the real servers: from the sink's
+   * counters, or the interfaces' rx_packets. A forwarder that coalesces (tslb --coalesce)
+   * delivers several datagrams in one UDP GSO packet of 28 + k·(ipLen − 28) bytes, which
+   * the counter sees once: datagrams = (bytes − 28·packets) / (ipLen − 28) counts both.
+   */
+  received(ipLen: number): number {
     let n = 0;
     for (const i of [0, 1]) {
       const h: Host = i ? "rs2" : "rs1";
       if (this.sink) {
         const out = this.exec(h, ["nft", "list", "table", "netdev", "tslbbench_sink"]).out;
-        n += Number(/packets (\d+)/.exec(out)?.[1] ?? 0);
+        const m = /packets (\d+) bytes (\d+)/.exec(out);
+        if (m) n += Math.round((Number(m[2]) - 28 * Number(m[1])) / (ipLen - 28));
       } else {
         n += Number(this.exec(h, ["cat", `/sys/class/net/${RS_DEV[i]}/statistics/rx_packets`]).out.trim());
       }

@@ -124,7 +124,7 @@ export class Daemon {
     this.net.installBase();
     this.marks = new MarkDevices(this.nl, this.log);
     const queues = this.openQueues();
-    await this.host.start(queues.map((q) => q.fd), this.tun.name, this.tun.vnet, compile(this.rules, this.ids, this.gen, this.compileContext(this.rules)), this.openTap(), this.openIcmp(4), this.openIcmp(6));
+    await this.host.start(queues.map((q) => q.fd), this.tun.name, this.tun.vnet, o.coalesce, compile(this.rules, this.ids, this.gen, this.compileContext(this.rules)), this.openTap(), this.openIcmp(4), this.openIcmp(6));
     this.health = new HealthControl(this.nl, this.log, () => void this.enqueue(() => this.recompile()));
     await this.loadAtStart();
     this.stopServer = serveControl(o.socket, (req) => this.handle(req), this.log);
@@ -667,7 +667,7 @@ export class Daemon {
     const b = this.host.counterBlocks;
     const out: Record<string, number> = {};
     DROP_NAMES.forEach((n, i) => { if (i > 0) out[n] = sumCounter(b, DROP_BASE + i); });
-    ["rx", "tx", "pass", "segmented", "gso_rx"].forEach((n, i) => { out[n] = sumCounter(b, MISC_BASE + i); });
+    ["rx", "tx", "pass", "segmented", "gso_rx", "coalesced"].forEach((n, i) => { out[n] = sumCounter(b, MISC_BASE + i); });
     out.connections = this.host.table.count;
     return out;
   }

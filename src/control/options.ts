@@ -29,6 +29,8 @@ export interface GlobalOptions {
   offload: boolean;
   /** --workers N: data-plane workers, one TUN queue each. */
   workers: number;
+  /** --coalesce on|off: join a flow's UDP datagrams into one GSO write (with offloads). */
+  coalesce: boolean;
   /** Role chosen by the first argument: cli (ipvsadm), daemon, shutdown, simulate. */
   role: "cli" | "daemon" | "shutdown" | "simulate";
 }
@@ -54,7 +56,7 @@ export const DEFAULT_CONN_MAX = 1 << 20;
  */
 export const DEFAULT_WORKERS = Math.max(1, Math.min(8, availableParallelism() - 1));
 
-type OtherField = "connMax" | "fullnatPorts" | "offload" | "workers";
+type OtherField = "connMax" | "fullnatPorts" | "offload" | "workers" | "coalesce";
 type TextField = "socket" | "tun" | "tap" | "bridge" | "vipDev" | "state" | "rules" | "metrics";
 type SysctlField = keyof DataplaneSysctls;
 
@@ -78,6 +80,7 @@ const VALUED: Record<string, { env: string; field: TextField | OtherField | Sysc
   "--metrics": { env: "TSLB_METRICS", field: "metrics" },
   "--offload": { env: "TSLB_OFFLOAD", field: "offload" },
   "--workers": { env: "TSLB_WORKERS", field: "workers" },
+  "--coalesce": { env: "TSLB_COALESCE", field: "coalesce" },
 };
 
 const SYSCTL_MAX: Record<SysctlField, number> = { expireNodestConn: 1, expireQuiescentTemplate: 1, connReuseMode: 3, mssClamp: 1, sloppyTcp: 2, dropPacket: 1 };
@@ -85,9 +88,9 @@ const SYSCTL_MAX: Record<SysctlField, number> = { expireNodestConn: 1, expireQui
 function setValued(opts: GlobalOptions, name: string, field: TextField | OtherField | SysctlField, v: string): void {
   if (field === "connMax") opts.connMax = parseConnMax(v);
   else if (field === "fullnatPorts") opts.fullnatPorts = parsePortRange(name, v);
-  else if (field === "offload") {
-    if (v !== "on" && v !== "off") throw new OptionError(`--offload wants on or off, not '${v}'`);
-    opts.offload = v === "on";
+  else if (field === "offload" || field === "coalesce") {
+    if (v !== "on" && v !== "off") throw new OptionError(`--${field} wants on or off, not '${v}'`);
+    opts[field] = v === "on";
   } else if (field === "workers") opts.workers = parseWorkers(v);
   else if (field in SYSCTL_MAX) {
     const f = field as SysctlField;
@@ -140,6 +143,7 @@ export function splitGlobalOptions(argv: string[], env: Record<string, string | 
     logJson: env.TSLB_LOG_JSON === "1",
     offload: true,
     workers: DEFAULT_WORKERS,
+    coalesce: true,
     role: "cli",
   };
   for (const [name, spec] of Object.entries(VALUED)) {
@@ -199,6 +203,6 @@ export function daemonArgs(o: GlobalOptions): string[] {
   if (o.rules) a.push("--rules", o.rules);
   if (o.metrics) a.push("--metrics", o.metrics);
   if (o.logJson) a.push("--log-json");
-  a.push("--offload", o.offload ? "on" : "off", "--workers", String(o.workers));
+  a.push("--offload", o.offload ? "on" : "off", "--workers", String(o.workers), "--coalesce", o.coalesce ? "on" : "off");
   return a;
 }

@@ -61,7 +61,7 @@ export class DataplaneHost {
    * the TAP, the raw ICMP sockets and the firewall-mark TUNs, and sweeps the table; with
    * more than one worker every packet is processed under the shared lock.
    */
-  async start(queues: readonly number[], devName: string, offload: boolean, snapshot: Snapshot, tap: WorkerInit["tap"], icmpFd = -1, icmp6Fd = -1): Promise<void> {
+  async start(queues: readonly number[], devName: string, offload: boolean, coalesce: boolean, snapshot: Snapshot, tap: WorkerInit["tap"], icmpFd = -1, icmp6Fd = -1): Promise<void> {
     const n = queues.length;
     this.ctl = new Int32Array(new SharedArrayBuffer(4 * (1 + n)));
     while (this.counterBlocks.length < n) this.addCounterBlock();
@@ -77,7 +77,7 @@ export class DataplaneHost {
       w.onerror = (e) => console.error(`tslb: data-plane worker ${i} error: ${e.message}`);
       const first = i === 0;
       const init: WorkerMessage = {
-        type: "init", index: i, workers: n, fd: queues[i], devName, offload, wakeFd, table: this.table.shared,
+        type: "init", index: i, workers: n, fd: queues[i], devName, offload, coalesce, wakeFd, table: this.table.shared,
         counters: this.counterSabs[i], ctl: this.ctl.buffer as SharedArrayBuffer, lock: this.lock, sched: this.sched,
         clockBaseSec: this.clockBaseSec, snapshot, tap: first ? tap : null, icmpFd: first ? icmpFd : -1, icmp6Fd: first ? icmp6Fd : -1,
       };

@@ -8,14 +8,16 @@ import { ConnTable, type ConnTableShared } from "../conntrack/table.ts";
 import type { Device } from "../io/device.ts";
 import { Poller, drainEventFd } from "../io/poller.ts";
 import { TunDevice } from "../io/tun.ts";
-import { MISC_BASE, M_GSO_RX, M_RX, M_SEGMENTED, M_TX, DROP_BASE } from "../stats/counters.ts";
+import { MISC_BASE, M_COALESCED, M_GSO_RX, M_RX, M_SEGMENTED, M_TX, DROP_BASE } from "../stats/counters.ts";
 import { DROP } from "../wire/drop.ts";
 import { Frame, HEADROOM, MAX_FRAME } from "../wire/frame.ts";
 import { Pipeline } from "./pipeline.ts";
 import { PacketLock } from "./lock.ts";
+import { COALESCE_SLOTS, COALESCE_SLOT_BYTES, UdpCoalescer } from "./coalesce.ts";
+import { IPPROTO_UDP } from "../wire/ipv4.ts";
 import { shareSchedulerState } from "../sched/shared.ts";
 import { ActiveConfig, type Snapshot } from "./snapshot.ts";
-import { VERDICT_CONSUMED, VERDICT_DROP, VERDICT_SEGMENT, VERDICT_TX_L2 } from "./verdict.ts";
+import { VERDICT_CONSUMED, VERDICT_DROP, VERDICT_SEGMENT, VERDICT_TX, VERDICT_TX_L2 } from "./verdict.ts";
 import {
   VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_TCPV4, VNET_GSO_TCPV6, VNET_HDR_LEN, vnetCsumOffset, vnetCsumStart, vnetFlags,
   vnetGsoSize, vnetGsoType, vnetWrite, vnetWritePlain,
@@ -37,6 +39,8 @@ export interface WorkerInit {
   devName: string;
   /** The main TUN was opened with offloads (IFF_VNET_HDR). */
   offload: boolean;
+  /** Join UDP datagrams of a flow into one GSO write (needs offload). */
+  coalesce: boolean;
   wakeFd: number;
   table: ConnTableShared;
   counters: SharedArrayBuffer;
@@ -103,6 +107,10 @@ const SWEEP_SLICE = 4096;
 let mainVnet = false;
 /** Where segment() cuts segments: past the largest packet a read can return. */
 const SEGMENT_AT = HEADROOM + MAX_FRAME + HEADROOM;
+/** The coalescer's staging slots, after the segment area. */
+const COALESCE_AT = SEGMENT_AT + MAX_FRAME;
+/** Joins a flow's UDP datagrams into one write (--coalesce, offloads on); null when off. */
+let coalescer: UdpCoalescer | null = null;
 
 function readOnlyDevice(sock: Sock): Device {
   return { name: sock.label, fd: sock.fd, l2: false, recv: (b, o, c) => sock.recv(b, o, c), send: () => -1, close: () => sock.close() };
@@ -179,6 +187,16 @@ function emit(v: number): void {
   if (v === VERDICT_DROP || v === VERDICT_CONSUMED) return;
   const p = pipeline.pkt;
   const u8 = frame.u8;
+  if (coalescer !== null) {
+    // A partial sum must sit where every kernel puts it (the NAT paths only keep it so).
+    if (v === VERDICT_TX && p.gsoType === 0 && p.proto === IPPROTO_UDP && (p.csumPartial === 0 || p.csumAt === p.l4 + 6) &&
+      coalescer.add(p.start, p.len, p.csumPartial)) {
+      counters[MISC_BASE + M_TX]++;
+      return;
+    }
+    // Whatever goes out otherwise must not overtake a flow's staged datagrams.
+    coalescer.flush();
+  }
   let r: number;
   if (v === VERDICT_TX_L2) r = tapDev!.send(u8, p.start, p.len);
   else if (!mainVnet) r = mainDev.send(u8, p.start, p.len);
@@ -295,6 +313,7 @@ function batch(): number {
       else emit(v);
     }
   }
+  if (coalescer !== null) coalescer.flush();
   const budget = Math.ceil((table.capacity * (ms - lastSweepMs)) / SWEEP_PERIOD_MS);
   if (index === 0 && budget >= 64) sweep(now, Math.min(budget, table.capacity));
   return ms;
@@ -326,7 +345,15 @@ self.onmessage = (ev: MessageEvent<WorkerMessage>) => {
     icmp6Dev = m.icmp6Fd >= 0 ? readOnlyDevice(new Sock(m.icmp6Fd, 6, 58, "raw icmpv6")) : null;
     setDevices(m.snapshot);
     // The second half takes the segments of a super-packet (segment()), headroom included.
-    frame = Frame.alloc(SEGMENT_AT + MAX_FRAME);
+    frame = Frame.alloc(COALESCE_AT + COALESCE_SLOTS * COALESCE_SLOT_BYTES);
+    if (m.offload && m.coalesce) {
+      const f = frame;
+      coalescer = new UdpCoalescer(f.u8, COALESCE_AT, (off, len) => {
+        const r = mainDev.send(f.u8, off, len);
+        if (r < 0) counters[DROP_BASE + DROP.TX_ERROR]++;
+        return r;
+      }, counters, MISC_BASE + M_COALESCED);
+    }
     pipeline = new Pipeline(new ActiveConfig(m.snapshot, table.destState, null), table, counters);
     pipeline.l2 = l2;
     announce(pipeline.cfg);

@@ -4,7 +4,7 @@
 // segments the sender's TSO would have made (wireguard-go's gsoSplit does the same).
 // Pure and allocation-free: segments are copied with copyWithin inside one buffer.
 import { csumAdd, csumFold } from "./checksum.ts";
-import { ipPseudoSum } from "./ip.ts";
+import { get16, ipPseudoSum, put16 } from "./ip.ts";
 import { IPPROTO_UDP } from "./ipv4.ts";
 import { IPV6_HDR_LEN } from "./ipv6.ts";
 import { TCP_CSUM, TCP_FIN, TCP_FLAGS, TCP_OFF, TCP_PSH, TCP_SEQ } from "./tcp.ts";
@@ -78,12 +78,4 @@ export function tcpGsoSegment(u8: Uint8Array, l3: number, l4: number, end: numbe
   const sum = csumAdd(u8, t, l4len, ipPseudoSum(u8, at, 6, l4len));
   put16(u8, t + TCP_CSUM, ~csumFold(sum) & 0xffff);
   return len;
-}
-
-function get16(u8: Uint8Array, at: number): number {
-  return (u8[at] << 8) | u8[at + 1];
-}
-function put16(u8: Uint8Array, at: number, v: number): void {
-  u8[at] = (v >>> 8) & 0xff;
-  u8[at + 1] = v & 0xff;
 }

@@ -26,7 +26,11 @@ export function ipPseudoSum(u8: Uint8Array, l3: number, proto: number, l4len: nu
     : csumAdd(u8, l3 + 8, 32, 0) + proto + l4len;
 }
 
-function put16(u8: Uint8Array, at: number, v: number): void {
+/** Big-endian 16-bit field accessors on a byte array (no DataView needed). */
+export function get16(u8: Uint8Array, at: number): number {
+  return (u8[at] << 8) | u8[at + 1];
+}
+export function put16(u8: Uint8Array, at: number, v: number): void {
   u8[at] = (v >>> 8) & 0xff;
   u8[at + 1] = v & 0xff;
 }

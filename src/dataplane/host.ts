@@ -2,6 +2,7 @@
 // queue and the shared memory, posts snapshots and waits until they are adopted (so a
 // CLI command returns only once packets follow the new rules), and reads counters.
 import { ConnTable } from "../conntrack/table.ts";
+import { close } from "../io/libc.ts";
 import { createEventFd, signalEventFd } from "../io/poller.ts";
 import { allocCounters } from "../stats/counters.ts";
 import { MAX_DEST } from "../stats/counters.ts";
@@ -106,7 +107,10 @@ export class DataplaneHost {
       signalEventFd(w.wakeFd);
     }
     await Promise.race([done.catch(() => undefined), Bun.sleep(1500)]);
-    for (const w of this.workers) w.worker.terminate();
+    for (const w of this.workers) {
+      w.worker.terminate();
+      close(w.wakeFd);
+    }
     this.workers = [];
   }
 

@@ -10,8 +10,6 @@ const SPINS = 200;
 
 export class PacketLock {
   private readonly a: Int32Array;
-  /** Times a worker found the lock held (contention, for the bench). */
-  contended = 0;
 
   constructor(sab: SharedArrayBuffer) {
     this.a = new Int32Array(sab, 0, 1);
@@ -20,7 +18,6 @@ export class PacketLock {
   lock(): void {
     const a = this.a;
     if (Atomics.compareExchange(a, 0, 0, 1) === 0) return;
-    this.contended++;
     for (let i = 0; i < SPINS; i++) {
       if (Atomics.load(a, 0) === 0 && Atomics.compareExchange(a, 0, 0, 1) === 0) return;
     }

@@ -667,7 +667,7 @@ export class Daemon {
     const b = this.host.counterBlocks;
     const out: Record<string, number> = {};
     DROP_NAMES.forEach((n, i) => { if (i > 0) out[n] = sumCounter(b, DROP_BASE + i); });
-    ["rx", "tx", "pass", "segmented", "gso_rx", "coalesced"].forEach((n, i) => { out[n] = sumCounter(b, MISC_BASE + i); });
+    ["rx", "tx", "pass", "segmented", "gso_rx", "coalesced", "joined"].forEach((n, i) => { out[n] = sumCounter(b, MISC_BASE + i); });
     out.connections = this.host.table.count;
     return out;
   }

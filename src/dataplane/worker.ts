@@ -8,13 +8,14 @@ import { ConnTable, type ConnTableShared } from "../conntrack/table.ts";
 import type { Device } from "../io/device.ts";
 import { Poller, drainEventFd } from "../io/poller.ts";
 import { TunDevice } from "../io/tun.ts";
-import { MISC_BASE, M_COALESCED, M_GSO_RX, M_RX, M_SEGMENTED, M_TX, DROP_BASE } from "../stats/counters.ts";
+import { MISC_BASE, M_COALESCED, M_GSO_RX, M_JOINED, M_RX, M_SEGMENTED, M_TX, DROP_BASE } from "../stats/counters.ts";
 import { DROP } from "../wire/drop.ts";
 import { Frame, HEADROOM, MAX_FRAME } from "../wire/frame.ts";
 import { Pipeline } from "./pipeline.ts";
 import { PacketLock } from "./lock.ts";
 import { COALESCE_SLOTS, COALESCE_SLOT_BYTES, UdpCoalescer } from "./coalesce.ts";
-import { IPPROTO_UDP } from "../wire/ipv4.ts";
+import { IPPROTO_TCP, IPPROTO_UDP } from "../wire/ipv4.ts";
+import { TCP_JOIN_SLOTS, TCP_JOIN_SLOT_BYTES, TcpJoiner } from "./join_tcp.ts";
 import { shareSchedulerState } from "../sched/shared.ts";
 import { ActiveConfig, type Snapshot } from "./snapshot.ts";
 import { VERDICT_CONSUMED, VERDICT_DROP, VERDICT_SEGMENT, VERDICT_TX, VERDICT_TX_L2 } from "./verdict.ts";
@@ -111,6 +112,10 @@ const SEGMENT_AT = HEADROOM + MAX_FRAME + HEADROOM;
 const COALESCE_AT = SEGMENT_AT + MAX_FRAME;
 /** Joins a flow's UDP datagrams into one write (--coalesce, offloads on); null when off. */
 let coalescer: UdpCoalescer | null = null;
+/** The TCP joiner's staging slots, after the coalescer's. */
+const JOIN_AT = COALESCE_AT + COALESCE_SLOTS * COALESCE_SLOT_BYTES;
+/** Joins a flow's back-to-back small TCP segments into one (--coalesce); null when off. */
+let joiner: TcpJoiner | null = null;
 
 function readOnlyDevice(sock: Sock): Device {
   return { name: sock.label, fd: sock.fd, l2: false, recv: (b, o, c) => sock.recv(b, o, c), send: () => -1, close: () => sock.close() };
@@ -187,6 +192,12 @@ function emit(v: number): void {
   if (v === VERDICT_DROP || v === VERDICT_CONSUMED) return;
   const p = pipeline.pkt;
   const u8 = frame.u8;
+  // add() refuses what cannot wait (a super-packet, say), after writing its flow's staged segments.
+  if (joiner !== null && v === VERDICT_TX && p.proto === IPPROTO_TCP &&
+    joiner.add(p.start, p.len, p.csumPartial, p.gsoType === 0 && (p.csumPartial === 0 || p.csumAt === p.l4 + 16))) {
+    counters[MISC_BASE + M_TX]++;
+    return;
+  }
   if (coalescer !== null) {
     // A partial sum must sit where every kernel puts it (the NAT paths only keep it so).
     if (v === VERDICT_TX && p.gsoType === 0 && p.proto === IPPROTO_UDP && (p.csumPartial === 0 || p.csumAt === p.l4 + 6) &&
@@ -314,6 +325,7 @@ function batch(): number {
     }
   }
   if (coalescer !== null) coalescer.flush();
+  if (joiner !== null) joiner.flush();
   const budget = Math.ceil((table.capacity * (ms - lastSweepMs)) / SWEEP_PERIOD_MS);
   if (index === 0 && budget >= 64) sweep(now, Math.min(budget, table.capacity));
   return ms;
@@ -345,15 +357,15 @@ self.onmessage = (ev: MessageEvent<WorkerMessage>) => {
     icmp6Dev = m.icmp6Fd >= 0 ? readOnlyDevice(new Sock(m.icmp6Fd, 6, 58, "raw icmpv6")) : null;
     setDevices(m.snapshot);
     // The second half takes the segments of a super-packet (segment()), headroom included.
-    frame = Frame.alloc(COALESCE_AT + COALESCE_SLOTS * COALESCE_SLOT_BYTES);
-    if (m.offload && m.coalesce) {
-      const f = frame;
-      coalescer = new UdpCoalescer(f.u8, COALESCE_AT, (off, len) => {
-        const r = mainDev.send(f.u8, off, len);
-        if (r < 0) counters[DROP_BASE + DROP.TX_ERROR]++;
-        return r;
-      }, counters, MISC_BASE + M_COALESCED);
-    }
+    frame = Frame.alloc(JOIN_AT + TCP_JOIN_SLOTS * TCP_JOIN_SLOT_BYTES);
+    const f = frame;
+    const sendMain = (off: number, len: number): number => {
+      const r = mainDev.send(f.u8, off, len);
+      if (r < 0) counters[DROP_BASE + DROP.TX_ERROR]++;
+      return r;
+    };
+    if (m.coalesce) joiner = new TcpJoiner(f.u8, JOIN_AT, m.offload, sendMain, counters, MISC_BASE + M_JOINED);
+    if (m.offload && m.coalesce) coalescer = new UdpCoalescer(f.u8, COALESCE_AT, sendMain, counters, MISC_BASE + M_COALESCED);
     pipeline = new Pipeline(new ActiveConfig(m.snapshot, table.destState, null), table, counters);
     pipeline.l2 = l2;
     announce(pipeline.cfg);

@@ -48,6 +48,8 @@ export class L2Host {
   private readonly lla = new Int32Array(2);
   arpSent = 0;
   queueDrops = 0;
+  /** Earliest retry time of any neighbour being resolved (Infinity: none), so tick() costs nothing otherwise. */
+  private nextDue = Infinity;
 
   constructor(readonly dev: Device, readonly macHi: number, readonly macLo: number) {}
 
@@ -113,6 +115,7 @@ export class L2Host {
     }
     this.probes[i]++;
     this.until[i] = nowMs + RETRY_MS;
+    if (this.until[i] < this.nextDue) this.nextDue = this.until[i];
     const b = i * 4;
     if (this.af[i] === 4) this.sendArp(ARP_REQUEST, BCAST_HI, BCAST_LO, 0, 0, 0, this.ip[b]);
     else this.sendNs(this.ip[b], this.ip[b + 1], this.ip[b + 2], this.ip[b + 3]);
@@ -120,7 +123,13 @@ export class L2Host {
 
   /** Re-sends probes whose retry time passed; drops the queues of neighbours that never answered. Once per batch. */
   tick(nowMs: number): void {
-    for (let i = 0; i < SLOTS; i++) if (this.state[i] === ST_INCOMPLETE && this.until[i] <= nowMs) this.probe(i, nowMs);
+    if (nowMs < this.nextDue) return;
+    this.nextDue = Infinity;
+    for (let i = 0; i < SLOTS; i++) {
+      if (this.state[i] !== ST_INCOMPLETE) continue;
+      if (this.until[i] <= nowMs) this.probe(i, nowMs);
+      else if (this.until[i] < this.nextDue) this.nextDue = this.until[i];
+    }
   }
 
   private learn(i: number, hi: number, lo: number, nowMs: number): void {

@@ -3,7 +3,7 @@
 //   [svc id * 5 + k]                 service stats
 //   [(MAX_SVC + dest id) * 5 + k]    destination stats
 //   [DROP_BASE + reason]             drops by DropReason (wire/drop.ts)
-//   [MISC_BASE + m]                  rx / tx / pass / segmented / gso_rx / coalesced packet counts
+//   [MISC_BASE + m]                  rx / tx / pass / segmented / gso_rx / coalesced / joined packet counts
 // k: conns, inpkts, outpkts, inbytes, outbytes (the ip_vs_stats fields).
 import { DROP_COUNT } from "../wire/drop.ts";
 
@@ -30,7 +30,9 @@ export const M_SEGMENTED = 3;
 export const M_GSO_RX = 4;
 /** UDP super-packets written by the coalescer (several datagrams of a flow in one write). */
 export const M_COALESCED = 5;
-export const MISC_COUNT = 6;
+/** TCP packets written by the joiner that carry several segments of a flow. */
+export const M_JOINED = 6;
+export const MISC_COUNT = 7;
 export const COUNTER_WORDS = MISC_BASE + MISC_COUNT;
 
 export function svcBase(id: number): number {

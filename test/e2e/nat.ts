@@ -100,7 +100,9 @@ nat("--stats counts one connection per request and packets both ways", () => {
   const row = (prefix: string) => lines.find((l) => l.startsWith(prefix))!.trim().split(/\s+/);
   const tcp = row("TCP  198.18.0.100:80");
   assert.is(tcp[2], "22", "Conns = 22 HTTP requests");
-  assert.ok(Number(tcp[3]) >= 22 * 5 && Number(tcp[4]) >= 22 * 4, `packets ${tcp}`);
+  // A client sends at least SYN, the handshake's ACK, its request and a FIN; the server
+  // at least SYN-ACK, its answer and a FIN, which tslb may have joined into one write.
+  assert.ok(Number(tcp[3]) >= 22 * 4 && Number(tcp[4]) >= 22 * 3, `packets ${tcp}`);
   assert.is(row("  -> 198.18.1.11:8080")[2], "11");
   assert.is(row("  -> 198.18.1.12:8080")[2], "11");
   const udp = row("UDP  198.18.0.100:53");

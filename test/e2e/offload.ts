@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RS, RS6, Topology, VIP, VIP6 } from "../../scripts/topology.ts";
 import { request } from "../../src/control/client.ts";
-import { BIG_BYTES, type NginxServer, byteSum, ensureNginx, patternBytes, startNginx } from "../helpers/nginx.ts";
+import { BIG_BYTES, type NginxServer, SMALL_BYTES, byteSum, ensureNginx, patternBytes, startNginx } from "../helpers/nginx.ts";
 import { BUN, ROOT, ensureBinary, tslb } from "../helpers/tslb.ts";
 
 const RULES = `-A -t ${VIP}:80 -s rr
@@ -86,6 +86,21 @@ for (const [name, vip, port] of [["NAT", VIP, "80"], ["NAT IPv6", VIP6, "80"], [
     assert.is(after.segmented - before.segmented, 0, "NAT carries them whole");
   });
 }
+
+e2e("NAT and full NAT: a small file's header and body segments (and FIN) are joined into one, every byte intact", async () => {
+  const before = await counters();
+  const want = `200 ${SMALL_BYTES} ${byteSum(patternBytes(SMALL_BYTES))}`;
+  for (let i = 0; i < 20; i++) {
+    assert.equal(client("download", VIP, "80", "/small"), [want], `NAT request ${i}`);
+    assert.equal(client("download", VIP6, "80", "/small"), [want], `NAT IPv6 request ${i}`);
+    assert.equal(client("download", VIP, "81", "/small"), [want], `full NAT request ${i}`);
+  }
+  const after = await counters();
+  const joined = after.joined - before.joined;
+  console.log(`    (${joined} joined writes for 60 responses)`);
+  // Joining is opportunistic (both segments must be read in one batch), so any will do.
+  assert.ok(joined > 0, "segments were joined");
+});
 
 e2e("NAT46 (full NAT, IPv4 VIP, IPv6 server): super-packets are cut into segments", async () => {
   const before = await counters();

@@ -91,6 +91,25 @@ s("the first packet to a real server waits for its MAC: probe out, reply in, que
   assert.is(hex(r.out.subarray(0, 14)), hex(eth(RS1_MAC, OUR, 0x0800, new Uint8Array(0))));
   void pl;
 });
+s("an unanswered probe is repeated each second by tick(), three in all, then the queue is dropped", () => {
+  const { run, tap, pl } = setup();
+  const l2 = pl.l2!;
+  run(eth(OUR, CLIENT_MAC, 0x0800, buildIp4({ src: CLIENT, dst: VIP, sport: 40001, dport: 80, flags: 0x02 })));
+  assert.is(tap.sent.length, 1, "first probe at once");
+  l2.tick(1500);
+  assert.is(tap.sent.length, 1, "not before the retry time");
+  l2.tick(2000);
+  assert.is(tap.sent.length, 2, "second probe");
+  l2.tick(2999);
+  l2.tick(3000);
+  assert.is(tap.sent.length, 3, "third probe");
+  assert.is(l2.queueDrops, 0);
+  l2.tick(4000);
+  assert.is(tap.sent.length, 3, "no fourth probe");
+  assert.is(l2.queueDrops, 1, "the waiting SYN is dropped");
+  l2.tick(9000);
+  assert.is(tap.sent.length, 3, "a failed neighbour is not probed by tick()");
+});
 s("frames not for tslb's MAC and TTL 1 are counted drops", () => {
   const { run, counters } = setup();
   const syn = buildIp4({ src: CLIENT, dst: VIP, sport: 1, dport: 80, flags: 0x02 });

@@ -17,6 +17,8 @@ export function ensureNginx(): string {
 
 /** Size of the /big file. */
 export const BIG_BYTES = 5 * 1024 * 1024;
+/** Size of the /small file: sent with sendfile, so headers and body leave as two segments. */
+export const SMALL_BYTES = 200;
 
 /**
  * A repeating non-trivial byte pattern (also what `scripts/client.ts put` sends): a
@@ -43,13 +45,15 @@ export interface NginxServer {
 
 /**
  * nginx in namespace `ns` on `addrs` (IPv4/IPv6, port 8080) with the PROXY protocol
- * required. GET / answers "<name> <proxy_protocol_addr>"; GET /big is a 5 MiB file; PUT
+ * required. GET / answers "<name> <proxy_protocol_addr>"; GET /big is a 5 MiB file, GET
+ * /small a 200-byte one sent with sendfile (headers and body in two segments); PUT
  * /up/NAME stores up to 16 MiB as <dir>/<name>/html/up/NAME.
  */
 export async function startNginx(ns: string, name: string, addrs: string[], dir: string, proxyProtocol = true): Promise<NginxServer> {
   const root = join(dir, name);
   mkdirSync(join(root, "html", "up"), { recursive: true });
   writeFileSync(join(root, "html", "big"), patternBytes(BIG_BYTES));
+  writeFileSync(join(root, "html", "small"), patternBytes(SMALL_BYTES));
   const pp = proxyProtocol ? " proxy_protocol" : "";
   const listens = addrs.map((a) => `listen ${a.includes(":") ? `[${a}]` : a}:8080${pp};`).join("\n    ");
   const conf = `daemon off;
@@ -72,6 +76,7 @@ http {
     client_max_body_size 16m;
     location = / { return 200 "${name} ${proxyProtocol ? "$proxy_protocol_addr" : "$remote_addr"}\\n"; }
     location = /big { }
+    location = /small { sendfile on; }
     location /up/ { dav_methods PUT; }
   }
 }

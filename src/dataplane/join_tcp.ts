@@ -1,0 +1,249 @@
+// TCP segment joining on write: back-to-back small segments of one flow that a batch
+// forwards are written to the TUN as ONE segment carrying all their bytes, as a host's
+// GRO would hand them to its stack. A web server commonly sends a response as two
+// segments (headers from writev, body from sendfile); joined, the path carries one packet
+// instead of two, and the client, having received one segment no bigger than the largest
+// it has seen, delays its ACK and folds it into its next request, so a keep-alive
+// request crosses the balancer as two packets instead of four (measured in bench/RESULTS.md).
+//
+// Rules (Linux tcp_gro_receive's, but a segment with PSH may be followed: PSH asks for
+// prompt delivery, and nothing waits here, since only segments already in hand are joined):
+// the same addresses, ports, TOS/traffic class, TTL/hop limit and DF; no IPv4 options or
+// IPv6 extension headers; ACK set and no SYN, RST, URG or CWR; the same ACK number,
+// window, ECE and option bytes (timestamps included); each segment starts where the last
+// ended. A FIN (with or without data) may be the last segment joined, as in GRO: a server
+// closing after its response sends headers, body and FIN as one packet. The joined packet stays within 576 bytes (IPv4) or 1 280 (IPv6), sizes every
+// path carries, so joining never needs a path MTU the sender did not see.
+//
+// Checksums: a full checksum is never recomputed from the data. Each segment's data sum
+// is derived from its own checksum (checksum minus pseudo-header and header), so a
+// segment damaged before tslb gives a joined segment whose checksum fails too. Partial
+// checksums (offloading TUN, NEEDS_CSUM) stay partial. Segments of both kinds never join.
+//
+// Contract as for the UDP coalescer: the staging area is a region of the worker's frame
+// (copyWithin only, no allocation); add() takes the packet (the caller does not send it)
+// or refuses it, after writing any staged segments of the same flow so it cannot overtake
+// them; flush() at the end of every batch.
+import { csumAdd, csumFold } from "../wire/checksum.ts";
+import { get16, ipPseudoSum, put16 } from "../wire/ip.ts";
+import { IPPROTO_TCP } from "../wire/ipv4.ts";
+import { VNET_F_NEEDS_CSUM, VNET_HDR_LEN, vnetWrite, vnetWritePlain } from "../wire/vnet.ts";
+
+/** Flows staged at once. */
+export const TCP_JOIN_SLOTS = 16;
+/** Room per slot: a vnet header with headroom in front, then the largest joined packet. */
+export const TCP_JOIN_SLOT_BYTES = 64 + 1280;
+/** Largest joined IP packet: every IPv4 host takes 576 bytes, every IPv6 link 1 280. */
+const MAX_JOINED_V4 = 576;
+const MAX_JOINED_V6 = 1280;
+
+const FIN = 0x01;
+const SYN = 0x02;
+const RST = 0x04;
+const PSH = 0x08;
+const ACK = 0x10;
+const URG = 0x20;
+const CWR = 0x80;
+
+export class TcpJoiner {
+  /** Per slot: segments staged (0 = free), L4 offset, TCP header length, payload bytes, sequence number of the first. */
+  private readonly count = new Int32Array(TCP_JOIN_SLOTS);
+  private readonly l4off = new Int32Array(TCP_JOIN_SLOTS);
+  private readonly hlen = new Int32Array(TCP_JOIN_SLOTS);
+  private readonly total = new Int32Array(TCP_JOIN_SLOTS);
+  private readonly seq = new Uint32Array(TCP_JOIN_SLOTS);
+  /** Folded one's-complement sum of the payload so far (full checksums only). */
+  private readonly dataSum = new Int32Array(TCP_JOIN_SLOTS);
+  /** The slot's checksum is partial; PSH and FIN of the joined segments (FIN: nothing more joins). */
+  private readonly partial = new Uint8Array(TCP_JOIN_SLOTS);
+  private readonly orFlags = new Uint8Array(TCP_JOIN_SLOTS);
+  private victim = 0;
+  /** Slots in use (flush() is a no-op at 0). */
+  pending = 0;
+
+  /**
+   * `base`: the staging area's first byte in u8 (TCP_JOIN_SLOTS × TCP_JOIN_SLOT_BYTES).
+   * `vnet`: writes carry a virtio_net_hdr (offloading TUN). `send(off, len)` writes
+   * u8[off, off+len), the vnet header included when there is one.
+   * `joined[at]` counts the packets written that joined more than one segment.
+   */
+  constructor(
+    private readonly u8: Uint8Array, private readonly base: number, private readonly vnet: boolean,
+    private readonly send: (off: number, len: number) => number, private readonly joined: Float64Array, private readonly at: number,
+  ) {}
+
+  /**
+   * Takes the IP packet u8[start, start+len) if it joins a staged segment or can wait
+   * for one; false otherwise (staged segments of its flow are written first).
+   * `partial`: its checksum field holds the pseudo-header sum (NEEDS_CSUM, at L4 + 16).
+   * `joinable`: false for what must go out as it is (a super-packet, a partial checksum
+   * elsewhere); it still writes its flow's staged segments first.
+   */
+  add(start: number, len: number, partial: number, joinable: boolean): boolean {
+    const u8 = this.u8;
+    const v = u8[start] >> 4;
+    let l4: number;
+    let max: number;
+    if (v === 4) {
+      if ((u8[start] & 0x0f) !== 5 || u8[start + 9] !== IPPROTO_TCP || (u8[start + 6] & 0x3f) !== 0 || u8[start + 7] !== 0) return false;
+      l4 = 20;
+      max = MAX_JOINED_V4;
+    } else if (v === 6) {
+      if (u8[start + 6] !== IPPROTO_TCP) return false;
+      l4 = 40;
+      max = MAX_JOINED_V6;
+    } else return false;
+    const t = start + l4;
+    if (l4 + 20 > len) return false;
+    const hl = (u8[t + 12] >> 4) << 2;
+    if (hl < 20 || l4 + hl > len) return false;
+    const payload = len - l4 - hl;
+    const flags = u8[t + 13];
+    const plain = joinable && len <= max && (flags & ACK) !== 0 && (flags & (SYN | RST | URG | CWR)) === 0;
+    // A FIN ends what can join; a lone one, or a pure ACK, is not worth holding back.
+    const stageable = plain && payload > 0 && (flags & FIN) === 0;
+    for (let s = 0; s < TCP_JOIN_SLOTS; s++) {
+      if (this.count[s] === 0 || this.l4off[s] !== l4 || !this.sameFlow(s, start, v)) continue;
+      if (plain && (payload > 0 || (flags & FIN) !== 0) && this.fits(s, start, l4, hl, payload, partial, max)) {
+        this.append(s, start, l4, hl, len, payload, partial);
+        return true;
+      }
+      this.flushSlot(s);
+      if (!stageable) return false;
+      this.stage(s, start, l4, hl, len, payload, partial);
+      return true;
+    }
+    if (!stageable) return false;
+    let s = 0;
+    while (s < TCP_JOIN_SLOTS && this.count[s] !== 0) s++;
+    if (s === TCP_JOIN_SLOTS) {
+      s = this.victim;
+      this.victim = (this.victim + 1) % TCP_JOIN_SLOTS;
+      this.flushSlot(s);
+    }
+    this.stage(s, start, l4, hl, len, payload, partial);
+    return true;
+  }
+
+  /** Writes everything staged. */
+  flush(): void {
+    if (this.pending === 0) return;
+    for (let s = 0; s < TCP_JOIN_SLOTS; s++) if (this.count[s] !== 0) this.flushSlot(s);
+  }
+
+  /** Where slot s keeps its IP packet (its vnet header goes just in front). */
+  private slotIp(s: number): number {
+    return this.base + s * TCP_JOIN_SLOT_BYTES + 64;
+  }
+
+  private stage(s: number, start: number, l4: number, hl: number, len: number, payload: number, partial: number): void {
+    const t = start + l4;
+    this.u8.copyWithin(this.slotIp(s), start, start + len);
+    this.count[s] = 1;
+    this.l4off[s] = l4;
+    this.hlen[s] = hl;
+    this.total[s] = payload;
+    this.seq[s] = ((this.u8[t + 4] << 24) | (this.u8[t + 5] << 16) | (this.u8[t + 6] << 8) | this.u8[t + 7]) >>> 0;
+    this.partial[s] = partial;
+    this.orFlags[s] = 0;
+    this.dataSum[s] = partial === 0 ? this.payloadSum(start, l4, hl, len) : 0;
+    this.pending++;
+  }
+
+  /** Whether the segment at u8[start] continues slot s's (same flow, checked by the caller). */
+  private fits(s: number, start: number, l4: number, hl: number, payload: number, partial: number, max: number): boolean {
+    const u8 = this.u8;
+    if ((this.orFlags[s] & FIN) !== 0 || this.partial[s] !== partial || this.hlen[s] !== hl || l4 + hl + this.total[s] + payload > max) return false;
+    const o = this.slotIp(s);
+    if (l4 === 20) {
+      if (u8[o + 1] !== u8[start + 1] || u8[o + 6] !== u8[start + 6] || u8[o + 8] !== u8[start + 8]) return false;
+    } else {
+      for (let i = 0; i < 4; i++) if (u8[o + i] !== u8[start + i]) return false;
+      if (u8[o + 7] !== u8[start + 7]) return false;
+    }
+    const a = o + l4;
+    const b = start + l4;
+    const seq = ((u8[b + 4] << 24) | (u8[b + 5] << 16) | (u8[b + 6] << 8) | u8[b + 7]) >>> 0;
+    if (seq !== ((this.seq[s] + this.total[s]) >>> 0)) return false;
+    for (let i = 8; i < 12; i++) if (u8[a + i] !== u8[b + i]) return false; // ACK number
+    if ((u8[a + 13] & ~(PSH | FIN)) !== (u8[b + 13] & ~(PSH | FIN)) || u8[a + 14] !== u8[b + 14] || u8[a + 15] !== u8[b + 15]) return false;
+    for (let i = 20; i < hl; i++) if (u8[a + i] !== u8[b + i]) return false; // options
+    return true;
+  }
+
+  private append(s: number, start: number, l4: number, hl: number, len: number, payload: number, partial: number): void {
+    const u8 = this.u8;
+    const at = this.slotIp(s) + l4 + hl + this.total[s];
+    if (partial === 0) {
+      let d = this.payloadSum(start, l4, hl, len);
+      // Bytes that land at an odd offset sum byte-swapped (RFC 1071 §2(B)).
+      if (this.total[s] & 1) d = ((d & 0xff) << 8) | (d >>> 8);
+      this.dataSum[s] = csumFold(this.dataSum[s] + d);
+    }
+    u8.copyWithin(at, start + l4 + hl, start + len);
+    this.orFlags[s] |= u8[start + l4 + 13] & (PSH | FIN);
+    this.total[s] += payload;
+    this.count[s]++;
+  }
+
+  /**
+   * The folded sum of the payload of the segment at u8[start], derived from its checksum:
+   * field = ~(pseudo + header + data), so data = ~field − pseudo − header (header with the
+   * field as zero), all one's-complement.
+   */
+  private payloadSum(start: number, l4: number, hl: number, len: number): number {
+    const u8 = this.u8;
+    const t = start + l4;
+    const notField = ~get16(u8, t + 16) & 0xffff;
+    const pseudo = csumFold(ipPseudoSum(u8, start, IPPROTO_TCP, len - l4));
+    const header = csumFold(csumAdd(u8, t, hl, 0) + notField);
+    return csumFold(notField + (~pseudo & 0xffff) + (~header & 0xffff));
+  }
+
+  /** Same addresses and ports as slot s's first segment. */
+  private sameFlow(s: number, start: number, v: number): boolean {
+    const u8 = this.u8;
+    const o = this.slotIp(s);
+    if (v === 4) {
+      for (let i = 12; i < 24; i++) if (u8[o + i] !== u8[start + i]) return false;
+      return true;
+    }
+    for (let i = 8; i < 44; i++) if (u8[o + i] !== u8[start + i]) return false;
+    return true;
+  }
+
+  private flushSlot(s: number): void {
+    const u8 = this.u8;
+    const ip = this.slotIp(s);
+    const l4 = this.l4off[s];
+    const t = ip + l4;
+    const len = l4 + this.hlen[s] + this.total[s];
+    if (this.count[s] > 1) {
+      if (l4 === 20) {
+        put16(u8, ip + 2, len);
+        put16(u8, ip + 10, 0);
+        put16(u8, ip + 10, ~csumFold(csumAdd(u8, ip, 20, 0)) & 0xffff);
+      } else put16(u8, ip + 4, len - 40);
+      u8[t + 13] |= this.orFlags[s];
+      const pseudo = csumFold(ipPseudoSum(u8, ip, IPPROTO_TCP, len - l4));
+      if (this.partial[s] !== 0) put16(u8, t + 16, pseudo);
+      else {
+        put16(u8, t + 16, 0);
+        const sum = csumFold(pseudo + csumFold(csumAdd(u8, t, this.hlen[s], 0)) + this.dataSum[s]);
+        put16(u8, t + 16, ~sum & 0xffff);
+      }
+      this.joined[this.at]++;
+    }
+    let off = ip;
+    let n = len;
+    if (this.vnet) {
+      off -= VNET_HDR_LEN;
+      n += VNET_HDR_LEN;
+      if (this.partial[s] === 0) vnetWritePlain(u8, off);
+      else vnetWrite(u8, off, VNET_F_NEEDS_CSUM, 0, l4 + 18, 0, l4, 16);
+    }
+    this.send(off, n);
+    this.count[s] = 0;
+    this.pending--;
+  }
+}

@@ -3,6 +3,7 @@
 // the control socket. Every state change goes applyAll → network → compile → worker, and
 // the reply is sent once the worker runs on the new rules. SIGTERM, SIGINT and the
 // shutdown request remove every device, route and rule the daemon made.
+import { allowedCpuMask, setRps } from "../io/rps.ts";
 import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { DataplaneHost } from "../dataplane/host.ts";
@@ -70,6 +71,8 @@ export class Daemon {
   /** The TUN's extra queues, one per worker after the first (--workers). */
   private queues: TunDevice[] = [];
   private tap: TunDevice | null = null;
+  /** The rps_cpus mask set on the TUN queues ("" = none). */
+  private rps = "";
   private readonly icmp: Sock[] = [];
   private nl: RtNetlink | null = null;
   private net: NetworkState | null = null;
@@ -142,6 +145,15 @@ export class Daemon {
    * own (locally administered, stable across restarts) — not the TAP's kernel-side MAC,
    * which belongs to the bridge port. Without --bridge the TAP waits unattached (DR packets cannot leave).
    */
+  /** --rps: the kernel's work on what tslb writes into `dev` spreads over the allowed CPUs. */
+  private steerRx(dev: string, queues: number): void {
+    if (!this.opts.rps) return;
+    const mask = allowedCpuMask();
+    const why = setRps(dev, queues, mask);
+    if (why === "") this.rps = mask;
+    else this.log(`no receive steering on ${dev}: ${why}`);
+  }
+
   private openTap(): { fd: number; name: string; macHi: number; macLo: number } {
     const tap = openTap(this.opts.tap);
     this.tap = tap;
@@ -157,6 +169,7 @@ export class Daemon {
     if (this.opts.bridge) nl.linkSetMaster(idx, nl.linkIndex(this.opts.bridge));
     else this.log(`no --bridge: ${tap.name} stays unattached, direct-routing (-g) destinations cannot be reached`);
     nl.linkSetUp(idx);
+    this.steerRx(tap.name, 1);
     // The same MAC after a restart (derived, not random): neighbours' ARP caches stay right
     // and flows through a restarted daemon keep going.
     const seed = `${readFirst("/etc/machine-id", "/proc/sys/kernel/hostname")}|${this.opts.bridge}|${tap.name}`;
@@ -187,6 +200,7 @@ export class Daemon {
       }
     }
     this.log(`${n} data-plane worker${n > 1 ? "s" : ""}, offloads ${tun.vnet ? "on" : "off"}`);
+    this.steerRx(tun.name, n);
     return [tun, ...this.queues];
   }
 
@@ -600,7 +614,7 @@ export class Daemon {
     return {
       pid: process.pid, socket: o.socket, tun: this.tun?.name ?? o.tun, tap: this.tap?.name ?? o.tap, bridge: o.bridge,
       vipDev: o.vipDev, connections: this.host.table.count, connMax: this.host.table.capacity,
-      workers: 1 + this.queues.length, offload: this.tun?.vnet ?? false,
+      workers: 1 + this.queues.length, offload: this.tun?.vnet ?? false, rps: this.rps,
     };
   }
 

@@ -65,7 +65,8 @@ export function hostFindings(status: StatusReply | null, rules: RuleSet): Findin
     return out;
   }
   out.push({ level: "ok", text: `daemon pid ${status.pid} on ${status.socket}, ${status.connections}/${status.connMax} connection entries` });
-  out.push({ level: "info", text: `${status.workers} data-plane worker${status.workers === 1 ? "" : "s"}, TUN offloads ${status.offload ? "on" : "off"}` });
+  out.push({ level: "info", text: `${status.workers} data-plane worker${status.workers === 1 ? "" : "s"}, TUN offloads ${status.offload ? "on" : "off"}, ` +
+    `receive steering ${status.rps ? `to CPUs ${status.rps}` : "off"}` });
   for (const dev of [status.tun, status.tap]) {
     const m = mtu(dev);
     out.push(m === null ? { level: "fail", text: `device ${dev} is missing` } : { level: "ok", text: `device ${dev} is up, mtu ${m}` });

@@ -29,8 +29,10 @@ export interface GlobalOptions {
   offload: boolean;
   /** --workers N: data-plane workers, one TUN queue each. */
   workers: number;
-  /** --coalesce on|off: join a flow's UDP datagrams into one GSO write (with offloads). */
+  /** --coalesce on|off: join a flow's small TCP segments into one, and (with offloads) its UDP datagrams into one GSO write. */
   coalesce: boolean;
+  /** --rps on|off: steer the kernel's work on what tslb writes to all allowed CPUs (RPS on its TUN and TAP). */
+  rps: boolean;
   /** Role chosen by the first argument: cli (ipvsadm), daemon, shutdown, simulate. */
   role: "cli" | "daemon" | "shutdown" | "simulate";
 }
@@ -56,7 +58,7 @@ export const DEFAULT_CONN_MAX = 1 << 20;
  */
 export const DEFAULT_WORKERS = Math.max(1, Math.min(8, availableParallelism() - 1));
 
-type OtherField = "connMax" | "fullnatPorts" | "offload" | "workers" | "coalesce";
+type OtherField = "connMax" | "fullnatPorts" | "offload" | "workers" | "coalesce" | "rps";
 type TextField = "socket" | "tun" | "tap" | "bridge" | "vipDev" | "state" | "rules" | "metrics";
 type SysctlField = keyof DataplaneSysctls;
 
@@ -81,6 +83,7 @@ const VALUED: Record<string, { env: string; field: TextField | OtherField | Sysc
   "--offload": { env: "TSLB_OFFLOAD", field: "offload" },
   "--workers": { env: "TSLB_WORKERS", field: "workers" },
   "--coalesce": { env: "TSLB_COALESCE", field: "coalesce" },
+  "--rps": { env: "TSLB_RPS", field: "rps" },
 };
 
 const SYSCTL_MAX: Record<SysctlField, number> = { expireNodestConn: 1, expireQuiescentTemplate: 1, connReuseMode: 3, mssClamp: 1, sloppyTcp: 2, dropPacket: 1 };
@@ -88,7 +91,7 @@ const SYSCTL_MAX: Record<SysctlField, number> = { expireNodestConn: 1, expireQui
 function setValued(opts: GlobalOptions, name: string, field: TextField | OtherField | SysctlField, v: string): void {
   if (field === "connMax") opts.connMax = parseConnMax(v);
   else if (field === "fullnatPorts") opts.fullnatPorts = parsePortRange(name, v);
-  else if (field === "offload" || field === "coalesce") {
+  else if (field === "offload" || field === "coalesce" || field === "rps") {
     if (v !== "on" && v !== "off") throw new OptionError(`--${field} wants on or off, not '${v}'`);
     opts[field] = v === "on";
   } else if (field === "workers") opts.workers = parseWorkers(v);
@@ -144,6 +147,7 @@ export function splitGlobalOptions(argv: string[], env: Record<string, string | 
     offload: true,
     workers: DEFAULT_WORKERS,
     coalesce: true,
+    rps: true,
     role: "cli",
   };
   for (const [name, spec] of Object.entries(VALUED)) {
@@ -203,6 +207,6 @@ export function daemonArgs(o: GlobalOptions): string[] {
   if (o.rules) a.push("--rules", o.rules);
   if (o.metrics) a.push("--metrics", o.metrics);
   if (o.logJson) a.push("--log-json");
-  a.push("--offload", o.offload ? "on" : "off", "--workers", String(o.workers), "--coalesce", o.coalesce ? "on" : "off");
+  a.push("--offload", o.offload ? "on" : "off", "--workers", String(o.workers), "--coalesce", o.coalesce ? "on" : "off", "--rps", o.rps ? "on" : "off");
   return a;
 }

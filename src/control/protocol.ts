@@ -144,4 +144,6 @@ export interface StatusReply {
   /** Data-plane workers (TUN queues) and whether the TUN offloads are on. */
   workers: number;
   offload: boolean;
+  /** The rps_cpus mask set on tslb's TUN queues ("" = none: --rps off, or the kernel refused). */
+  rps: string;
 }

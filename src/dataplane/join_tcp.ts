@@ -20,6 +20,15 @@
 // segment damaged before tslb gives a joined segment whose checksum fails too. Partial
 // checksums (offloading TUN, NEEDS_CSUM) stay partial. Segments of both kinds never join.
 //
+// A pure ACK is held back too, and folded into the flow's next segment when that one
+// carries the same sequence, ACK number, window and options (a client's handshake ACK and
+// its request, its ACK of a server's FIN and its own FIN): the later segment says all the
+// ACK said. A pure ACK with a SACK option is never folded (it may be a duplicate ACK a
+// sender counts for fast retransmit), nor one followed by another pure ACK.
+//
+// Packets go to the TUN (IP) or to the TAP (Ethernet frames, direct routing): a slot keeps
+// the whole frame and the device, and only packets of one device and link header join.
+//
 // Contract as for the UDP coalescer: the staging area is a region of the worker's frame
 // (copyWithin only, no allocation); add() takes the packet (the caller does not send it)
 // or refuses it, after writing any staged segments of the same flow so it cannot overtake
@@ -31,8 +40,8 @@ import { VNET_F_NEEDS_CSUM, VNET_HDR_LEN, vnetWrite, vnetWritePlain } from "../w
 
 /** Flows staged at once. */
 export const TCP_JOIN_SLOTS = 16;
-/** Room per slot: a vnet header with headroom in front, then the largest joined packet. */
-export const TCP_JOIN_SLOT_BYTES = 64 + 1280;
+/** Room per slot: a vnet header with headroom in front, a link header, then the largest joined packet. */
+export const TCP_JOIN_SLOT_BYTES = 64 + 16 + 1280;
 /** Largest joined IP packet: every IPv4 host takes 576 bytes, every IPv6 link 1 280. */
 const MAX_JOINED_V4 = 576;
 const MAX_JOINED_V6 = 1280;
@@ -44,6 +53,10 @@ const PSH = 0x08;
 const ACK = 0x10;
 const URG = 0x20;
 const CWR = 0x80;
+/** TCP option kinds: end of list, no-op, SACK. */
+const OPT_EOL = 0;
+const OPT_NOP = 1;
+const OPT_SACK = 5;
 
 export class TcpJoiner {
   /** Per slot: segments staged (0 = free), L4 offset, TCP header length, payload bytes, sequence number of the first. */
@@ -57,30 +70,37 @@ export class TcpJoiner {
   /** The slot's checksum is partial; PSH and FIN of the joined segments (FIN: nothing more joins). */
   private readonly partial = new Uint8Array(TCP_JOIN_SLOTS);
   private readonly orFlags = new Uint8Array(TCP_JOIN_SLOTS);
+  /** Link header bytes in front of the IP packet (0: TUN, 14: Ethernet) and the device it goes to. */
+  private readonly l2len = new Uint8Array(TCP_JOIN_SLOTS);
+  private readonly dev = new Uint8Array(TCP_JOIN_SLOTS);
   private victim = 0;
   /** Slots in use (flush() is a no-op at 0). */
   pending = 0;
 
   /**
    * `base`: the staging area's first byte in u8 (TCP_JOIN_SLOTS × TCP_JOIN_SLOT_BYTES).
-   * `vnet`: writes carry a virtio_net_hdr (offloading TUN). `send(off, len)` writes
-   * u8[off, off+len), the vnet header included when there is one.
-   * `joined[at]` counts the packets written that joined more than one segment.
+   * `vnet`: writes to device 0 carry a virtio_net_hdr (offloading TUN). `send(dev, off,
+   * len)` writes u8[off, off+len) to device `dev` (0: the TUN, the vnet header included
+   * when there is one; 1: the TAP). `joined[at]` counts the segments and pure ACKs that
+   * went out inside another segment.
    */
   constructor(
     private readonly u8: Uint8Array, private readonly base: number, private readonly vnet: boolean,
-    private readonly send: (off: number, len: number) => number, private readonly joined: Float64Array, private readonly at: number,
+    private readonly send: (dev: number, off: number, len: number) => number, private readonly joined: Float64Array, private readonly at: number,
   ) {}
 
   /**
-   * Takes the IP packet u8[start, start+len) if it joins a staged segment or can wait
-   * for one; false otherwise (staged segments of its flow are written first).
-   * `partial`: its checksum field holds the pseudo-header sum (NEEDS_CSUM, at L4 + 16).
-   * `joinable`: false for what must go out as it is (a super-packet, a partial checksum
-   * elsewhere); it still writes its flow's staged segments first.
+   * Takes the packet u8[frame, frame+len) for device `dev` if it joins a staged segment
+   * or can wait for one; false otherwise (staged segments of its flow are written first).
+   * `l2`: link header bytes before the IP packet (0 or 14). `partial`: its checksum field
+   * holds the pseudo-header sum (NEEDS_CSUM, at L4 + 16). `joinable`: false for what must
+   * go out as it is (a super-packet, a partial checksum elsewhere).
    */
-  add(start: number, len: number, partial: number, joinable: boolean): boolean {
+  add(dev: number, frame: number, l2: number, frameLen: number, partial: number, joinable: boolean): boolean {
     const u8 = this.u8;
+    const start = frame + l2;
+    const len = frameLen - l2;
+    if (len < 1) return false;
     const v = u8[start] >> 4;
     let l4: number;
     let max: number;
@@ -99,18 +119,29 @@ export class TcpJoiner {
     if (hl < 20 || l4 + hl > len) return false;
     const payload = len - l4 - hl;
     const flags = u8[t + 13];
-    const plain = joinable && len <= max && (flags & ACK) !== 0 && (flags & (SYN | RST | URG | CWR)) === 0;
-    // A FIN ends what can join; a lone one, or a pure ACK, is not worth holding back.
-    const stageable = plain && payload > 0 && (flags & FIN) === 0;
+    // What may carry a held pure ACK's news, and what may also join held data.
+    const folds = joinable && (flags & ACK) !== 0 && (flags & (SYN | RST | URG | CWR)) === 0 && (payload > 0 || (flags & FIN) !== 0);
+    const plain = folds && len <= max;
+    // Data waits for more data; a pure ACK (no SACK) for a segment to fold into. A FIN
+    // ends what can join, so a segment with one is never held back.
+    const stageable = joinable && len <= max && (flags & FIN) === 0 &&
+      (payload > 0 ? (flags & (SYN | RST | URG | CWR)) === 0 && (flags & ACK) !== 0 : flags === ACK && !this.hasSack(t, hl));
     for (let s = 0; s < TCP_JOIN_SLOTS; s++) {
-      if (this.count[s] === 0 || this.l4off[s] !== l4 || !this.sameFlow(s, start, v)) continue;
-      if (plain && (payload > 0 || (flags & FIN) !== 0) && this.fits(s, start, l4, hl, payload, partial, max)) {
+      if (this.count[s] === 0 || this.dev[s] !== dev || this.l2len[s] !== l2 || this.l4off[s] !== l4 || !this.sameFlow(s, frame, start, v)) continue;
+      if (this.total[s] === 0) {
+        // A pure ACK waits here: a segment that says all it said replaces it.
+        if (folds && this.fits(s, start, l4, hl, 0, partial, max, true)) {
+          this.count[s] = 0;
+          this.pending--;
+          this.joined[this.at]++;
+          if (!stageable) return false;
+        } else this.flushSlot(s);
+      } else if (plain && this.fits(s, start, l4, hl, payload, partial, max, false)) {
         this.append(s, start, l4, hl, len, payload, partial);
         return true;
-      }
-      this.flushSlot(s);
+      } else this.flushSlot(s);
       if (!stageable) return false;
-      this.stage(s, start, l4, hl, len, payload, partial);
+      this.stage(s, dev, frame, l2, start, l4, hl, len, payload, partial);
       return true;
     }
     if (!stageable) return false;
@@ -121,7 +152,7 @@ export class TcpJoiner {
       this.victim = (this.victim + 1) % TCP_JOIN_SLOTS;
       this.flushSlot(s);
     }
-    this.stage(s, start, l4, hl, len, payload, partial);
+    this.stage(s, dev, frame, l2, start, l4, hl, len, payload, partial);
     return true;
   }
 
@@ -131,14 +162,20 @@ export class TcpJoiner {
     for (let s = 0; s < TCP_JOIN_SLOTS; s++) if (this.count[s] !== 0) this.flushSlot(s);
   }
 
-  /** Where slot s keeps its IP packet (its vnet header goes just in front). */
-  private slotIp(s: number): number {
+  /** Where slot s keeps its frame (a vnet header goes just in front). */
+  private slotFrame(s: number): number {
     return this.base + s * TCP_JOIN_SLOT_BYTES + 64;
   }
+  /** Where slot s keeps its IP packet. */
+  private slotIp(s: number): number {
+    return this.base + s * TCP_JOIN_SLOT_BYTES + 64 + this.l2len[s];
+  }
 
-  private stage(s: number, start: number, l4: number, hl: number, len: number, payload: number, partial: number): void {
+  private stage(s: number, dev: number, frame: number, l2: number, start: number, l4: number, hl: number, len: number, payload: number, partial: number): void {
     const t = start + l4;
-    this.u8.copyWithin(this.slotIp(s), start, start + len);
+    this.u8.copyWithin(this.slotFrame(s), frame, start + len);
+    this.dev[s] = dev;
+    this.l2len[s] = l2;
     this.count[s] = 1;
     this.l4off[s] = l4;
     this.hlen[s] = hl;
@@ -146,14 +183,19 @@ export class TcpJoiner {
     this.seq[s] = ((this.u8[t + 4] << 24) | (this.u8[t + 5] << 16) | (this.u8[t + 6] << 8) | this.u8[t + 7]) >>> 0;
     this.partial[s] = partial;
     this.orFlags[s] = 0;
-    this.dataSum[s] = partial === 0 ? this.payloadSum(start, l4, hl, len) : 0;
+    // A pure ACK is folded or written as it is, never added to.
+    this.dataSum[s] = partial === 0 && payload > 0 ? this.payloadSum(start, l4, hl, len) : 0;
     this.pending++;
   }
 
-  /** Whether the segment at u8[start] continues slot s's (same flow, checked by the caller). */
-  private fits(s: number, start: number, l4: number, hl: number, payload: number, partial: number, max: number): boolean {
+  /**
+   * Whether the segment at u8[start] continues slot s's (same flow, checked by the
+   * caller). `fold`: the slot holds a pure ACK that the segment would replace (its
+   * checksum kind does not matter then: the ACK's bytes are not kept).
+   */
+  private fits(s: number, start: number, l4: number, hl: number, payload: number, partial: number, max: number, fold: boolean): boolean {
     const u8 = this.u8;
-    if ((this.orFlags[s] & FIN) !== 0 || this.partial[s] !== partial || this.hlen[s] !== hl || l4 + hl + this.total[s] + payload > max) return false;
+    if ((this.orFlags[s] & FIN) !== 0 || (!fold && this.partial[s] !== partial) || this.hlen[s] !== hl || l4 + hl + this.total[s] + payload > max) return false;
     const o = this.slotIp(s);
     if (l4 === 20) {
       if (u8[o + 1] !== u8[start + 1] || u8[o + 6] !== u8[start + 6] || u8[o + 8] !== u8[start + 8]) return false;
@@ -200,9 +242,25 @@ export class TcpJoiner {
     return csumFold(notField + (~pseudo & 0xffff) + (~header & 0xffff));
   }
 
-  /** Same addresses and ports as slot s's first segment. */
-  private sameFlow(s: number, start: number, v: number): boolean {
+  /** Whether the TCP options of the header at u8[t] (hl bytes) hold a SACK block. */
+  private hasSack(t: number, hl: number): boolean {
     const u8 = this.u8;
+    for (let i = t + 20; i < t + hl;) {
+      const kind = u8[i];
+      if (kind === OPT_SACK) return true;
+      if (kind === OPT_EOL) return false;
+      if (kind === OPT_NOP) { i++; continue; }
+      if (i + 1 >= t + hl || u8[i + 1] < 2) return true; // malformed: treat as unsafe to fold
+      i += u8[i + 1];
+    }
+    return false;
+  }
+
+  /** Same link header, addresses and ports as slot s's first segment. */
+  private sameFlow(s: number, frame: number, start: number, v: number): boolean {
+    const u8 = this.u8;
+    const f = this.slotFrame(s);
+    for (let i = 0; i < start - frame; i++) if (u8[f + i] !== u8[frame + i]) return false;
     const o = this.slotIp(s);
     if (v === 4) {
       for (let i = 12; i < 24; i++) if (u8[o + i] !== u8[start + i]) return false;
@@ -232,17 +290,17 @@ export class TcpJoiner {
         const sum = csumFold(pseudo + csumFold(csumAdd(u8, t, this.hlen[s], 0)) + this.dataSum[s]);
         put16(u8, t + 16, ~sum & 0xffff);
       }
-      this.joined[this.at]++;
+      this.joined[this.at] += this.count[s] - 1;
     }
-    let off = ip;
-    let n = len;
-    if (this.vnet) {
+    let off = ip - this.l2len[s];
+    let n = len + this.l2len[s];
+    if (this.vnet && this.dev[s] === 0) {
       off -= VNET_HDR_LEN;
       n += VNET_HDR_LEN;
       if (this.partial[s] === 0) vnetWritePlain(u8, off);
       else vnetWrite(u8, off, VNET_F_NEEDS_CSUM, 0, l4 + 18, 0, l4, 16);
     }
-    this.send(off, n);
+    this.send(this.dev[s], off, n);
     this.count[s] = 0;
     this.pending--;
   }

@@ -26,6 +26,7 @@ import {
 import { gsoSegments, tcpGsoSegment } from "../wire/gso.ts";
 import type { Pkt } from "../wire/pkt.ts";
 import { L2Host } from "../forward/neigh.ts";
+import { ETH_HDR_LEN } from "../wire/ethernet.ts";
 import { Sock } from "../io/raw.ts";
 
 declare const self: Worker;
@@ -193,8 +194,9 @@ function emit(v: number): void {
   const p = pipeline.pkt;
   const u8 = frame.u8;
   // add() refuses what cannot wait (a super-packet, say), after writing its flow's staged segments.
-  if (joiner !== null && v === VERDICT_TX && p.proto === IPPROTO_TCP &&
-    joiner.add(p.start, p.len, p.csumPartial, p.gsoType === 0 && (p.csumPartial === 0 || p.csumAt === p.l4 + 16))) {
+  if (joiner !== null && p.proto === IPPROTO_TCP && (v === VERDICT_TX || v === VERDICT_TX_L2) &&
+    joiner.add(v === VERDICT_TX ? 0 : 1, p.start, v === VERDICT_TX ? 0 : ETH_HDR_LEN, p.len, p.csumPartial,
+      p.gsoType === 0 && (p.csumPartial === 0 || p.csumAt === p.l4 + 16))) {
     counters[MISC_BASE + M_TX]++;
     return;
   }
@@ -364,7 +366,13 @@ self.onmessage = (ev: MessageEvent<WorkerMessage>) => {
       if (r < 0) counters[DROP_BASE + DROP.TX_ERROR]++;
       return r;
     };
-    if (m.coalesce) joiner = new TcpJoiner(f.u8, JOIN_AT, m.offload, sendMain, counters, MISC_BASE + M_JOINED);
+    const sendJoined = (dev: number, off: number, len: number): number => {
+      if (dev === 0) return sendMain(off, len);
+      const r = tapDev!.send(f.u8, off, len);
+      if (r < 0) counters[DROP_BASE + DROP.TX_ERROR]++;
+      return r;
+    };
+    if (m.coalesce) joiner = new TcpJoiner(f.u8, JOIN_AT, m.offload, sendJoined, counters, MISC_BASE + M_JOINED);
     if (m.offload && m.coalesce) coalescer = new UdpCoalescer(f.u8, COALESCE_AT, sendMain, counters, MISC_BASE + M_COALESCED);
     pipeline = new Pipeline(new ActiveConfig(m.snapshot, table.destState, null), table, counters);
     pipeline.l2 = l2;

@@ -5,7 +5,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { TCP_JOIN_SLOTS, TCP_JOIN_SLOT_BYTES, TcpJoiner } from "../../src/dataplane/join_tcp.ts";
-import { csumFold } from "../../src/wire/checksum.ts";
+import { csumAdd, csumFold } from "../../src/wire/checksum.ts";
 import { ipPseudoSum } from "../../src/wire/ip.ts";
 import { VNET_F_NEEDS_CSUM, vnetCsumOffset, vnetCsumStart, vnetFlags, vnetGsoType } from "../../src/wire/vnet.ts";
 import { buildIp4, buildIp6, checksumsValid, checksumsValid6, fillL4Csum, l4Csum6 } from "../fixtures/builder.ts";
@@ -19,15 +19,26 @@ function setup(vnet = false) {
   const u8 = new Uint8Array(AT + TCP_JOIN_SLOTS * TCP_JOIN_SLOT_BYTES);
   const sent: Uint8Array[] = [];
   const joined = new Float64Array(1);
-  const j = new TcpJoiner(u8, AT, vnet, (off, len) => { sent.push(u8.slice(off, off + len)); return len; }, joined, 0);
+  const devs: number[] = [];
+  const j = new TcpJoiner(u8, AT, vnet, (dev, off, len) => { sent.push(u8.slice(off, off + len)); devs.push(dev); return len; }, joined, 0);
   // As the worker does: a refused packet is written at once, after what add() flushed.
   const add = (pkt: Uint8Array, partial = 0, joinable = true) => {
     u8.set(pkt, 0);
-    const took = j.add(0, pkt.length, partial, joinable);
-    if (!took) sent.push(pkt.slice());
+    const took = j.add(0, 0, 0, pkt.length, partial, joinable);
+    if (!took) { sent.push(pkt.slice()); devs.push(0); }
     return took;
   };
-  return { j, sent, joined, add };
+  /** An Ethernet frame for the TAP (device 1), link header in front. */
+  const addFrame = (pkt: Uint8Array) => {
+    const f = new Uint8Array(14 + pkt.length);
+    f.set([2, 0, 0, 0, 0, 0x0b, 2, 0x66, 0x11, 0x22, 0x33, 0x44, 0x08, 0x00]);
+    f.set(pkt, 14);
+    u8.set(f, 0);
+    const took = j.add(1, 0, 14, f.length, 0, true);
+    if (!took) { sent.push(f); devs.push(1); }
+    return took;
+  };
+  return { j, sent, joined, add, addFrame, devs };
 }
 
 const text = (n: number, from = 0) => new Uint8Array(n).map((_, i) => 97 + ((from + i) % 26));
@@ -68,7 +79,7 @@ s("a response's header and body segments (PSH both) become one segment: the stre
   assert.is(p[33], PSH_ACK);
   assert.ok(checksumsValid(p), "IPv4 header and TCP checksums");
   assert.equal(payloadOf(p), text(260));
-  assert.is(joined[0], 1);
+  assert.is(joined[0], 1, "one segment went out inside another");
 });
 
 s("odd lengths: bytes that land at an odd offset still sum right; three segments join", () => {
@@ -166,16 +177,85 @@ s("what does not join: a gap, another ACK number, RST, too big, full with partia
   }
 });
 
-s("a packet of a staged flow that cannot wait (a pure ACK, a super-packet) goes out after the staged segment", () => {
-  for (const [what, pkt, joinable] of [["pure ACK", seg4(236, new Uint8Array(0), ACK), true], ["super-packet", seg4(236, text(24)), false]] as const) {
-    const { j, sent, add } = setup();
-    assert.ok(add(seg4(0, text(236))));
-    assert.not.ok(add(pkt, 0, joinable), `${what} is refused`);
-    assert.is(sent.length, 2, `${what}: written right away`);
-    assert.is(sent[0].length, 40 + 236, `${what}: after the staged segment`);
+s("a packet of the flow that cannot join goes out after the staged segment: a super-packet at once, a pure ACK held", () => {
+  const sp = setup();
+  assert.ok(sp.add(seg4(0, text(236))));
+  assert.not.ok(sp.add(seg4(236, text(24)), 0, false), "a super-packet is refused");
+  assert.equal(sp.sent.map((p) => p.length), [40 + 236, 40 + 24], "written right away, after the staged segment");
+  const pa = setup();
+  assert.ok(pa.add(seg4(0, text(236))));
+  assert.ok(pa.add(seg4(236, new Uint8Array(0), ACK)), "a pure ACK is held in turn");
+  assert.equal(pa.sent.map((p) => p.length), [40 + 236], "the staged segment went first");
+  pa.j.flush();
+  assert.equal(pa.sent.map((p) => p.length), [40 + 236, 40]);
+});
+
+/** A client→server segment (the other direction), seq 5000 + off, ACK 7000, with optional TCP options. */
+function cseg(off: number, payload: Uint8Array, flags = PSH_ACK, opts: number[] = [], ack = 7000): Uint8Array {
+  const p0 = buildIp4({ src: CLIENT, dst: RS1, sport: 40000, dport: 80, flags, payload });
+  const p = new Uint8Array(p0.length + opts.length);
+  p.set(p0.subarray(0, 40));
+  p.set(opts, 40);
+  p.set(p0.subarray(40), 40 + opts.length);
+  const dv = new DataView(p.buffer);
+  dv.setUint16(2, p.length);
+  dv.setUint16(10, 0);
+  dv.setUint16(10, ~csumFold(csumAdd(p, 0, 20, 0)) & 0xffff);
+  dv.setUint32(24, 5000 + off);
+  dv.setUint32(28, ack);
+  p[32] = (5 + opts.length / 4) << 4;
+  fillL4Csum(p);
+  return p;
+}
+const TS = [1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2];
+const SACK = [1, 1, 5, 10, 0, 0, 0x1b, 0x58, 0, 0, 0x1f, 0x40];
+
+s("a pure ACK followed by the flow's request with the same ACK, window and options goes out inside it", () => {
+  const { j, sent, joined, add } = setup();
+  assert.ok(add(cseg(0, new Uint8Array(0), ACK, TS)), "the ACK waits");
+  assert.ok(add(cseg(0, text(38), PSH_ACK, TS)), "the request takes its place");
+  j.flush();
+  assert.is(sent.length, 1);
+  assert.is(sent[0].length, 40 + 12 + 38);
+  assert.ok(checksumsValid(sent[0]));
+  assert.is(joined[0], 1);
+  // The handshake's ACK and a FIN: the FIN goes at once, the ACK inside it.
+  const b = setup();
+  b.add(cseg(0, new Uint8Array(0), ACK, TS));
+  assert.not.ok(b.add(cseg(0, new Uint8Array(0), 0x11, TS)), "a FIN is not held");
+  assert.is(b.sent.length, 1, "only the FIN");
+  assert.is(b.sent[0][33], 0x11);
+});
+
+s("pure ACKs that must stay: a SACK, another ACK number or options, another pure ACK (duplicate ACKs count)", () => {
+  const cases: [string, Uint8Array, Uint8Array][] = [
+    ["SACK", cseg(0, new Uint8Array(0), ACK, SACK), cseg(0, text(38), PSH_ACK, SACK)],
+    ["ACK number moved", cseg(0, new Uint8Array(0), ACK, TS), cseg(0, text(38), PSH_ACK, TS, 7100)],
+    ["timestamp moved", cseg(0, new Uint8Array(0), ACK, TS), cseg(0, text(38), PSH_ACK, [...TS.slice(0, 7), 2, ...TS.slice(8)])],
+    ["duplicate ACK", cseg(0, new Uint8Array(0), ACK, TS), cseg(0, new Uint8Array(0), ACK, TS)],
+  ];
+  for (const [what, first, second] of cases) {
+    const { j, sent, joined, add } = setup();
+    add(first);
+    add(second);
     j.flush();
-    assert.is(sent.length, 2);
+    assert.is(sent.length, 2, what);
+    assert.is(sent[0].length, first.length, `${what}: the ACK first`);
+    assert.is(joined[0], 0, what);
   }
+});
+
+s("Ethernet frames for the TAP join the same way, link header kept, and never with the TUN's packets", () => {
+  const { j, sent, devs, add, addFrame } = setup();
+  assert.ok(addFrame(cseg(0, text(100))));
+  assert.ok(addFrame(cseg(100, text(20, 100))));
+  assert.ok(add(cseg(120, text(10, 120))), "the same flow on the TUN: a slot of its own");
+  j.flush();
+  assert.equal(devs, [1, 0]);
+  assert.is(sent[0].length, 14 + 40 + 120);
+  assert.equal([...sent[0].subarray(0, 14)], [2, 0, 0, 0, 0, 0x0b, 2, 0x66, 0x11, 0x22, 0x33, 0x44, 0x08, 0x00]);
+  assert.ok(checksumsValid(sent[0].subarray(14)));
+  assert.equal(payloadOf(sent[0].subarray(14)), text(120));
 });
 
 s("flows interleave in their own slots; a lone segment goes out unchanged", () => {

@@ -5,6 +5,7 @@ import * as assert from "uvu/assert";
 import { CL, CL2, RS, Topology, VIP, sh } from "../../scripts/topology.ts";
 import { BUN, ROOT, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 import { join } from "node:path";
+import { availableParallelism } from "node:os";
 import { request } from "../../src/control/client.ts";
 
 const RULES = `-A -t ${VIP}:80 -s rr
@@ -151,6 +152,12 @@ nat("tslb doctor checks the host and prints each real server's setup", () => {
   assert.match(r.out, /\[ ok \] \/dev\/net\/tun can be opened/);
   assert.match(r.out, /\[ ok \] device tslb0 is up, mtu \d+/);
   assert.match(r.out, /real server 198\.18\.1\.11:8080 \(masq, reached from 198\.18\.1\.1\):\n +# NAT .*\n +ip route replace default via 198\.18\.1\.1\n/);
+  // --rps (default on): the TUN's rx queues steer to every CPU the daemon may use.
+  const mask = /receive steering to CPUs ([0-9a-f,]+)/.exec(r.out)?.[1];
+  if (availableParallelism() === 1) return void assert.match(r.out, /receive steering off/);
+  assert.ok(mask, r.out);
+  const queues = topo.exec(lb(), ["sh", "-c", "cat /sys/class/net/tslb0/queues/rx-*/rps_cpus"]).out.trim().split("\n");
+  for (const q of queues) assert.is(q.replace(/^[0,]+(?=.)/, ""), mask.replace(/^[0,]+(?=.)/, ""), "rps_cpus of each rx queue");
 });
 
 nat("a burst of 200 datagrams of one flow: coalesced into few writes with offloads, every echo intact", async () => {

@@ -41,7 +41,7 @@ import { planRestore } from "../cli/dry_run.ts";
 import { changeSummary } from "./summary.ts";
 import { lazyNames, type NameFiles, NO_NAMES, type Names, systemNames } from "../cli/names.ts";
 import { DROP } from "../wire/drop.ts";
-import { MAX_DEST, MAX_SVC, M_PASS, M_RX, M_SEGMENTED, M_TX } from "../stats/counters.ts";
+import { MAX_DEST, MAX_SVC, M_COALESCED, M_GSO_RX, M_JOINED, M_PASS, M_RX, M_SEGMENTED, M_TX } from "../stats/counters.ts";
 import { formatMetrics, serveMetrics } from "../stats/prometheus.ts";
 import { HealthControl } from "./health.ts";
 import { type Logger, makeLogger } from "./log.ts";
@@ -520,7 +520,10 @@ export class Daemon {
       services: this.listReply().services,
       drops,
       conntrack: { entries: this.host.table.count, capacity: this.host.table.capacity },
-      workers: b.map((w) => ({ rx: w[MISC_BASE + M_RX], tx: w[MISC_BASE + M_TX], pass: w[MISC_BASE + M_PASS], segmented: w[MISC_BASE + M_SEGMENTED] })),
+      workers: b.map((w) => ({
+        rx: w[MISC_BASE + M_RX], tx: w[MISC_BASE + M_TX], pass: w[MISC_BASE + M_PASS], gso_rx: w[MISC_BASE + M_GSO_RX],
+        segmented: w[MISC_BASE + M_SEGMENTED], coalesced: w[MISC_BASE + M_COALESCED], joined: w[MISC_BASE + M_JOINED],
+      })),
       applies: this.applies,
       startTimeSec: this.startTimeSec,
     });

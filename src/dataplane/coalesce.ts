@@ -13,7 +13,7 @@
 // and at the end of every batch, so packets of a flow keep their order.
 import { csumCompute } from "../wire/checksum.ts";
 import { csumSetPartial } from "../wire/gso.ts";
-import { put16 } from "../wire/ip.ts";
+import { put16, sameAddrsAndPorts } from "../wire/ip.ts";
 import { IPPROTO_UDP } from "../wire/ipv4.ts";
 import { VNET_F_NEEDS_CSUM, VNET_GSO_UDP_L4, VNET_HDR_LEN, vnetWrite, vnetWritePlain } from "../wire/vnet.ts";
 
@@ -119,13 +119,11 @@ export class UdpCoalescer {
     const o = this.slotIp(s);
     if (v === 4) {
       if (u8[o + 1] !== u8[start + 1] || u8[o + 6] !== u8[start + 6] || u8[o + 8] !== u8[start + 8]) return false;
-      for (let i = 12; i < 24; i++) if (u8[o + i] !== u8[start + i]) return false;
-      return true;
+    } else {
+      for (let i = 0; i < 4; i++) if (u8[o + i] !== u8[start + i]) return false;
+      if (u8[o + 7] !== u8[start + 7]) return false;
     }
-    for (let i = 0; i < 4; i++) if (u8[o + i] !== u8[start + i]) return false;
-    if (u8[o + 7] !== u8[start + 7]) return false;
-    for (let i = 8; i < 44; i++) if (u8[o + i] !== u8[start + i]) return false;
-    return true;
+    return sameAddrsAndPorts(u8, o, start, v === 4);
   }
 
   private flushSlot(s: number): void {

@@ -34,7 +34,7 @@
 // or refuses it, after writing any staged segments of the same flow so it cannot overtake
 // them; flush() at the end of every batch.
 import { csumAdd, csumFold } from "../wire/checksum.ts";
-import { get16, ipPseudoSum, put16 } from "../wire/ip.ts";
+import { get16, ipPseudoSum, put16, sameAddrsAndPorts } from "../wire/ip.ts";
 import { IPPROTO_TCP } from "../wire/ipv4.ts";
 import { VNET_F_NEEDS_CSUM, VNET_HDR_LEN, vnetWrite, vnetWritePlain } from "../wire/vnet.ts";
 
@@ -261,13 +261,7 @@ export class TcpJoiner {
     const u8 = this.u8;
     const f = this.slotFrame(s);
     for (let i = 0; i < start - frame; i++) if (u8[f + i] !== u8[frame + i]) return false;
-    const o = this.slotIp(s);
-    if (v === 4) {
-      for (let i = 12; i < 24; i++) if (u8[o + i] !== u8[start + i]) return false;
-      return true;
-    }
-    for (let i = 8; i < 44; i++) if (u8[o + i] !== u8[start + i]) return false;
-    return true;
+    return sameAddrsAndPorts(u8, this.slotIp(s), start, v === 4);
   }
 
   private flushSlot(s: number): void {

@@ -6,6 +6,10 @@
 // Everything is a counter or a gauge of current state: no rates (Prometheus derives them).
 import type { ServiceView, Stats } from "../control/protocol.ts";
 
+/** The kinds of tslb_worker_packets_total, in output order. */
+export const WORKER_KINDS = ["rx", "tx", "pass", "gso_rx", "segmented", "coalesced", "joined"] as const;
+export type WorkerPackets = Record<(typeof WORKER_KINDS)[number], number>;
+
 export interface MetricsInput {
   /** Totals over every service since start (or the last full -Z): /proc/net/ip_vs_stats. */
   totals: Stats;
@@ -13,8 +17,8 @@ export interface MetricsInput {
   /** Drop counts by reason name (wire/drop.ts). */
   drops: Readonly<Record<string, number>>;
   conntrack: { entries: number; capacity: number };
-  /** Per data-plane worker: packets read, written, passed on unchanged, and super-packets segmented. */
-  workers: readonly { rx: number; tx: number; pass: number; segmented: number }[];
+  /** Per data-plane worker: packets read, written, passed on unchanged, super-packets read and segmented, joined writes. */
+  workers: readonly WorkerPackets[];
   /** Rule-change batches applied, by source and result ("cli|ok", "restore|error", ...). */
   applies: Readonly<Record<string, number>>;
   startTimeSec: number;
@@ -118,8 +122,10 @@ export function formatMetrics(m: MetricsInput): string {
   out += family("tslb_connection_table_entries", "gauge", "Entries in the connection table (connections and persistence templates).",
     [[{}, m.conntrack.entries]]);
   out += family("tslb_connection_table_capacity", "gauge", "Capacity of the connection table (--conn-max).", [[{}, m.conntrack.capacity]]);
-  out += family("tslb_worker_packets_total", "counter", "Packets per data-plane worker: read (rx), written (tx), passed on unchanged (pass), TCP super-packets cut into segments (segmented).",
-    m.workers.flatMap((w, i) => (["rx", "tx", "pass", "segmented"] as const).map((k): Sample => [{ worker: String(i), kind: k }, w[k]])));
+  out += family("tslb_worker_packets_total", "counter", "Packets per data-plane worker: read (rx), written (tx), passed on unchanged (pass), " +
+    "TCP super-packets read (gso_rx) and cut into segments (segmented), UDP super-packets written by coalescing (coalesced), " +
+    "TCP segments and pure ACKs that went out inside another segment (joined).",
+    m.workers.flatMap((w, i) => WORKER_KINDS.map((k): Sample => [{ worker: String(i), kind: k }, w[k]])));
   out += family("tslb_rule_applies_total", "counter", "Rule-change batches (a command, a -R, a state or rules file load, a reload) by source and result.",
     Object.entries(m.applies).map(([k, n]) => {
       const [source, result] = k.split("|");

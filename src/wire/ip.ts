@@ -26,6 +26,16 @@ export function ipPseudoSum(u8: Uint8Array, l3: number, proto: number, l4len: nu
     : csumAdd(u8, l3 + 8, 32, 0) + proto + l4len;
 }
 
+/**
+ * Whether the IP packets at u8[a] and u8[b] — IPv4 without options, or IPv6 with the
+ * transport header right after the fixed one — carry the same addresses and ports.
+ */
+export function sameAddrsAndPorts(u8: Uint8Array, a: number, b: number, v4: boolean): boolean {
+  const end = v4 ? 24 : 44;
+  for (let i = v4 ? 12 : 8; i < end; i++) if (u8[a + i] !== u8[b + i]) return false;
+  return true;
+}
+
 /** Big-endian 16-bit field accessors on a byte array (no DataView needed). */
 export function get16(u8: Uint8Array, at: number): number {
   return (u8[at] << 8) | u8[at + 1];

@@ -3,10 +3,10 @@
 // the control socket. Every state change goes applyAll → network → compile → worker, and
 // the reply is sent once the worker runs on the new rules. SIGTERM, SIGINT and the
 // shutdown request remove every device, route and rule the daemon made.
-import { allowedCpuMask, setRps } from "../io/rps.ts";
 import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { DataplaneHost } from "../dataplane/host.ts";
+import { allowedCpuMask, setRps } from "../io/rps.ts";
 import { SysError } from "../io/libc.ts";
 import { RtNetlink } from "../io/rtnetlink.ts";
 import { sysctlRead, sysctlWrite } from "../io/sysctl.ts";
@@ -140,11 +140,6 @@ export class Daemon {
     this.rateTimer = setInterval(() => this.sampleRates(), RATE_PERIOD_SEC * 1000);
   }
 
-  /**
-   * The TAP for direct routing: tslb is a host on the bridge behind it, with a MAC of its
-   * own (locally administered, stable across restarts) — not the TAP's kernel-side MAC,
-   * which belongs to the bridge port. Without --bridge the TAP waits unattached (DR packets cannot leave).
-   */
   /** --rps: the kernel's work on what tslb writes into `dev` spreads over the allowed CPUs. */
   private steerRx(dev: string, queues: number): void {
     if (!this.opts.rps) return;
@@ -154,6 +149,11 @@ export class Daemon {
     else this.log(`no receive steering on ${dev}: ${why}`);
   }
 
+  /**
+   * The TAP for direct routing: tslb is a host on the bridge behind it, with a MAC of its
+   * own (locally administered, stable across restarts) — not the TAP's kernel-side MAC,
+   * which belongs to the bridge port. Without --bridge the TAP waits unattached (DR packets cannot leave).
+   */
   private openTap(): { fd: number; name: string; macHi: number; macLo: number } {
     const tap = openTap(this.opts.tap);
     this.tap = tap;

@@ -1,5 +1,5 @@
 // TCP segment joining on write: back-to-back small segments of one flow that a batch
-// forwards are written to the TUN as ONE segment carrying all their bytes, as a host's
+// forwards are written as ONE segment carrying all their bytes, as a host's
 // GRO would hand them to its stack. A web server commonly sends a response as two
 // segments (headers from writev, body from sendfile); joined, the path carries one packet
 // instead of two, and the client, having received one segment no bigger than the largest
@@ -12,8 +12,9 @@
 // IPv6 extension headers; ACK set and no SYN, RST, URG or CWR; the same ACK number,
 // window, ECE and option bytes (timestamps included); each segment starts where the last
 // ended. A FIN (with or without data) may be the last segment joined, as in GRO: a server
-// closing after its response sends headers, body and FIN as one packet. The joined packet stays within 576 bytes (IPv4) or 1 280 (IPv6), sizes every
-// path carries, so joining never needs a path MTU the sender did not see.
+// closing after its response sends headers, body and FIN as one packet. The joined packet
+// stays within 576 bytes (IPv4) or 1 280 (IPv6), sizes every path carries, so joining
+// never needs a path MTU the sender did not see.
 //
 // Checksums: a full checksum is never recomputed from the data. Each segment's data sum
 // is derived from its own checksum (checksum minus pseudo-header and header), so a

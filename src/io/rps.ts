@@ -2,8 +2,8 @@
 // processed (routing, forwarding, the next hop's and often the receiving host's stack) in
 // the softirq of the writing thread unless the device's rx queue steers it to another
 // CPU's backlog. With RPS, that work spreads over the CPUs the daemon may use while the
-// worker goes on reading: bulk through NAT on the 2-core bench machine went from ~0.86 to
-// ~1.0 GB/s with one worker (bench/RESULTS.md). `--rps off` leaves the queues alone.
+// worker goes on reading: bulk through NAT on the 2-core bench machine went from 0.90 to
+// 1.17 GB/s with one worker (bench/RESULTS.md). `--rps off` leaves the queues alone.
 import { readFileSync, writeFileSync } from "node:fs";
 
 /**

@@ -53,6 +53,8 @@ dr("tslb doctor sees the TAP on the bridge and prints the DR real-server setup",
   const r = cli(["doctor"]);
   assert.is(r.code, 0, r.out);
   assert.match(r.out, /\[ ok \] tslbtap0 is a port of bridge br-dr/);
+  // A long queue toward tslb, as for the TUN (1 000 packets overflowed at 1 000 connections).
+  assert.match(topo.ip(topo.ns.lb, "link", "show", "tslbtap0"), /qlen 10000/);
   assert.match(r.out, /ip addr add 198\.18\.4\.100\/32 dev lo\n +sysctl -w net\.ipv4\.conf\.all\.arp_ignore=1 net\.ipv4\.conf\.all\.arp_announce=2/);
 });
 

@@ -15,7 +15,8 @@ import { csumCompute } from "../wire/checksum.ts";
 import { csumSetPartial } from "../wire/gso.ts";
 import { put16, sameAddrsAndPorts } from "../wire/ip.ts";
 import { IPPROTO_UDP } from "../wire/ipv4.ts";
-import { VNET_F_NEEDS_CSUM, VNET_GSO_UDP_L4, VNET_HDR_LEN, vnetWrite, vnetWritePlain } from "../wire/vnet.ts";
+import { VNET_F_NEEDS_CSUM, VNET_GSO_UDP_L4, VNET_HDR_LEN, vnetWrite, vnetWritePartial, vnetWritePlain } from "../wire/vnet.ts";
+import { StagingSlots } from "./staging.ts";
 
 /** Flows staged at once. */
 export const COALESCE_SLOTS = 32;
@@ -25,18 +26,14 @@ export const COALESCE_SLOT_BYTES = 64 + 65536;
 const MAX_SEGMENTS = 64;
 const MAX_IP = 65535;
 
-export class UdpCoalescer {
-  /** Per slot: datagrams staged (0 = free), segment size, payload bytes, L4 offset, closed (a shorter last one came). */
-  private readonly count = new Int32Array(COALESCE_SLOTS);
+export class UdpCoalescer extends StagingSlots {
+  /** Per slot: segment size, payload bytes, L4 offset, closed (a shorter last one came). */
   private readonly seg = new Int32Array(COALESCE_SLOTS);
   private readonly total = new Int32Array(COALESCE_SLOTS);
   private readonly l4off = new Int32Array(COALESCE_SLOTS);
   private readonly closed = new Uint8Array(COALESCE_SLOTS);
   /** The slot's first datagram left its checksum partial (sent as such when it stays alone). */
   private readonly partial = new Uint8Array(COALESCE_SLOTS);
-  private victim = 0;
-  /** Slots in use (flush() is a no-op at 0). */
-  pending = 0;
 
   /**
    * `base`: the staging area's first byte in u8 (COALESCE_SLOTS × COALESCE_SLOT_BYTES).
@@ -46,7 +43,9 @@ export class UdpCoalescer {
   constructor(
     private readonly u8: Uint8Array, private readonly base: number, private readonly send: (off: number, len: number) => number,
     private readonly merged: Float64Array, private readonly at: number,
-  ) {}
+  ) {
+    super(COALESCE_SLOTS);
+  }
 
   /**
    * Takes the IP packet u8[start, start+len) if it can be joined or staged; false
@@ -76,25 +75,12 @@ export class UdpCoalescer {
         if (payload < this.seg[s]) this.closed[s] = 1;
         return true;
       }
-      this.flushSlot(s);
+      this.write(s);
       this.stage(s, start, len, l4, payload, partial);
       return true;
     }
-    let s = 0;
-    while (s < COALESCE_SLOTS && this.count[s] !== 0) s++;
-    if (s === COALESCE_SLOTS) {
-      s = this.victim;
-      this.victim = (this.victim + 1) % COALESCE_SLOTS;
-      this.flushSlot(s);
-    }
-    this.stage(s, start, len, l4, payload, partial);
+    this.stage(this.claim(), start, len, l4, payload, partial);
     return true;
-  }
-
-  /** Writes everything staged. */
-  flush(): void {
-    if (this.pending === 0) return;
-    for (let s = 0; s < COALESCE_SLOTS; s++) if (this.count[s] !== 0) this.flushSlot(s);
   }
 
   /** Where slot s keeps its IP packet (its vnet header goes just in front). */
@@ -104,13 +90,12 @@ export class UdpCoalescer {
 
   private stage(s: number, start: number, len: number, l4: number, payload: number, partial: number): void {
     this.u8.copyWithin(this.slotIp(s), start, start + len);
-    this.count[s] = 1;
+    this.take(s);
     this.seg[s] = payload;
     this.total[s] = payload;
     this.l4off[s] = l4;
     this.closed[s] = 0;
     this.partial[s] = partial;
-    this.pending++;
   }
 
   /** Same addresses, ports, TOS/class, TTL/hop limit and DF as slot s's first datagram. */
@@ -126,7 +111,7 @@ export class UdpCoalescer {
     return sameAddrsAndPorts(u8, o, start, v === 4);
   }
 
-  private flushSlot(s: number): void {
+  protected write(s: number): void {
     const u8 = this.u8;
     const ip = this.slotIp(s);
     const l4 = this.l4off[s];
@@ -135,7 +120,7 @@ export class UdpCoalescer {
     const h = ip - VNET_HDR_LEN;
     if (this.count[s] === 1) {
       if (this.partial[s] === 0) vnetWritePlain(u8, h);
-      else vnetWrite(u8, h, VNET_F_NEEDS_CSUM, 0, hdr, 0, l4, 6);
+      else vnetWritePartial(u8, h, l4, 6);
     } else {
       const udpLen = len - l4;
       if (l4 === 20) {
@@ -150,7 +135,6 @@ export class UdpCoalescer {
       this.merged[this.at]++;
     }
     this.send(h, len + VNET_HDR_LEN);
-    this.count[s] = 0;
-    this.pending--;
+    this.release(s);
   }
 }

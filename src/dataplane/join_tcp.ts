@@ -35,9 +35,10 @@
 // or refuses it, after writing any staged segments of the same flow so it cannot overtake
 // them; flush() at the end of every batch.
 import { csumAdd, csumFold } from "../wire/checksum.ts";
-import { get16, ipPseudoSum, put16, sameAddrsAndPorts } from "../wire/ip.ts";
+import { get16, get32, ipPseudoSum, put16, sameAddrsAndPorts } from "../wire/ip.ts";
 import { IPPROTO_TCP } from "../wire/ipv4.ts";
-import { VNET_F_NEEDS_CSUM, VNET_HDR_LEN, vnetWrite, vnetWritePlain } from "../wire/vnet.ts";
+import { VNET_HDR_LEN, vnetWritePartial, vnetWritePlain } from "../wire/vnet.ts";
+import { StagingSlots } from "./staging.ts";
 
 /** Flows staged at once. */
 export const TCP_JOIN_SLOTS = 16;
@@ -59,9 +60,8 @@ const OPT_EOL = 0;
 const OPT_NOP = 1;
 const OPT_SACK = 5;
 
-export class TcpJoiner {
-  /** Per slot: segments staged (0 = free), L4 offset, TCP header length, payload bytes, sequence number of the first. */
-  private readonly count = new Int32Array(TCP_JOIN_SLOTS);
+export class TcpJoiner extends StagingSlots {
+  /** Per slot: L4 offset, TCP header length, payload bytes, sequence number of the first. */
   private readonly l4off = new Int32Array(TCP_JOIN_SLOTS);
   private readonly hlen = new Int32Array(TCP_JOIN_SLOTS);
   private readonly total = new Int32Array(TCP_JOIN_SLOTS);
@@ -74,9 +74,6 @@ export class TcpJoiner {
   /** Link header bytes in front of the IP packet (0: TUN, 14: Ethernet) and the device it goes to. */
   private readonly l2len = new Uint8Array(TCP_JOIN_SLOTS);
   private readonly dev = new Uint8Array(TCP_JOIN_SLOTS);
-  private victim = 0;
-  /** Slots in use (flush() is a no-op at 0). */
-  pending = 0;
 
   /**
    * `base`: the staging area's first byte in u8 (TCP_JOIN_SLOTS × TCP_JOIN_SLOT_BYTES).
@@ -88,7 +85,9 @@ export class TcpJoiner {
   constructor(
     private readonly u8: Uint8Array, private readonly base: number, private readonly vnet: boolean,
     private readonly send: (dev: number, off: number, len: number) => number, private readonly joined: Float64Array, private readonly at: number,
-  ) {}
+  ) {
+    super(TCP_JOIN_SLOTS);
+  }
 
   /**
    * Takes the packet u8[frame, frame+len) for device `dev` if it joins a staged segment
@@ -132,35 +131,21 @@ export class TcpJoiner {
       if (this.total[s] === 0) {
         // A pure ACK waits here: a segment that says all it said replaces it.
         if (folds && this.fits(s, start, l4, hl, 0, partial, max, true)) {
-          this.count[s] = 0;
-          this.pending--;
+          this.release(s);
           this.joined[this.at]++;
           if (!stageable) return false;
-        } else this.flushSlot(s);
+        } else this.write(s);
       } else if (plain && this.fits(s, start, l4, hl, payload, partial, max, false)) {
         this.append(s, start, l4, hl, len, payload, partial);
         return true;
-      } else this.flushSlot(s);
+      } else this.write(s);
       if (!stageable) return false;
       this.stage(s, dev, frame, l2, start, l4, hl, len, payload, partial);
       return true;
     }
     if (!stageable) return false;
-    let s = 0;
-    while (s < TCP_JOIN_SLOTS && this.count[s] !== 0) s++;
-    if (s === TCP_JOIN_SLOTS) {
-      s = this.victim;
-      this.victim = (this.victim + 1) % TCP_JOIN_SLOTS;
-      this.flushSlot(s);
-    }
-    this.stage(s, dev, frame, l2, start, l4, hl, len, payload, partial);
+    this.stage(this.claim(), dev, frame, l2, start, l4, hl, len, payload, partial);
     return true;
-  }
-
-  /** Writes everything staged. */
-  flush(): void {
-    if (this.pending === 0) return;
-    for (let s = 0; s < TCP_JOIN_SLOTS; s++) if (this.count[s] !== 0) this.flushSlot(s);
   }
 
   /** Where slot s keeps its frame (a vnet header goes just in front). */
@@ -177,16 +162,15 @@ export class TcpJoiner {
     this.u8.copyWithin(this.slotFrame(s), frame, start + len);
     this.dev[s] = dev;
     this.l2len[s] = l2;
-    this.count[s] = 1;
+    this.take(s);
     this.l4off[s] = l4;
     this.hlen[s] = hl;
     this.total[s] = payload;
-    this.seq[s] = ((this.u8[t + 4] << 24) | (this.u8[t + 5] << 16) | (this.u8[t + 6] << 8) | this.u8[t + 7]) >>> 0;
+    this.seq[s] = get32(this.u8, t + 4) >>> 0;
     this.partial[s] = partial;
     this.orFlags[s] = 0;
     // A pure ACK is folded or written as it is, never added to.
     this.dataSum[s] = partial === 0 && payload > 0 ? this.payloadSum(start, l4, hl, len) : 0;
-    this.pending++;
   }
 
   /**
@@ -206,8 +190,7 @@ export class TcpJoiner {
     }
     const a = o + l4;
     const b = start + l4;
-    const seq = ((u8[b + 4] << 24) | (u8[b + 5] << 16) | (u8[b + 6] << 8) | u8[b + 7]) >>> 0;
-    if (seq !== ((this.seq[s] + this.total[s]) >>> 0)) return false;
+    if (get32(u8, b + 4) >>> 0 !== ((this.seq[s] + this.total[s]) >>> 0)) return false;
     for (let i = 8; i < 12; i++) if (u8[a + i] !== u8[b + i]) return false; // ACK number
     if ((u8[a + 13] & ~(PSH | FIN)) !== (u8[b + 13] & ~(PSH | FIN)) || u8[a + 14] !== u8[b + 14] || u8[a + 15] !== u8[b + 15]) return false;
     for (let i = 20; i < hl; i++) if (u8[a + i] !== u8[b + i]) return false; // options
@@ -265,7 +248,7 @@ export class TcpJoiner {
     return sameAddrsAndPorts(u8, this.slotIp(s), start, v === 4);
   }
 
-  private flushSlot(s: number): void {
+  protected write(s: number): void {
     const u8 = this.u8;
     const ip = this.slotIp(s);
     const l4 = this.l4off[s];
@@ -293,10 +276,9 @@ export class TcpJoiner {
       off -= VNET_HDR_LEN;
       n += VNET_HDR_LEN;
       if (this.partial[s] === 0) vnetWritePlain(u8, off);
-      else vnetWrite(u8, off, VNET_F_NEEDS_CSUM, 0, l4 + 18, 0, l4, 16);
+      else vnetWritePartial(u8, off, l4, 16);
     }
     this.send(this.dev[s], off, n);
-    this.count[s] = 0;
-    this.pending--;
+    this.release(s);
   }
 }

@@ -21,7 +21,7 @@ import { ActiveConfig, type Snapshot } from "./snapshot.ts";
 import { VERDICT_CONSUMED, VERDICT_DROP, VERDICT_SEGMENT, VERDICT_TX, VERDICT_TX_L2 } from "./verdict.ts";
 import {
   VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_TCPV4, VNET_GSO_TCPV6, VNET_HDR_LEN, vnetCsumOffset, vnetCsumStart, vnetFlags,
-  vnetGsoSize, vnetGsoType, vnetWrite, vnetWritePlain,
+  vnetGsoSize, vnetGsoType, vnetWrite, vnetWritePartial, vnetWritePlain,
 } from "../wire/vnet.ts";
 import { gsoSegments, tcpGsoSegment } from "../wire/gso.ts";
 import type { Pkt } from "../wire/pkt.ts";
@@ -193,17 +193,17 @@ function emit(v: number): void {
   if (v === VERDICT_DROP || v === VERDICT_CONSUMED) return;
   const p = pipeline.pkt;
   const u8 = frame.u8;
+  // Only ordinary packets join, and a partial sum only where every kernel puts it (the
+  // NAT paths keep it so).
+  const joinable = p.gsoType === 0 && (p.csumPartial === 0 || p.csumAt === p.l4csum);
   // add() refuses what cannot wait (a super-packet, say), after writing its flow's staged segments.
   if (joiner !== null && p.proto === IPPROTO_TCP && (v === VERDICT_TX || v === VERDICT_TX_L2) &&
-    joiner.add(v === VERDICT_TX ? 0 : 1, p.start, v === VERDICT_TX ? 0 : ETH_HDR_LEN, p.len, p.csumPartial,
-      p.gsoType === 0 && (p.csumPartial === 0 || p.csumAt === p.l4 + 16))) {
+    joiner.add(v === VERDICT_TX ? 0 : 1, p.start, v === VERDICT_TX ? 0 : ETH_HDR_LEN, p.len, p.csumPartial, joinable)) {
     counters[MISC_BASE + M_TX]++;
     return;
   }
   if (coalescer !== null) {
-    // A partial sum must sit where every kernel puts it (the NAT paths only keep it so).
-    if (v === VERDICT_TX && p.gsoType === 0 && p.proto === IPPROTO_UDP && (p.csumPartial === 0 || p.csumAt === p.l4 + 6) &&
-      coalescer.add(p.start, p.len, p.csumPartial)) {
+    if (v === VERDICT_TX && joinable && p.proto === IPPROTO_UDP && coalescer.add(p.start, p.len, p.csumPartial)) {
       counters[MISC_BASE + M_TX]++;
       return;
     }
@@ -215,12 +215,11 @@ function emit(v: number): void {
   else if (!mainVnet) r = mainDev.send(u8, p.start, p.len);
   else {
     const h = p.start - VNET_HDR_LEN;
+    const cs = p.csumStart - p.start;
     if (p.csumPartial === 0) vnetWritePlain(u8, h);
-    else {
-      const cs = p.csumStart - p.start;
-      const hdrLen = p.gsoType !== 0 ? cs + ((u8[p.csumStart + 12] >> 4) << 2) : p.csumAt + 2 - p.start;
-      vnetWrite(u8, h, VNET_F_NEEDS_CSUM, p.gsoType, hdrLen, p.gsoType !== 0 ? p.gsoSize : 0, cs, p.csumAt - p.csumStart);
-    }
+    else if (p.gsoType === 0) vnetWritePartial(u8, h, cs, p.csumAt - p.csumStart);
+    // A super-packet's header length runs to the end of its TCP header.
+    else vnetWrite(u8, h, VNET_F_NEEDS_CSUM, p.gsoType, cs + ((u8[p.csumStart + 12] >> 4) << 2), p.gsoSize, cs, p.csumAt - p.csumStart);
     r = mainDev.send(u8, h, p.len + VNET_HDR_LEN);
   }
   if (r < 0) counters[DROP_BASE + DROP.TX_ERROR]++;

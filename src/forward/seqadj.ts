@@ -27,7 +27,7 @@
 // SYN should have its MSS lowered by proxyHeaderLength (clampMss) to keep it within the MTU;
 // ICMP errors quoting a shifted segment are not mapped here.
 import { csumAdd, csumFold, csumReplace16, csumReplace32 } from "../wire/checksum.ts";
-import { ipPseudoSum, ipSetTotalLength } from "../wire/ip.ts";
+import { get16, get32, ipPseudoSum, ipSetTotalLength, put16, put32 } from "../wire/ip.ts";
 import { IPPROTO_TCP } from "../wire/ipv4.ts";
 import { TCP_ACK, TCP_ACKF, TCP_CSUM, TCP_FIN, TCP_FLAGS, TCP_MIN_LEN, TCP_OFF, TCP_RST, TCP_SEQ, TCP_SYN } from "../wire/tcp.ts";
 
@@ -41,23 +41,6 @@ const TCP_URG = 18;
 const TCPOPT_EOL = 0;
 const TCPOPT_NOP = 1;
 const TCPOPT_SACK = 5;
-
-function get16(u8: Uint8Array, at: number): number {
-  return (u8[at] << 8) | u8[at + 1];
-}
-function put16(u8: Uint8Array, at: number, v: number): void {
-  u8[at] = (v >>> 8) & 0xff;
-  u8[at + 1] = v & 0xff;
-}
-function get32(u8: Uint8Array, at: number): number {
-  return ((u8[at] << 24) | (u8[at + 1] << 16) | (u8[at + 2] << 8) | u8[at + 3]) >>> 0;
-}
-function put32(u8: Uint8Array, at: number, v: number): void {
-  u8[at] = v >>> 24;
-  u8[at + 1] = (v >>> 16) & 0xff;
-  u8[at + 2] = (v >>> 8) & 0xff;
-  u8[at + 3] = v & 0xff;
-}
 
 /** What to do with a client→server segment (see the file comment); `payload` is its data length. */
 export function seqAdjAction(seq: number, flags: number, payload: number, isn: number): number {
@@ -85,7 +68,7 @@ export function seqAdjAck(ack: number, isn: number, delta: number): number {
  * A field at an odd distance from the header start straddles three checksum words.
  */
 function set32Csum(u8: Uint8Array, l4: number, at: number, now: number): void {
-  const old = get32(u8, at);
+  const old = get32(u8, at) >>> 0;
   if (old === now) return;
   let c = get16(u8, l4 + TCP_CSUM);
   if (((at - l4) & 1) === 0) {
@@ -119,7 +102,7 @@ function headerLen(u8: Uint8Array, l4: number, l4len: number): number {
 export function seqAdjClient(u8: Uint8Array, l4: number, l4len: number, isn: number, delta: number): number {
   const doff = headerLen(u8, l4, l4len);
   if (doff === 0) return SEQADJ_KEEP;
-  const seq = get32(u8, l4 + TCP_SEQ);
+  const seq = get32(u8, l4 + TCP_SEQ) >>> 0;
   const act = seqAdjAction(seq, u8[l4 + TCP_FLAGS], l4len - doff, isn);
   if (act === SEQADJ_SHIFT) set32Csum(u8, l4, l4 + TCP_SEQ, (seq + delta) >>> 0);
   return act;
@@ -136,7 +119,7 @@ export function seqAdjServer(u8: Uint8Array, l4: number, l4len: number, isn: num
   const doff = headerLen(u8, l4, l4len);
   if (doff === 0) return;
   if ((u8[l4 + TCP_FLAGS] & TCP_ACKF) !== 0) {
-    const ack = get32(u8, l4 + TCP_ACK);
+    const ack = get32(u8, l4 + TCP_ACK) >>> 0;
     set32Csum(u8, l4, l4 + TCP_ACK, seqAdjAck(ack, isn, delta));
   }
   const end = l4 + doff;
@@ -149,7 +132,7 @@ export function seqAdjServer(u8: Uint8Array, l4: number, l4len: number, isn: num
     const len = u8[at + 1];
     if (len < 2 || at + len > end) return;
     if (kind === TCPOPT_SACK && len >= 10 && ((len - 2) & 7) === 0) {
-      for (let e = at + 2; e < at + len; e += 4) set32Csum(u8, l4, e, seqAdjAck(get32(u8, e), isn, delta));
+      for (let e = at + 2; e < at + len; e += 4) set32Csum(u8, l4, e, seqAdjAck(get32(u8, e) >>> 0, isn, delta));
     }
     at += len;
   }

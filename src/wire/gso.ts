@@ -4,7 +4,7 @@
 // segments the sender's TSO would have made (wireguard-go's gsoSplit does the same).
 // Pure and allocation-free: segments are copied with copyWithin inside one buffer.
 import { csumAdd, csumFold } from "./checksum.ts";
-import { get16, ipPseudoSum, put16 } from "./ip.ts";
+import { get16, get32, ipPseudoSum, put16, put32 } from "./ip.ts";
 import { IPPROTO_UDP } from "./ipv4.ts";
 import { IPV6_HDR_LEN } from "./ipv6.ts";
 import { TCP_CSUM, TCP_FIN, TCP_FLAGS, TCP_OFF, TCP_PSH, TCP_SEQ } from "./tcp.ts";
@@ -66,11 +66,7 @@ export function tcpGsoSegment(u8: Uint8Array, l3: number, l4: number, end: numbe
   } else {
     put16(u8, at + 4, len - IPV6_HDR_LEN);
   }
-  const seq = ((u8[l4 + TCP_SEQ] << 24) | (u8[l4 + TCP_SEQ + 1] << 16) | (u8[l4 + TCP_SEQ + 2] << 8) | u8[l4 + TCP_SEQ + 3]) + k * mss;
-  u8[t + TCP_SEQ] = (seq >>> 24) & 0xff;
-  u8[t + TCP_SEQ + 1] = (seq >>> 16) & 0xff;
-  u8[t + TCP_SEQ + 2] = (seq >>> 8) & 0xff;
-  u8[t + TCP_SEQ + 3] = seq & 0xff;
+  put32(u8, t + TCP_SEQ, get32(u8, l4 + TCP_SEQ) + k * mss);
   if (k !== n - 1) u8[t + TCP_FLAGS] &= ~(TCP_FIN | TCP_PSH);
   if (k !== 0) u8[t + TCP_FLAGS] &= ~TCP_CWR;
   put16(u8, t + TCP_CSUM, 0);

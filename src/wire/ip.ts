@@ -1,6 +1,7 @@
-// The two header fields every IP packet has, whatever its version: the length (IPv4
-// total length with its header checksum, IPv6 payload length) and the pseudo-header sum
-// of the transport checksum. For code that grows a packet in place (the PROXY header).
+// What every IP packet has, whatever its version: the length (IPv4 total length with its
+// header checksum, IPv6 payload length), the pseudo-header sum of the transport checksum,
+// the flow's addresses and ports; and big-endian field accessors. For code that rewrites,
+// grows or joins packets in place (the PROXY header, segmentation, the write joiners).
 // Byte arithmetic on the Uint8Array: callers hold no DataView, and none is made.
 import { csumAdd, csumReplace16, ipv4PseudoSum } from "./checksum.ts";
 import { IPV6_HDR_LEN } from "./ipv6.ts";
@@ -44,6 +45,13 @@ export function put16(u8: Uint8Array, at: number, v: number): void {
   u8[at] = (v >>> 8) & 0xff;
   u8[at + 1] = v & 0xff;
 }
-function get32(u8: Uint8Array, at: number): number {
+/** Big-endian 32-bit field as an int32 (`>>> 0` for the unsigned value), and its writer. */
+export function get32(u8: Uint8Array, at: number): number {
   return (u8[at] << 24) | (u8[at + 1] << 16) | (u8[at + 2] << 8) | u8[at + 3];
+}
+export function put32(u8: Uint8Array, at: number, v: number): void {
+  u8[at] = (v >>> 24) & 0xff;
+  u8[at + 1] = (v >>> 16) & 0xff;
+  u8[at + 2] = (v >>> 8) & 0xff;
+  u8[at + 3] = v & 0xff;
 }

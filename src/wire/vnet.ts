@@ -64,6 +64,15 @@ export function vnetWrite(
   put16le(u8, h + CSUM_OFFSET, csumOffset);
 }
 
+/**
+ * The header of an ordinary packet (no GSO) whose transport checksum is partial: the sum
+ * starts at `csumStart` and its field is `csumOffset` bytes further (header length: up
+ * to the end of that field, as the kernel counts it).
+ */
+export function vnetWritePartial(u8: Uint8Array, h: number, csumStart: number, csumOffset: number): void {
+  vnetWrite(u8, h, VNET_F_NEEDS_CSUM, VNET_GSO_NONE, csumStart + csumOffset + 2, 0, csumStart, csumOffset);
+}
+
 /** A header that asks nothing of the kernel: the packet is complete. */
 export function vnetWritePlain(u8: Uint8Array, h: number): void {
   for (let i = 0; i < VNET_HDR_LEN; i++) u8[h + i] = 0;

@@ -47,6 +47,12 @@ const ONLY_MODES = process.env.MODE ? process.env.MODE.split(",") : null;
 const ONLY_AF = process.env.AF ? Number(process.env.AF) : 0;
 /** Heap objects the established path may gain over a row (the JIT's own bookkeeping): a leak is one per packet. */
 const HEAP_SLACK = 100;
+/**
+ * The established rows are timed in rounds and report the median and the best: on a
+ * shared VM one 4 M-packet timing swung 150–260 ns between runs with the host's load, while
+ * the best of eight rounds stays within a few ns.
+ */
+const ROUNDS = SHORT ? 2 : 8;
 
 const SYN = 0x02;
 const ACK = 0x10;
@@ -174,7 +180,7 @@ function layout(pkts: Uint8Array[]): { f: Frame; lens: Int32Array } {
   return { f, lens };
 }
 
-interface Row { ns: number; heap: number }
+interface Row { ns: number; heap: number; best?: number }
 
 function established(c: Case): Row {
   const pl = pipeline(c, 1 << 16);
@@ -194,34 +200,58 @@ function established(c: Case): Row {
     pkts.push(clientPacket(c, sport, ACK));
     if (c.mode === "nat" || c.mode === "fullnat") pkts.push(replyTo(scratch, pl.pkt.start, c.af));
   }
-  const { f, lens } = layout(pkts);
-  // Each packet is rewritten in place, so a pristine copy is put back before each pass
-  // (one memcpy per pass, timed alone below and subtracted).
-  const pristine = f.u8.slice();
-  const n = lens.length;
+  // As the worker does: each packet is copied into one reused buffer at HEADROOM (what a
+  // TUN read() does), from a packed pristine copy held in the same ArrayBuffer, so the
+  // copy allocates nothing; the copy loop alone is timed and subtracted.
+  const n = pkts.length;
+  const WORK = HEADROOM + 2048;
+  const offs = new Int32Array(n + 1);
+  for (let i = 0; i < n; i++) offs[i + 1] = offs[i] + pkts[i].length;
+  const f = Frame.alloc(WORK + offs[n]);
+  pkts.forEach((b, i) => f.u8.set(b, WORK + offs[i]));
+  const u8 = f.u8;
   const run = (count: number): number => {
     let ok = 0;
     for (let k = 0; k < count; k++) {
       const i = k % n;
-      if (i === 0) f.u8.set(pristine);
-      const at = HEADROOM + i * SLOT;
-      const v = l2 ? pl.processFrame(f, at, lens[i], 2) : pl.process(f, at, lens[i], 2);
+      u8.copyWithin(HEADROOM, WORK + offs[i], WORK + offs[i + 1]);
+      const v = l2 ? pl.processFrame(f, HEADROOM, offs[i + 1] - offs[i], 2) : pl.process(f, HEADROOM, offs[i + 1] - offs[i], 2);
       if (v === want) ok++;
     }
     return ok;
   };
+  const copyOnly = (count: number): number => {
+    let sum = 0;
+    for (let k = 0; k < count; k++) {
+      const i = k % n;
+      u8.copyWithin(HEADROOM, WORK + offs[i], WORK + offs[i + 1]);
+      sum += u8[HEADROOM + 9];
+    }
+    return sum;
+  };
   run(Math.max(n * 20, 20_000));
+  copyOnly(Math.max(n * 20, 20_000));
+  // The copy alone, best of three (the smallest cost is subtracted: the conservative side).
+  const per = Math.floor(N / ROUNDS);
+  let restoreNs = Infinity;
+  for (let r = 0; r < 3; r++) {
+    const r0 = Bun.nanoseconds();
+    copyOnly(per);
+    restoreNs = Math.min(restoreNs, Bun.nanoseconds() - r0);
+  }
   Bun.gc(true);
   const h0 = heapStats().objectCount;
-  const t0 = Bun.nanoseconds();
-  const ok = run(N);
-  const t1 = Bun.nanoseconds();
+  const rounds: number[] = [];
+  let ok = 0;
+  for (let r = 0; r < ROUNDS; r++) {
+    const t0 = Bun.nanoseconds();
+    ok += run(per);
+    rounds.push((Bun.nanoseconds() - t0 - restoreNs) / per);
+  }
   const h1 = heapStats().objectCount;
-  if (ok !== N) throw new Error(`${c.mode} IPv${c.af}: only ${ok} of ${N} packets forwarded`);
-  const r0 = Bun.nanoseconds();
-  for (let k = 0; k < N / n; k++) f.u8.set(pristine);
-  const r1 = Bun.nanoseconds();
-  return { ns: (t1 - t0 - (r1 - r0)) / N, heap: h1 - h0 };
+  if (ok !== per * ROUNDS) throw new Error(`${c.mode} IPv${c.af}: only ${ok} of ${per * ROUNDS} packets forwarded`);
+  rounds.sort((a, b) => a - b);
+  return { ns: rounds[ROUNDS >> 1], best: rounds[0], heap: h1 - h0 };
 }
 
 function newFlows(c: Case): Row & { count: number } {
@@ -299,8 +329,8 @@ for (const c of cases) {
   Bun.gc(true); // the 1 M-entry table (128 MiB of shared memory) goes before the next row's
   const dirs = c.mode === "nat" || c.mode === "fullnat" ? "both directions" : "client side";
   const sign = (h: number) => (h >= 0 ? `+${h}` : `${h}`);
-  rows.push(`| ${c.mode} | IPv${c.af} | established (${FLOWS} flows, ${dirs}) | ${est.ns.toFixed(1)} | ${(1000 / est.ns).toFixed(2)} | ${sign(est.heap)} over ${N} |`);
-  rows.push(`| ${c.mode} | IPv${c.af} | new flow (SYN, ${nf.count} into a ${NEW_TABLE}-entry table) | ${nf.ns.toFixed(1)} | ${(1000 / nf.ns).toFixed(2)} | ${sign(nf.heap)} over ${nf.count} |`);
+  rows.push(`| ${c.mode} | IPv${c.af} | established (${FLOWS} flows, ${dirs}) | ${est.ns.toFixed(1)} | ${est.best!.toFixed(1)} | ${(1000 / est.ns).toFixed(2)} | ${sign(est.heap)} over ${N} |`);
+  rows.push(`| ${c.mode} | IPv${c.af} | new flow (SYN, ${nf.count} into a ${NEW_TABLE}-entry table) | ${nf.ns.toFixed(1)} | | ${(1000 / nf.ns).toFixed(2)} | ${sign(nf.heap)} over ${nf.count} |`);
   if (est.heap > HEAP_SLACK) {
     leaked = true;
     console.error(`FAIL: ${c.mode} IPv${c.af}: the established path allocates (${est.heap} heap objects over ${N} packets)`);
@@ -308,6 +338,6 @@ for (const c of cases) {
 }
 
 console.log(`data path, no I/O${SHORT ? " (short mode: smoke run, figures not meaningful)" : ""}: ns per packet; heap objects over the timed loop`);
-console.log("| method | family | path | ns/packet | Mpps | heap objects |\n|---|---|---|---:|---:|---:|");
+console.log("| method | family | path | ns/packet (median) | best round | Mpps | heap objects |\n|---|---|---|---:|---:|---:|---:|");
 for (const r of rows) console.log(r);
 if (leaked) process.exit(1);

@@ -99,10 +99,12 @@ export class ConnTable {
   /** Full NAT's cursors (CURSOR_LADDR, CURSOR_PORT), a view into the shared header. */
   readonly cursors: Int32Array;
   readonly e: Int32Array;
-  /** Index slot: 0 empty, else (id << 1 | dir) + 1. */
-  readonly slot: Int32Array;
-  /** Hash of the key in each index slot (saves reading the entry on a miss). */
-  readonly slotHash: Int32Array;
+  /**
+   * The index, two words per slot: [2i] is 0 (empty) or (id << 1 | dir) + 1, [2i+1] the
+   * key's hash (saves reading the entry on a miss). Side by side, a probe touches one
+   * cache line, not one in each of two arrays.
+   */
+  readonly idx: Int32Array;
   readonly mask: number;
   /** Shared per-destination counts and flags (conntrack/dest_state.ts). */
   readonly destState: Int32Array;
@@ -124,9 +126,7 @@ export class ConnTable {
     let off = H_WORDS * 4;
     this.e = new Int32Array(sab, off, capacity * STRIDE);
     off += capacity * STRIDE * 4;
-    this.slot = new Int32Array(sab, off, slots);
-    off += slots * 4;
-    this.slotHash = new Int32Array(sab, off, slots);
+    this.idx = new Int32Array(sab, off, slots * 2);
     this.destState = new Int32Array(shared.destState);
     if (init) {
       this.header[H_CAPACITY] = capacity;
@@ -182,12 +182,13 @@ export class ConnTable {
 
   private find(p: Pkt, now: number, kind: number): number {
     const e = this.e;
+    const idx = this.idx;
     const mask = this.mask;
     let i = p.hash & mask;
     for (;;) {
-      const v = this.slot[i];
+      const v = idx[i << 1];
       if (v === 0) return -1;
-      if (this.slotHash[i] === p.hash) {
+      if (idx[(i << 1) + 1] === p.hash) {
         const id = (v - 1) >> 1;
         const dir = (v - 1) & 1;
         const b = id * STRIDE;
@@ -477,9 +478,10 @@ export class ConnTable {
                     d0: number, d1: number, d2: number, d3: number, dport: number): number {
     const e = this.e;
     const mask = this.mask;
-    for (let i = hash & mask; this.slot[i] !== 0; i = (i + 1) & mask) {
-      const v = this.slot[i];
-      if (this.slotHash[i] !== hash || ((v - 1) & 1) !== 1) continue;
+    const idx = this.idx;
+    for (let i = hash & mask; idx[i << 1] !== 0; i = (i + 1) & mask) {
+      const v = idx[i << 1];
+      if (idx[(i << 1) + 1] !== hash || ((v - 1) & 1) !== 1) continue;
       const b = ((v - 1) >> 1) * STRIDE;
       const dw = e[b + E_DPORT];
       if (((dw >> 16) & 0xff) === proto && (dw & 0xffff) === sport && (e[b + E_LPORT] & 0xffff) === dport &&
@@ -493,18 +495,19 @@ export class ConnTable {
 
   private insertKey(hash: number, v: number): void {
     const mask = this.mask;
+    const idx = this.idx;
     let i = hash & mask;
-    while (this.slot[i] !== 0) i = (i + 1) & mask;
-    this.slot[i] = v;
-    this.slotHash[i] = hash;
+    while (idx[i << 1] !== 0) i = (i + 1) & mask;
+    idx[i << 1] = v;
+    idx[(i << 1) + 1] = hash;
   }
 
   private removeKey(hash: number, v: number): void {
     const mask = this.mask;
-    const slot = this.slot;
+    const idx = this.idx;
     let i = hash & mask;
-    while (slot[i] !== v) {
-      if (slot[i] === 0) return; // not indexed: nothing to undo
+    while (idx[i << 1] !== v) {
+      if (idx[i << 1] === 0) return; // not indexed: nothing to undo
       i = (i + 1) & mask;
     }
     // Backward-shift: pull later members of the cluster into the hole when their home
@@ -512,16 +515,16 @@ export class ConnTable {
     let j = i;
     for (;;) {
       j = (j + 1) & mask;
-      const w = slot[j];
+      const w = idx[j << 1];
       if (w === 0) break;
-      const home = this.slotHash[j] & mask;
+      const home = idx[(j << 1) + 1] & mask;
       const between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
       if (!between) {
-        slot[i] = w;
-        this.slotHash[i] = this.slotHash[j];
+        idx[i << 1] = w;
+        idx[(i << 1) + 1] = idx[(j << 1) + 1];
         i = j;
       }
     }
-    slot[i] = 0;
+    idx[i << 1] = 0;
   }
 }

@@ -5,9 +5,9 @@
 // Contract: `p` was parsed by parseIp (TCP or UDP) and matched connection `id`.
 // Returns 0 (send the packet) or a DropReason, like every xmit function.
 import type { ConnTable } from "../conntrack/table.ts";
-import { csumReplace16, csumReplace32 } from "../wire/checksum.ts";
+import { csumApply, csumDelta16, csumDelta32, csumReplace16, csumReplace32 } from "../wire/checksum.ts";
 import type { Frame } from "../wire/frame.ts";
-import { IPPROTO_UDP, ipv4SetDstCsum, ipv4SetSrcCsum } from "../wire/ipv4.ts";
+import { IPPROTO_UDP, IPV4_CSUM, IPV4_DST, IPV4_SRC, ipv4SetDstCsum, ipv4SetSrcCsum } from "../wire/ipv4.ts";
 import { IPV6_DST, IPV6_SRC } from "../wire/ipv6.ts";
 import { FRAG_LATER, type Pkt } from "../wire/pkt.ts";
 import { xlat4to6, xlat6to4 } from "./xlat.ts";
@@ -42,8 +42,35 @@ function setAddr(dv: DataView, p: Pkt, t: ConnTable, id: number, which: number, 
   return csum;
 }
 
+/**
+ * The IPv4 rewrite of every NAT and full-NAT packet that has its transport header: both
+ * addresses and ports written (an unchanged one is written back as it was), the header
+ * and transport checksums each patched with one fold from the summed field changes.
+ */
+function rewrite4(dv: DataView, p: Pkt, src: number, dst: number, sport: number, dport: number): void {
+  const l3 = p.l3;
+  const d = csumDelta32(dv.getInt32(l3 + IPV4_SRC), src) + csumDelta32(dv.getInt32(l3 + IPV4_DST), dst);
+  dv.setInt32(l3 + IPV4_SRC, src);
+  dv.setInt32(l3 + IPV4_DST, dst);
+  dv.setUint16(l3 + IPV4_CSUM, csumApply(dv.getUint16(l3 + IPV4_CSUM), d));
+  const at = p.l4csum;
+  const c0 = dv.getUint16(at);
+  dv.setUint16(p.l4, sport);
+  dv.setUint16(p.l4 + 2, dport);
+  // A zero UDP checksum over IPv4 means "none" and stays 0.
+  if (c0 === 0 && p.proto === IPPROTO_UDP) return;
+  const c = csumApply(c0, d + csumDelta16(p.sport, sport) + csumDelta16(p.dport, dport));
+  // RFC 768: a computed UDP checksum of 0 is sent as all ones.
+  dv.setUint16(at, c === 0 && p.proto === IPPROTO_UDP ? 0xffff : c);
+}
+
 export function natXmit(f: Frame, p: Pkt, t: ConnTable, id: number): number {
   const dv = f.dv;
+  if (p.ipv === 4 && p.frag !== FRAG_LATER) {
+    if (p.dir === 0) rewrite4(dv, p, p.src0, t.addrWord(id, ADDR_DEST, 0), p.sport, t.dport(id));
+    else rewrite4(dv, p, t.addrWord(id, ADDR_VIRTUAL, 0), p.dst0, t.vport(id), p.dport);
+    return 0;
+  }
   if (p.frag === FRAG_LATER) {
     // No transport header in a later fragment: only the address changes (the first
     // fragment carried the port and the L4 checksum for the whole datagram).
@@ -83,6 +110,11 @@ export function natXmit(f: Frame, p: Pkt, t: ConnTable, id: number): number {
  */
 export function fullNatXmit(f: Frame, p: Pkt, t: ConnTable, id: number): number {
   const dv = f.dv;
+  if (p.ipv === 4 && p.frag !== FRAG_LATER) {
+    if (p.dir === 0) rewrite4(dv, p, t.addrWord(id, ADDR_LOCAL, 0), t.addrWord(id, ADDR_DEST, 0), t.lport(id), t.dport(id));
+    else rewrite4(dv, p, t.addrWord(id, ADDR_VIRTUAL, 0), t.addrWord(id, ADDR_CLIENT, 0), t.vport(id), t.cport(id));
+    return 0;
+  }
   if (p.frag === FRAG_LATER) {
     if (p.dir === 0) {
       setAddr(dv, p, t, id, ADDR_LOCAL, false, 0);

@@ -48,6 +48,26 @@ export function csumReplace32(csum: number, old: number, now: number): number {
   return ~s & 0xffff;
 }
 
+/**
+ * RFC 1624 in two steps, for a rewrite that changes several fields under the same sums:
+ * csumDelta32/csumDelta16 give each field's change (~old + new, per 16-bit word,
+ * unfolded: a few of them add up far below 2^31), csumApply folds their sum into a
+ * checksum once. The result equals the csumReplace chain (a change of nothing adds
+ * 0xffff, one's-complement zero).
+ */
+export function csumDelta32(old: number, now: number): number {
+  return (~(old >>> 16) & 0xffff) + (~old & 0xffff) + ((now >>> 16) & 0xffff) + (now & 0xffff);
+}
+export function csumDelta16(old: number, now: number): number {
+  return (~old & 0xffff) + (now & 0xffff);
+}
+export function csumApply(csum: number, delta: number): number {
+  let s = (~csum & 0xffff) + delta;
+  s = (s & 0xffff) + (s >>> 16);
+  s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
+}
+
 /** Sum of the IPv4 pseudo header (RFC 793 §3.1 / RFC 768): src, dst, zero+proto, L4 length. */
 export function ipv4PseudoSum(src: number, dst: number, proto: number, l4len: number): number {
   return ((src >>> 16) & 0xffff) + (src & 0xffff) + ((dst >>> 16) & 0xffff) + (dst & 0xffff) + proto + l4len;

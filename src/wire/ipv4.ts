@@ -47,6 +47,14 @@ export function ipv4Check(u8: Uint8Array, o: number, avail: number): number {
   if (ihl < IPV4_MIN_LEN) return DROP.BAD_IP_HEADER;
   const total = (u8[o + 2] << 8) | u8[o + 3];
   if (total < ihl || total > avail) return DROP.BAD_IP_HEADER;
+  if (ihl === IPV4_MIN_LEN) {
+    // Nearly every header: the ten words summed straight, no loop (about half the cost).
+    const s = ((u8[o] << 8) | u8[o + 1]) + ((u8[o + 2] << 8) | u8[o + 3]) + ((u8[o + 4] << 8) | u8[o + 5]) +
+      ((u8[o + 6] << 8) | u8[o + 7]) + ((u8[o + 8] << 8) | u8[o + 9]) + ((u8[o + 10] << 8) | u8[o + 11]) +
+      ((u8[o + 12] << 8) | u8[o + 13]) + ((u8[o + 14] << 8) | u8[o + 15]) + ((u8[o + 16] << 8) | u8[o + 17]) +
+      ((u8[o + 18] << 8) | u8[o + 19]);
+    return csumFold(s) === 0xffff ? 0 : DROP.BAD_IP_CSUM;
+  }
   if (csumFold(csumAdd(u8, o, ihl, 0)) !== 0xffff) return DROP.BAD_IP_CSUM;
   return 0;
 }

@@ -8,7 +8,7 @@ import { sh } from "../../scripts/topology.ts";
 import { BIN, BUN, EMPTY_DIR, ROOT, ensureBinary } from "../../test/helpers/tslb.ts";
 import { CONFIGS, type Config, type Ctx, type Running, Skip, flagsProblem, start } from "./configs.ts";
 import { measurePps } from "./pps.ts";
-import { cpuSeconds, killAll } from "./proc.ts";
+import { cpuSeconds, killAll, machineCpuSeconds } from "./proc.ts";
 import { type PpsRecord, type RunRecord, TESTS, type Test, httpTable, ppsTable } from "./report.ts";
 import { BenchTopology } from "./topo.ts";
 import { measure, warmUp } from "./wrk.ts";
@@ -154,7 +154,7 @@ const fmt = (x: number, d = 0) => (Number.isFinite(x) ? x.toLocaleString("en-US"
 
 /** One wrk measurement of one configuration: start it, warm up, measure with CPU, stop it. */
 async function httpRun(c: Config, t: Test, pass: number, ctx: Ctx): Promise<RunRecord> {
-  const rec: RunRecord = { config: c.name, test: t.id, pass, lbUsPerReq: null, lbCpuPct: null, helperUsPerReq: null };
+  const rec: RunRecord = { config: c.name, test: t.id, pass, lbUsPerReq: null, lbCpuPct: null, helperUsPerReq: null, boxUsPerReq: null, boxSysPct: null };
   const r: Running = await start(c, ctx);
   try {
     const job = { ns: topo.ns.cl, url: `http://${r.target}${t.path}`, conns: t.conns, seconds: DUR, close: t.kind === "close" };
@@ -163,12 +163,16 @@ async function httpRun(c: Config, t: Test, pass: number, ctx: Ctx): Promise<RunR
     const helpers = r.helpers.map((p) => p.pid);
     const c0 = cpuSeconds(lb);
     const h0 = cpuSeconds(helpers);
+    const m0 = machineCpuSeconds();
     const t0 = performance.now();
     const w = await measure(job, join(LOGS, `${c.name}-${t.id}.txt`));
     const wall = (performance.now() - t0) / 1000;
+    const m1 = machineCpuSeconds();
     const cpu = cpuSeconds(lb) - c0;
     const helperCpu = cpuSeconds(helpers) - h0;
     rec.wrk = w;
+    rec.boxUsPerReq = ((m1.busy - m0.busy) * 1e6) / Math.max(1, w.requests);
+    rec.boxSysPct = m1.busy > m0.busy ? ((m1.sys - m0.sys) / (m1.busy - m0.busy)) * 100 : null;
     if (lb.length) {
       rec.lbUsPerReq = (cpu * 1e6) / Math.max(1, w.requests);
       rec.lbCpuPct = (cpu / wall) * 100;
@@ -184,7 +188,9 @@ function describe(rec: RunRecord): string {
   const w = rec.wrk!;
   return `${fmt(w.rps)} req/s, ${fmt(w.mbps, 1)} MB/s, p50 ${fmt(w.p50ms, 2)} ms, p99 ${fmt(w.p99ms, 2)} ms` +
     (rec.lbUsPerReq !== null ? `, LB ${fmt(rec.lbUsPerReq, 1)} µs/req (${fmt(rec.lbCpuPct ?? NaN)} % CPU)` : "") +
-    (rec.helperUsPerReq !== null ? `, decap ${fmt(rec.helperUsPerReq, 1)} µs/req` : "") + (w.errors ? `, ${w.errors} errors` : "");
+    (rec.helperUsPerReq !== null ? `, decap ${fmt(rec.helperUsPerReq, 1)} µs/req` : "") +
+    (rec.boxUsPerReq !== null ? `, machine ${fmt(rec.boxUsPerReq, 1)} µs/req (${fmt(rec.boxSysPct ?? NaN)} % sys)` : "") +
+    (w.errors ? `, ${w.errors} errors` : "");
 }
 
 /** Walks passes × tests × configurations (odd passes backwards); a Skip drops the configuration. */
@@ -205,7 +211,7 @@ async function httpMatrix(ctx: Ctx, skipped: Map<string, string>): Promise<RunRe
             skipped.set(c.name, e.message);
             console.log(`${label}: skipped: ${e.message}`);
           } else {
-            runs.push({ config: c.name, test: t.id, pass, lbUsPerReq: null, lbCpuPct: null, helperUsPerReq: null, error: (e as Error).message });
+            runs.push({ config: c.name, test: t.id, pass, lbUsPerReq: null, lbCpuPct: null, helperUsPerReq: null, boxUsPerReq: null, boxSysPct: null, error: (e as Error).message });
             console.log(`${label}: FAILED: ${(e as Error).message}`);
           }
         }

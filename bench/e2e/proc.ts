@@ -102,3 +102,16 @@ export function cpuSeconds(roots: number[]): number {
   for (const r of roots) for (const pid of descendants(r)) ticks += readStat(pid)?.ticks ?? 0;
   return ticks / HZ;
 }
+
+/**
+ * CPU seconds the whole machine has been busy, from /proc/stat's "cpu" line: all CPUs'
+ * user (with nice and guest) and system time including interrupts and softirqs (`sys`),
+ * and steal. Network work runs in softirq context on whatever task or ksoftirqd thread is
+ * on the CPU, so only a machine-wide figure charges every configuration all of its costs.
+ */
+export function machineCpuSeconds(): { busy: number; sys: number } {
+  const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0];
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  const sys = system + irq + softirq;
+  return { busy: (user + nice + sys + (steal || 0)) / HZ, sys: sys / HZ };
+}

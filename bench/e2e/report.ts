@@ -31,6 +31,13 @@ export interface RunRecord {
   lbCpuPct: number | null;
   /** tslb --decap on the real servers (IPIP), µs per request. */
   helperUsPerReq: number | null;
+  /**
+   * The whole machine's busy CPU (every process, interrupts and softirqs, all CPUs) per
+   * request, and the kernel's share of it: client, servers and balancer share the box, so
+   * this is what a configuration costs in all.
+   */
+  boxUsPerReq: number | null;
+  boxSysPct: number | null;
   error?: string;
 }
 
@@ -62,6 +69,8 @@ interface Agg {
   us: number;
   cpu: number;
   helperUs: number;
+  boxUs: number;
+  boxSys: number;
   errors: number;
   failed: number;
 }
@@ -78,6 +87,8 @@ function aggregate(runs: RunRecord[]): Agg {
     us: median(vals((r) => r.lbUsPerReq)),
     cpu: median(vals((r) => r.lbCpuPct)),
     helperUs: median(vals((r) => r.helperUsPerReq)),
+    boxUs: median(vals((r) => r.boxUsPerReq)),
+    boxSys: median(vals((r) => r.boxSysPct)),
     errors: ok.reduce((a, r) => a + r.wrk!.errors, 0),
     failed: runs.length - ok.length,
   };
@@ -87,7 +98,7 @@ function aggregate(runs: RunRecord[]): Agg {
 export type CRef = (c: Config) => string;
 
 export function httpTable(tests: Test[], configs: Config[], runs: RunRecord[], cRef: CRef): string {
-  const head = "| config | conns | kind | n | req/s (median) | req/s min–max | MB/s | p50 ms | p99 ms | LB CPU % | LB µs/req | tput ×haproxy1 | tput ×C | tput ×direct | µs/req ÷haproxy1 | µs/req ÷C | errors |";
+  const head = "| config | conns | kind | n | req/s (median) | req/s min–max | MB/s | p50 ms | p99 ms | LB CPU % | LB µs/req | machine µs/req | machine sys % | tput ×haproxy1 | tput ×C | tput ×direct | µs/req ÷haproxy1 | µs/req ÷C | machine µs/req ÷haproxy1 | errors |";
   const lines = [head, `|${head.split("|").slice(1, -1).map(() => "---").join("|")}|`];
   for (const t of tests) {
     const agg = new Map<string, Agg>();
@@ -106,9 +117,10 @@ export function httpTable(tests: Test[], configs: Config[], runs: RunRecord[], c
         Number.isFinite(a.helperUs) ? `+ decap ${a.helperUs.toFixed(1)} µs/req on the rs` : ""].filter(Boolean).join("; ");
       lines.push(`| ${c.name} | ${t.conns} | ${t.kind} | ${a.n} | ${int(median(a.rps))} | ${int(Math.min(...a.rps))}–${int(Math.max(...a.rps))} | ` +
         `${fix(median(a.mbps), 1)} | ${fix(a.p50, 2)} | ${fix(a.p99, 2)} | ${fix(a.cpu, 0)} | ${fix(us, 1)} | ` +
+        `${fix(a.boxUs, 1)} | ${fix(a.boxSys, 0)} | ` +
         `${tslb ? ratio(tput(c.name), tput("haproxy1")) : ""} | ${tslb ? ratio(tput(c.name), tput(ref)) : ""} | ` +
         `${tslb ? ratio(tput(c.name), tput("direct")) : ""} | ${tslb ? ratio(us, agg.get("haproxy1")?.us ?? NaN) : ""} | ` +
-        `${tslb ? ratio(us, agg.get(ref)?.us ?? NaN) : ""} | ${notes} |`);
+        `${tslb ? ratio(us, agg.get(ref)?.us ?? NaN) : ""} | ${tslb ? ratio(a.boxUs, agg.get("haproxy1")?.boxUs ?? NaN) : ""} | ${notes} |`);
     }
   }
   return lines.join("\n");

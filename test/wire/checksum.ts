@@ -1,6 +1,6 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { csumCompute, csumReplace16, csumReplace32 } from "../../src/wire/checksum.ts";
+import { csumApply, csumCompute, csumDelta16, csumDelta32, csumReplace16, csumReplace32 } from "../../src/wire/checksum.ts";
 import { buildIp4, checksumsValid, l4CsumFull, rng } from "../fixtures/builder.ts";
 import { Frame } from "../../src/wire/frame.ts";
 import { Pkt, parseIp } from "../../src/wire/pkt.ts";
@@ -63,6 +63,20 @@ inc("NAT rewrite of address and port on 10 000 seeded packets keeps every checks
     const out = f.u8.slice(100, 100 + pkt.length);
     assert.ok(checksumsValid(out), `packet ${n} invalid after rewrite`);
     void l4CsumFull;
+  }
+});
+inc("summed field changes applied once equal the csumReplace chain (NAT's one-pass rewrite)", () => {
+  const r = rng(11);
+  const w32 = () => (Math.floor(r() * 65536) << 16) | Math.floor(r() * 65536);
+  const w16 = () => Math.floor(r() * 65536);
+  for (let n = 0; n < 100000; n++) {
+    const c = n % 97 === 0 ? 0 : n % 89 === 0 ? 0xffff : w16();
+    // Full NAT changes both addresses and both ports; NAT leaves one of each as it was.
+    const s0 = w32(), s1 = n % 3 === 0 ? s0 : w32(), d0 = w32(), d1 = n % 5 === 0 ? d0 : w32();
+    const p0 = w16(), p1 = n % 7 === 0 ? p0 : w16(), q0 = w16(), q1 = w16();
+    const chain = csumReplace16(csumReplace16(csumReplace32(csumReplace32(c, s0, s1), d0, d1), p0, p1), q0, q1);
+    const once = csumApply(c, csumDelta32(s0, s1) + csumDelta32(d0, d1) + csumDelta16(p0, p1) + csumDelta16(q0, q1));
+    assert.is(once, chain, `case ${n}`);
   }
 });
 inc.run();

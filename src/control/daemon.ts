@@ -41,8 +41,8 @@ import { planRestore } from "../cli/dry_run.ts";
 import { changeSummary } from "./summary.ts";
 import { lazyNames, type NameFiles, NO_NAMES, type Names, systemNames } from "../cli/names.ts";
 import { DROP } from "../wire/drop.ts";
-import { MAX_DEST, MAX_SVC, M_COALESCED, M_GSO_RX, M_JOINED, M_PASS, M_RX, M_SEGMENTED, M_TX } from "../stats/counters.ts";
-import { formatMetrics, serveMetrics } from "../stats/prometheus.ts";
+import { MAX_DEST, MAX_SVC, MISC_NAMES } from "../stats/counters.ts";
+import { type WorkerPackets, formatMetrics, serveMetrics } from "../stats/prometheus.ts";
 import { HealthControl } from "./health.ts";
 import { type Logger, makeLogger } from "./log.ts";
 import { parseListen } from "./options.ts";
@@ -523,10 +523,7 @@ export class Daemon {
       services: this.listReply().services,
       drops,
       conntrack: { entries: this.host.table.count, capacity: this.host.table.capacity },
-      workers: b.map((w) => ({
-        rx: w[MISC_BASE + M_RX], tx: w[MISC_BASE + M_TX], pass: w[MISC_BASE + M_PASS], gso_rx: w[MISC_BASE + M_GSO_RX],
-        segmented: w[MISC_BASE + M_SEGMENTED], coalesced: w[MISC_BASE + M_COALESCED], joined: w[MISC_BASE + M_JOINED],
-      })),
+      workers: b.map((w) => Object.fromEntries(MISC_NAMES.map((n, i) => [n, w[MISC_BASE + i]])) as WorkerPackets),
       applies: this.applies,
       startTimeSec: this.startTimeSec,
     });
@@ -687,7 +684,7 @@ export class Daemon {
     const b = this.host.counterBlocks;
     const out: Record<string, number> = {};
     DROP_NAMES.forEach((n, i) => { if (i > 0) out[n] = sumCounter(b, DROP_BASE + i); });
-    ["rx", "tx", "pass", "segmented", "gso_rx", "coalesced", "joined"].forEach((n, i) => { out[n] = sumCounter(b, MISC_BASE + i); });
+    MISC_NAMES.forEach((n, i) => { out[n] = sumCounter(b, MISC_BASE + i); });
     out.connections = this.host.table.count;
     return out;
   }

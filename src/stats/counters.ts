@@ -33,6 +33,8 @@ export const M_COALESCED = 5;
 /** TCP packets written by the joiner that carry several segments of a flow. */
 export const M_JOINED = 6;
 export const MISC_COUNT = 7;
+/** The names of the MISC counters, by index (drops op, metrics). */
+export const MISC_NAMES = ["rx", "tx", "pass", "segmented", "gso_rx", "coalesced", "joined"] as const;
 export const COUNTER_WORDS = MISC_BASE + MISC_COUNT;
 
 export function svcBase(id: number): number {

@@ -7,9 +7,9 @@ import { join } from "node:path";
 import { isRunning } from "../../src/control/client.ts";
 import { EMPTY_DIR, type Run } from "../../test/helpers/tslb.ts";
 import { type Proc, spawnBounded, stop } from "./proc.ts";
-import { BRIDGE, type BenchTopology, FLOOD_PORT, type Host, RS, VIP, waitTcp } from "./topo.ts";
+import { BRIDGE, type BenchTopology, FLOOD_PORT, type Host, RS, RS_DEV, VIP, waitTcp } from "./topo.ts";
 
-export type Kind = "direct" | "haproxy" | "nginx" | "tslb" | "ctun";
+export type Kind = "direct" | "haproxy" | "nginx" | "tslb" | "ctun" | "cxdp";
 
 export interface Config {
   name: string;
@@ -44,6 +44,7 @@ export const CONFIGS: Config[] = [
   { name: "tslb-dr", kind: "tslb", fwd: "-g", flags: [], what: "tslb direct routing (-g): TAP on br-rs, VIP on the real servers' lo, lb routes VIP/32 to br-rs" },
   { name: "tslb-ipip", kind: "tslb", fwd: "-i", flags: [], what: "tslb IPIP (-i): real servers run tslb --decap with the VIP on lo" },
   { name: "c-tun", kind: "ctun", vnet: false, what: "bench/c/tunnat.c: C TUN NAT, one queue, blocking read/write", pps: true, quick: true },
+  { name: "c-xdp", kind: "cxdp", what: "bench/c/xdpnat.c: C NAT on AF_XDP sockets (copy mode), XDP on the balancer's three interfaces", pps: true },
   { name: "c-tun-vnet", kind: "ctun", vnet: true, what: "bench/c/tunnat.c with IFF_VNET_HDR + TUNSETOFFLOAD(CSUM|TSO4|TSO6)", pps: true },
 ];
 
@@ -64,6 +65,8 @@ export interface Ctx {
   logDir: string;
   /** The compiled C forwarder (null: no cc, the c-* rows are skipped). */
   tunnat: string | null;
+  /** The compiled AF_XDP forwarder (null: no cc). */
+  xdpnat: string | null;
   /** Pin the forwarder to this CPU (pps test), or not at all. */
   pinCpu: string | null;
   /** Upper bound in seconds for any process of one measurement. */
@@ -96,6 +99,7 @@ export async function start(c: Config, ctx: Ctx): Promise<Running> {
       "-c", writeConf(ctx, "nginx-stream.conf", nginxStreamConf(ctx.dir))]);
     case "tslb": return startTslb(c, ctx);
     case "ctun": return startCTun(c, ctx);
+    case "cxdp": return startCXdp(c, ctx);
   }
 }
 
@@ -268,6 +272,43 @@ async function startDecap(ctx: Ctx, h: Host): Promise<Proc> {
  * VIP/32 into the TUN, and everything arriving from br-rs (the replies) through table 100
  * into the TUN as well; what the forwarder writes back is routed normally.
  */
+/** The MAC address of `dev` in host `h`. */
+function macOf(topo: BenchTopology, h: Host, dev: string): string {
+  const m = /link\/ether ([0-9a-f:]{17})/.exec(topo.ip(h, "link", "show", dev));
+  if (!m) throw new Error(`no MAC for ${dev} in ${h}`);
+  return m[1];
+}
+
+/**
+ * bench/c/xdpnat.c in lb: XDP programs on veth-lbc and the two bridge ports steal the
+ * VIP's packets and the real servers' replies into AF_XDP sockets; nothing is routed
+ * through lb's stack. The real servers' ARP for their gateway and the client's for lb
+ * still go to the kernel.
+ */
+async function startCXdp(c: Config, ctx: Ctx): Promise<Running> {
+  if (!ctx.xdpnat) throw new Skip("no C compiler (cc): the C forwarder was not built");
+  const { topo } = ctx;
+  let p: Proc | undefined;
+  const down = async () => {
+    if (p) await stop(p);
+  };
+  try {
+    const macs = [macOf(topo, "cl", "veth-cl"), macOf(topo, "rs1", RS_DEV[0]), macOf(topo, "rs2", RS_DEV[1]), macOf(topo, "lb", BRIDGE)];
+    const log = join(ctx.logDir, `${c.name}.log`);
+    const before = existsSync(log) ? readFileSync(log, "utf8").length : 0;
+    p = spawnBounded(["ip", "netns", "exec", topo.ns.lb, ...pin(ctx), ctx.xdpnat, "veth-lbc", "veth-lb1", "veth-lb2", VIP, RS[0], RS[1], "80", ...macs], ctx.limitSec, log);
+    for (let i = 0; !(existsSync(log) && readFileSync(log, "utf8").slice(before).includes("forwarding")); i++) {
+      if (p.exitCode !== null || i === 100) throw new Error(`xdpnat did not start: ${tail(log)}`);
+      await Bun.sleep(20);
+    }
+    await waitTcp(topo, "cl", VIP, 80, p);
+  } catch (e) {
+    await down();
+    throw e;
+  }
+  return { target: VIP, lb: [p], helpers: [], stop: down };
+}
+
 async function startCTun(c: Config, ctx: Ctx): Promise<Running> {
   if (!ctx.tunnat) throw new Skip("no C compiler (cc): the C forwarder was not built");
   const { topo } = ctx;

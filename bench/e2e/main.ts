@@ -120,12 +120,13 @@ function ensureTools(): Map<string, string> {
   if (!has("haproxy")) missing.set("haproxy", "haproxy is not installed");
   if (!existsSync(STREAM_MODULE)) missing.set("nginx", `${STREAM_MODULE} is missing (libnginx-mod-stream)`);
   if (!has("cc")) missing.set("ctun", "no C compiler (cc): the C forwarder is not built");
+  if (!has("cc")) missing.set("cxdp", "no C compiler (cc): the C forwarder is not built");
   return missing;
 }
 
 /** cc -O2 for both C sources into WORK/build; null when there is no cc. */
-function buildC(): { tunnat: string | null; udpflood: string | null } {
-  if (!has("cc")) return { tunnat: null, udpflood: null };
+function buildC(): { tunnat: string | null; udpflood: string | null; xdpnat: string | null } {
+  if (!has("cc")) return { tunnat: null, udpflood: null, xdpnat: null };
   const dir = join(WORK, "build");
   mkdirSync(dir, { recursive: true });
   const one = (name: string) => {
@@ -133,7 +134,7 @@ function buildC(): { tunnat: string | null; udpflood: string | null } {
     sh(["cc", "-O2", "-Wall", "-o", exe, join(import.meta.dir, "..", "c", `${name}.c`)]);
     return exe;
   };
-  return { tunnat: one("tunnat"), udpflood: one("udpflood") };
+  return { tunnat: one("tunnat"), udpflood: one("udpflood"), xdpnat: one("xdpnat") };
 }
 
 /**
@@ -261,7 +262,7 @@ async function main(): Promise<void> {
   const bin = join(WORK, "tslb-binary"); // not "tslb": that is the daemon socket's directory
   copyFileSync(BIN, bin);
   chmodSync(bin, 0o755);
-  const { tunnat, udpflood } = buildC();
+  const { tunnat, udpflood, xdpnat } = buildC();
   const skipped = new Map<string, string>();
   for (const c of configs) if (missing.has(c.kind)) skipped.set(c.name, missing.get(c.kind)!);
 
@@ -279,7 +280,7 @@ async function main(): Promise<void> {
   topo.up();
   await topo.startRealServers(perRun * 3 + 600);
   if (PPS) topo.addSinks();
-  const ctx: Ctx = { topo, dir: WORK, logDir: LOGS, tunnat, pinCpu: null, limitSec: DUR + 90, bin };
+  const ctx: Ctx = { topo, dir: WORK, logDir: LOGS, tunnat, xdpnat, pinCpu: null, limitSec: DUR + 90, bin };
   for (const c of configs) {
     const p = c.kind === "tslb" ? flagsProblem(ctx, c.flags ?? []) : "";
     if (p) skipped.set(c.name, p);

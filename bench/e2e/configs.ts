@@ -40,6 +40,8 @@ export const CONFIGS: Config[] = [
   { name: "tslb-nat-w1", kind: "tslb", fwd: "-m", flags: ["--workers", "1"], what: "tslb NAT, --workers 1", pps: true },
   { name: "tslb-nat-w2", kind: "tslb", fwd: "-m", flags: ["--workers", "2"], what: "tslb NAT, --workers 2 (multi-queue)", pps: true },
   { name: "tslb-nat-nocoalesce", kind: "tslb", fwd: "-m", flags: ["--coalesce", "off"], what: "tslb NAT, --coalesce off (every datagram and segment its own write)", pps: true },
+  { name: "tslb-nat-xdp", kind: "tslb", fwd: "-m", flags: ["--xdp", "veth-lbc,veth-lb1,veth-lb2"], what: "tslb NAT, --xdp on the client side and the bridge ports toward the real servers (AF_XDP hand-off, generic XDP)", pps: true },
+  { name: "tslb-nat-xdp-native", kind: "tslb", fwd: "-m", flags: ["--xdp", "veth-lbc,veth-lb1,veth-lb2", "--xdp-mode", "native"], what: "tslb NAT, --xdp with --xdp-mode native (the veths then stop their peers' TSO)", pps: true },
   { name: "tslb-nat-norps", kind: "tslb", fwd: "-m", flags: ["--rps", "off"], what: "tslb NAT, --rps off (the kernel's work on tslb's writes stays on the worker's CPU)", pps: true },
   { name: "tslb-dr", kind: "tslb", fwd: "-g", flags: [], what: "tslb direct routing (-g): TAP on br-rs, VIP on the real servers' lo, lb routes VIP/32 to br-rs" },
   { name: "tslb-ipip", kind: "tslb", fwd: "-i", flags: [], what: "tslb IPIP (-i): real servers run tslb --decap with the VIP on lo" },
@@ -279,6 +281,24 @@ function macOf(topo: BenchTopology, h: Host, dev: string): string {
   return m[1];
 }
 
+/** One of the C forwarders (argv) in lb, once it has logged `word` and the VIP answers. */
+async function startForwarder(c: Config, ctx: Ctx, argv: string[], word: string): Promise<Proc> {
+  const log = join(ctx.logDir, `${c.name}.log`);
+  const before = existsSync(log) ? readFileSync(log, "utf8").length : 0;
+  const p = spawnBounded(["ip", "netns", "exec", ctx.topo.ns.lb, ...pin(ctx), ...argv], ctx.limitSec, log);
+  try {
+    for (let i = 0; !(existsSync(log) && readFileSync(log, "utf8").slice(before).includes(word)); i++) {
+      if (p.exitCode !== null || i === 100) throw new Error(`${argv[0]} did not start: ${tail(log)}`);
+      await Bun.sleep(20);
+    }
+    await waitTcp(ctx.topo, "cl", VIP, 80, p);
+  } catch (e) {
+    await stop(p);
+    throw e;
+  }
+  return p;
+}
+
 /**
  * bench/c/xdpnat.c in lb: XDP programs on veth-lbc and the two bridge ports steal the
  * VIP's packets and the real servers' replies into AF_XDP sockets; nothing is routed
@@ -294,14 +314,7 @@ async function startCXdp(c: Config, ctx: Ctx): Promise<Running> {
   };
   try {
     const macs = [macOf(topo, "cl", "veth-cl"), macOf(topo, "rs1", RS_DEV[0]), macOf(topo, "rs2", RS_DEV[1]), macOf(topo, "lb", BRIDGE)];
-    const log = join(ctx.logDir, `${c.name}.log`);
-    const before = existsSync(log) ? readFileSync(log, "utf8").length : 0;
-    p = spawnBounded(["ip", "netns", "exec", topo.ns.lb, ...pin(ctx), ctx.xdpnat, "veth-lbc", "veth-lb1", "veth-lb2", VIP, RS[0], RS[1], "80", ...macs], ctx.limitSec, log);
-    for (let i = 0; !(existsSync(log) && readFileSync(log, "utf8").slice(before).includes("forwarding")); i++) {
-      if (p.exitCode !== null || i === 100) throw new Error(`xdpnat did not start: ${tail(log)}`);
-      await Bun.sleep(20);
-    }
-    await waitTcp(topo, "cl", VIP, 80, p);
+    p = await startForwarder(c, ctx, [ctx.xdpnat, "veth-lbc", "veth-lb1", "veth-lb2", VIP, RS[0], RS[1], "80", ...macs], "forwarding");
   } catch (e) {
     await down();
     throw e;
@@ -329,14 +342,7 @@ async function startCTun(c: Config, ctx: Ctx): Promise<Running> {
     topo.ip("lb", "route", "add", `${VIP}/32`, "dev", "tslb0");
     topo.ip("lb", "route", "add", "default", "dev", "tslb0", "table", "100");
     topo.ip("lb", "rule", "add", "iif", BRIDGE, "lookup", "100");
-    const log = join(ctx.logDir, `${c.name}.log`);
-    const before = existsSync(log) ? readFileSync(log, "utf8").length : 0;
-    p = spawnBounded(["ip", "netns", "exec", topo.ns.lb, ...pin(ctx), ctx.tunnat, "tslb0", VIP, RS[0], RS[1], c.vnet ? "1" : "0"], ctx.limitSec, log);
-    for (let i = 0; !(existsSync(log) && readFileSync(log, "utf8").slice(before).includes("ready")); i++) {
-      if (p.exitCode !== null || i === 100) throw new Error(`tunnat did not start: ${tail(log)}`);
-      await Bun.sleep(20);
-    }
-    await waitTcp(topo, "cl", VIP, 80, p);
+    p = await startForwarder(c, ctx, [ctx.tunnat, "tslb0", VIP, RS[0], RS[1], c.vnet ? "1" : "0"], "ready");
   } catch (e) {
     await down();
     throw e;

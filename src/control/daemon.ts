@@ -7,7 +7,11 @@ import { existsSync, mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { DataplaneHost } from "../dataplane/host.ts";
 import { allowedCpuMask, setRps } from "../io/rps.ts";
-import { SysError } from "../io/libc.ts";
+import { SysError, close } from "../io/libc.ts";
+import { attachXdp, createStealMap } from "../io/xdp.ts";
+import { XSK_UMEM_BYTES, type XskPort, allocXskArea, openXsk } from "../io/xsk.ts";
+import type { WorkerInit } from "../dataplane/worker.ts";
+import { StealKeys } from "./xdp_keys.ts";
 import { RtNetlink } from "../io/rtnetlink.ts";
 import { sysctlRead, sysctlWrite } from "../io/sysctl.ts";
 import { openTap, openTun, openTunQueue, type TunDevice } from "../io/tun.ts";
@@ -74,6 +78,9 @@ export class Daemon {
   /** The rps_cpus mask set on the TUN queues ("" = none). */
   private rps = "";
   private readonly icmp: Sock[] = [];
+  /** The XDP hand-off (--xdp): its steal map's keys, and every fd it holds open (links, maps, sockets). */
+  private steal: StealKeys | null = null;
+  private readonly xdpFds: number[] = [];
   private nl: RtNetlink | null = null;
   private net: NetworkState | null = null;
   private marks: MarkDevices | null = null;
@@ -127,7 +134,7 @@ export class Daemon {
     this.net.installBase();
     this.marks = new MarkDevices(this.nl, this.log);
     const queues = this.openQueues();
-    await this.host.start(queues.map((q) => q.fd), this.tun.name, this.tun.vnet, o.coalesce, compile(this.rules, this.ids, this.gen, this.compileContext(this.rules)), this.openTap(), this.openIcmp(4), this.openIcmp(6));
+    await this.host.start(queues.map((q) => q.fd), this.tun.name, this.tun.vnet, o.coalesce, compile(this.rules, this.ids, this.gen, this.compileContext(this.rules)), this.openTap(), this.openIcmp(4), this.openIcmp(6), this.openXdp());
     this.health = new HealthControl(this.nl, this.log, () => void this.enqueue(() => this.recompile()));
     await this.loadAtStart();
     this.stopServer = serveControl(o.socket, (req) => this.handle(req), this.log);
@@ -205,6 +212,42 @@ export class Daemon {
     this.log(`${n} data-plane worker${n > 1 ? "s" : ""}, offloads ${tun.vnet ? "on" : "off"}`);
     this.steerRx(tun.name, n);
     return [tun, ...this.queues];
+  }
+
+  /**
+   * The XDP hand-off (--xdp): an AF_XDP socket on each interface named, each with its slice
+   * of one packet area, and the XDP program that feeds it; the steal map starts empty and
+   * follows the rules (syncSteal). Any failure stops the start: the user asked for it.
+   */
+  private openXdp(): WorkerInit["xdp"] {
+    const names = this.opts.xdp;
+    if (names.length === 0) return null;
+    const stealFd = createStealMap();
+    this.xdpFds.push(stealFd);
+    const area = allocXskArea(names.length);
+    const ports: XskPort[] = [];
+    const modes: string[] = [];
+    names.forEach((name, i) => {
+      const ifindex = this.nl!.linkIndex(name);
+      const port = openXsk(name, ifindex, area.addr, i * XSK_UMEM_BYTES);
+      this.xdpFds.push(port.fd);
+      const att = attachXdp(ifindex, name, stealFd, port.fd, this.opts.xdpMode);
+      this.xdpFds.push(att.link, att.xskMap);
+      ports.push(port);
+      modes.push(`${name} (${att.mode})`);
+    });
+    this.steal = new StealKeys(stealFd);
+    this.log(`xdp hand-off on ${modes.join(", ")}`);
+    return { areaAddr: area.addr, areaBytes: names.length * XSK_UMEM_BYTES, ports };
+  }
+
+  /** The steal map follows the rules; a failure only leaves frames to the TUN path, so it is logged, not fatal. */
+  private syncSteal(rules: RuleSet): void {
+    try {
+      this.steal?.sync(rules);
+    } catch (e) {
+      this.log(`xdp hand-off: ${(e as Error).message}; the rest goes through the TUN`);
+    }
   }
 
   /**
@@ -367,6 +410,7 @@ export class Daemon {
     this.ids.keep();
     this.setThresholds(next, (id) => fresh[id] === 0);
     this.rules = next;
+    this.syncSteal(next);
     await adopted;
     marks.closeStale();
     this.health?.sync(next);
@@ -705,6 +749,8 @@ export class Daemon {
       this.tun?.close();
       this.tap?.close();
       for (const s of this.icmp) s.close();
+      // Closing the links takes the XDP programs off the interfaces.
+      for (const fd of this.xdpFds) close(fd);
       this.log.event("stop", `stopped (exit ${code}); devices, routes and rules removed`, { code });
     }
     process.exit(code);

@@ -33,6 +33,18 @@ export interface GlobalOptions {
   coalesce: boolean;
   /** --rps on|off: steer the kernel's work on what tslb writes to all allowed CPUs (RPS on its TUN and TAP). */
   rps: boolean;
+  /**
+   * --xdp IF[,IF...]: interfaces whose NAT frames an XDP program hands straight to tslb
+   * through AF_XDP sockets (io/xdp.ts); [] = off, the TUN carries everything.
+   */
+  xdp: string[];
+  /**
+   * --xdp-mode generic|native: where the XDP program runs. Generic (the kernel, on socket
+   * buffers) leaves the interfaces' offloads alone, so TCP super-packets still reach the
+   * TUN whole; native (the driver) is cheaper per frame, but a veth then stops its peer's
+   * segmentation offload, and bulk transfers crawl through the sockets frame by frame.
+   */
+  xdpMode: "generic" | "native";
   /** Role chosen by the first argument: cli (ipvsadm), daemon, shutdown, simulate. */
   role: "cli" | "daemon" | "shutdown" | "simulate";
 }
@@ -58,7 +70,7 @@ export const DEFAULT_CONN_MAX = 1 << 20;
  */
 export const DEFAULT_WORKERS = Math.max(1, Math.min(8, availableParallelism() - 1));
 
-type OtherField = "connMax" | "fullnatPorts" | "offload" | "workers" | "coalesce" | "rps";
+type OtherField = "connMax" | "fullnatPorts" | "offload" | "workers" | "coalesce" | "rps" | "xdp" | "xdpMode";
 type TextField = "socket" | "tun" | "tap" | "bridge" | "vipDev" | "state" | "rules" | "metrics";
 type SysctlField = keyof DataplaneSysctls;
 
@@ -84,6 +96,8 @@ const VALUED: Record<string, { env: string; field: TextField | OtherField | Sysc
   "--workers": { env: "TSLB_WORKERS", field: "workers" },
   "--coalesce": { env: "TSLB_COALESCE", field: "coalesce" },
   "--rps": { env: "TSLB_RPS", field: "rps" },
+  "--xdp": { env: "TSLB_XDP", field: "xdp" },
+  "--xdp-mode": { env: "TSLB_XDP_MODE", field: "xdpMode" },
 };
 
 const SYSCTL_MAX: Record<SysctlField, number> = { expireNodestConn: 1, expireQuiescentTemplate: 1, connReuseMode: 3, mssClamp: 1, sloppyTcp: 2, dropPacket: 1 };
@@ -95,6 +109,11 @@ function setValued(opts: GlobalOptions, name: string, field: TextField | OtherFi
     if (v !== "on" && v !== "off") throw new OptionError(`--${field} wants on or off, not '${v}'`);
     opts[field] = v === "on";
   } else if (field === "workers") opts.workers = parseWorkers(v);
+  else if (field === "xdp") opts.xdp = parseInterfaces(name, v);
+  else if (field === "xdpMode") {
+    if (v !== "generic" && v !== "native") throw new OptionError(`--xdp-mode wants generic or native, not '${v}'`);
+    opts.xdpMode = v;
+  }
   else if (field in SYSCTL_MAX) {
     const f = field as SysctlField;
     const n = Number(v);
@@ -115,6 +134,17 @@ export function parseListen(v: string): { hostname: string; port: number } {
   const port = m ? Number(m[3]) : NaN;
   if (!m || port < 1 || port > 65535) throw new OptionError(`--metrics wants [ADDR:]PORT, not '${v}'`);
   return { hostname: m[1] ?? (m[2] || "127.0.0.1"), port };
+}
+
+/** IF[,IF...]: distinct interface names (IFNAMSIZ: at most 15 bytes, no '/', ':' or blanks); "off" = none. */
+function parseInterfaces(name: string, v: string): string[] {
+  if (v === "off") return [];
+  const names = v.split(",");
+  for (const n of names) {
+    if (!/^[^\s/:,]{1,15}$/.test(n)) throw new OptionError(`${name} wants interface names separated by commas, not '${v}'`);
+  }
+  if (new Set(names).size !== names.length) throw new OptionError(`${name} names an interface twice: '${v}'`);
+  return names;
 }
 
 /** LO-HI with 1 <= LO <= HI <= 65534 (a policy rule's port range cannot end at 65535). */
@@ -148,6 +178,8 @@ export function splitGlobalOptions(argv: string[], env: Record<string, string | 
     workers: DEFAULT_WORKERS,
     coalesce: true,
     rps: true,
+    xdp: [],
+    xdpMode: "generic",
     role: "cli",
   };
   for (const [name, spec] of Object.entries(VALUED)) {
@@ -208,5 +240,6 @@ export function daemonArgs(o: GlobalOptions): string[] {
   if (o.metrics) a.push("--metrics", o.metrics);
   if (o.logJson) a.push("--log-json");
   a.push("--offload", o.offload ? "on" : "off", "--workers", String(o.workers), "--coalesce", o.coalesce ? "on" : "off", "--rps", o.rps ? "on" : "off");
+  if (o.xdp.length > 0) a.push("--xdp", o.xdp.join(","), "--xdp-mode", o.xdpMode);
   return a;
 }

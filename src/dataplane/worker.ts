@@ -28,6 +28,9 @@ import type { Pkt } from "../wire/pkt.ts";
 import { L2Host } from "../forward/neigh.ts";
 import { ETH_HDR_LEN } from "../wire/ethernet.ts";
 import { Sock } from "../io/raw.ts";
+import { viewMemory } from "../io/libc.ts";
+import { type XskPort, adoptXsk } from "../io/xsk.ts";
+import { XdpPath } from "./xdp_path.ts";
 
 declare const self: Worker;
 
@@ -59,6 +62,8 @@ export interface WorkerInit {
   /** Raw ICMP / ICMPv6 sockets (copies of what the host receives: errors about tslb's tunnel packets), or -1. */
   icmpFd: number;
   icmp6Fd: number;
+  /** The XDP hand-off's sockets and their packet area (--xdp; worker 0 only), or null. */
+  xdp: { areaAddr: number; areaBytes: number; ports: XskPort[] } | null;
   snapshot: Snapshot;
 }
 
@@ -117,6 +122,11 @@ let coalescer: UdpCoalescer | null = null;
 const JOIN_AT = COALESCE_AT + COALESCE_SLOTS * COALESCE_SLOT_BYTES;
 /** Joins a flow's back-to-back small TCP segments into one (--coalesce); null when off. */
 let joiner: TcpJoiner | null = null;
+/** The XDP hand-off (--xdp, worker 0), and its sockets' fds, polled after the devices and the wake fd. */
+let xdpPath: XdpPath | null = null;
+let xskFds: number[] = [];
+/** Frames the hand-off could not send yet: poll without sleeping until they are out. */
+let xdpBacklog = false;
 
 function readOnlyDevice(sock: Sock): Device {
   return { name: sock.label, fd: sock.fd, l2: false, recv: (b, o, c) => sock.recv(b, o, c), send: () => -1, close: () => sock.close() };
@@ -140,7 +150,7 @@ function setDevices(snap: Snapshot): void {
   devs = [...fixed, ...marks.map((d) => new TunDevice(d.name, d.fd))];
   devMarks = Int32Array.from([...fixed.map(() => 0), ...marks.map((d) => d.mark | 0)]);
   devKind = Uint8Array.from(devs.map((d) => (d === icmpDev ? KIND_ICMP : d === icmp6Dev ? KIND_ICMP6 : d.l2 ? KIND_TAP : KIND_TUN)));
-  poller = new Poller([...devs.map((d) => d.fd), wakeFd]);
+  poller = new Poller([...devs.map((d) => d.fd), wakeFd, ...xskFds]);
 }
 
 /** Gratuitous ARP for DR VIPs that are new in this snapshot, so neighbours learn tslb's MAC at once. */
@@ -210,6 +220,8 @@ function emit(v: number): void {
     // Whatever goes out otherwise must not overtake a flow's staged datagrams.
     coalescer.flush();
   }
+  // A super-packet leaving through the TUN keeps its flow's frames from the XDP sockets there too (order).
+  if (xdpPath !== null && p.gsoType !== 0) xdpPath.noteBulk(u8, p, pipeline.nowMs);
   let r: number;
   if (v === VERDICT_TX_L2) r = tapDev!.send(u8, p.start, p.len);
   else if (!mainVnet) r = mainDev.send(u8, p.start, p.len);
@@ -275,7 +287,7 @@ function loop(): void {
   const until = nowMs() + SYNC_SLICE_MS;
   for (;;) {
     const pending = Atomics.load(ctl, 0) !== Atomics.load(ctl, 1 + index);
-    poller.wait(pending ? 0 : IDLE_POLL_MS);
+    poller.wait(pending || xdpBacklog ? 0 : IDLE_POLL_MS);
     const woken = poller.readable(devs.length);
     if (woken) drainEventFd(wakeFd);
     if (batch() > until || woken || pending) break;
@@ -327,6 +339,10 @@ function batch(): number {
   }
   if (coalescer !== null) coalescer.flush();
   if (joiner !== null) joiner.flush();
+  if (xdpPath !== null) {
+    for (let k = 0; k < xskFds.length; k++) if (poller.readable(nd + 1 + k)) xdpPath.receive(k, now);
+    xdpBacklog = xdpPath.flush();
+  }
   const budget = Math.ceil((table.capacity * (ms - lastSweepMs)) / SWEEP_PERIOD_MS);
   if (index === 0 && budget >= 64) sweep(now, Math.min(budget, table.capacity));
   return ms;
@@ -356,6 +372,7 @@ self.onmessage = (ev: MessageEvent<WorkerMessage>) => {
     // Read-only: the raw sockets only deliver copies; sends never go through them.
     icmpDev = m.icmpFd >= 0 ? readOnlyDevice(new Sock(m.icmpFd, 4, 1, "raw icmp")) : null;
     icmp6Dev = m.icmp6Fd >= 0 ? readOnlyDevice(new Sock(m.icmp6Fd, 6, 58, "raw icmpv6")) : null;
+    if (m.xdp !== null) xskFds = m.xdp.ports.map((p) => p.fd);
     setDevices(m.snapshot);
     // The second half takes the segments of a super-packet (segment()), headroom included.
     frame = Frame.alloc(JOIN_AT + TCP_JOIN_SLOTS * TCP_JOIN_SLOT_BYTES);
@@ -375,6 +392,10 @@ self.onmessage = (ev: MessageEvent<WorkerMessage>) => {
     if (m.offload && m.coalesce) coalescer = new UdpCoalescer(f.u8, COALESCE_AT, sendMain, counters, MISC_BASE + M_COALESCED);
     pipeline = new Pipeline(new ActiveConfig(m.snapshot, table.destState, null), table, counters);
     pipeline.l2 = l2;
+    if (m.xdp !== null) {
+      const area = new Frame(viewMemory(m.xdp.areaAddr, m.xdp.areaBytes));
+      xdpPath = new XdpPath(m.xdp.ports.map(adoptXsk), area, pipeline, counters, mainDev, mainVnet, tapDev, lock);
+    }
     announce(pipeline.cfg);
     lastSweepMs = nowMs();
     Atomics.store(ctl, 1 + index, m.snapshot.gen);

@@ -10,7 +10,7 @@
 //   getsockopt) throw SysError. close() returns 0 or -errno: it runs in cleanup paths.
 // - Buffers are passed as typed arrays (bun:ffi passes their data pointer, byteOffset included)
 //   or as a Pointer number from `bufPtr()`, computed once per long-lived buffer.
-import { dlopen, ptr, read as peek, type Pointer } from "bun:ffi";
+import { dlopen, ptr, read as peek, toArrayBuffer, type Pointer } from "bun:ffi";
 
 const lib = dlopen("libc.so.6", {
   open: { args: ["ptr", "i32", "u32"], returns: "i32" },
@@ -32,6 +32,9 @@ const lib = dlopen("libc.so.6", {
   setsockopt: { args: ["i32", "i32", "i32", "ptr", "u32"], returns: "i32" },
   getsockopt: { args: ["i32", "i32", "i32", "ptr", "ptr"], returns: "i32" },
   getpid: { args: [], returns: "i32" },
+  // A pointer return is a plain number (no BigInt); set-up only (AF_XDP rings and memory).
+  mmap: { args: ["ptr", "u64", "i32", "i32", "i32", "u64"], returns: "ptr" },
+  if_nametoindex: { args: ["ptr"], returns: "i32" },
   // syscall(2) for bpf(2), which glibc does not wrap: (nr, cmd, attr, size).
   syscall: { args: ["i64", "i64", "ptr", "u64"], returns: "i32" },
   __errno_location: { args: [], returns: "ptr" },
@@ -191,6 +194,44 @@ export function recv(fd: number, buf: Uint8Array, len: number, flags: number): n
 export function recvfrom(fd: number, buf: Uint8Array, len: number, flags: number,
   addr: Uint8Array | null, addrLen: Int32Array | null): number {
   const r = C.recvfrom(fd, buf, len, flags, addr, addrLen);
+  return r >= 0 ? r : -errno();
+}
+
+export const PROT_READ = 1, PROT_WRITE = 2, MAP_SHARED = 1, MAP_PRIVATE = 2, MAP_ANONYMOUS = 0x20, MAP_POPULATE = 0x8000;
+export const MSG_DONTWAIT = 0x40;
+
+/**
+ * mmap(2) of `len` bytes (fd -1: anonymous memory). Returns the address, for system calls
+ * that take it, and an ArrayBuffer over the mapping, which stays mapped for the life of
+ * the process (set-up memory: AF_XDP's packet area and rings). Throws SysError.
+ */
+export function mmap(len: number, prot: number, flags: number, fd: number, offset: number, op = "mmap"): { addr: number; buf: ArrayBuffer } {
+  const p = C.mmap(null, len, prot, flags, fd, offset) as number | null;
+  // MAP_FAILED is (void *)-1.
+  if (p === null || p === 0 || p >= 2 ** 53 || p < 0) throw new SysError(op, errno());
+  return { addr: p, buf: toArrayBuffer(p as Pointer, 0, len) };
+}
+
+/** An ArrayBuffer over `len` bytes of memory mapped at `addr` (by mmap, in any thread of this process). */
+export function viewMemory(addr: number, len: number): ArrayBuffer {
+  return toArrayBuffer(addr as Pointer, 0, len);
+}
+
+/** The index of interface `name` in this network namespace, or 0 if there is none. */
+export function ifNameToIndex(name: string): number {
+  return C.if_nametoindex(new TextEncoder().encode(`${name}\0`));
+}
+
+/** getsockopt(2) into the bytes of `out`; returns the length the kernel wrote. Throws SysError. */
+export function getsockoptBytes(fd: number, level: number, name: number, out: Uint8Array, op = "getsockopt"): number {
+  const len = new Int32Array([out.byteLength]);
+  if (C.getsockopt(fd, level, name, out, len) < 0) throw new SysError(op, errno());
+  return len[0];
+}
+
+/** sendto(2) of nothing: an AF_XDP socket's "send what the TX ring holds". Result or -errno. */
+export function kick(fd: number): number {
+  const r = C.sendto(fd, null, 0, MSG_DONTWAIT, null, 0);
   return r >= 0 ? r : -errno();
 }
 

@@ -32,9 +32,13 @@ export const M_GSO_RX = 4;
 export const M_COALESCED = 5;
 /** TCP packets written by the joiner that carry several segments of a flow. */
 export const M_JOINED = 6;
-export const MISC_COUNT = 7;
+/** Frames taken from the XDP hand-off's AF_XDP sockets (--xdp; each counts once in rx too). */
+export const M_XDP_RX = 7;
+/** Of those, the ones sent on through the TUN (next hop not learnt yet, TTL, not ours). */
+export const M_XDP_TUN = 8;
+export const MISC_COUNT = 9;
 /** The names of the MISC counters, by index (drops op, metrics). */
-export const MISC_NAMES = ["rx", "tx", "pass", "segmented", "gso_rx", "coalesced", "joined"] as const;
+export const MISC_NAMES = ["rx", "tx", "pass", "segmented", "gso_rx", "coalesced", "joined", "xdp_rx", "xdp_tun"] as const;
 export const COUNTER_WORDS = MISC_BASE + MISC_COUNT;
 
 export function svcBase(id: number): number {

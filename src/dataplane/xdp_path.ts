@@ -1,0 +1,229 @@
+// The worker's side of the XDP hand-off (--xdp): frames the XDP program took into tslb's
+// AF_XDP sockets go through the pipeline in place, in the packet area, and out of the
+// socket of the interface that reaches the new destination, as Ethernet frames. The
+// host's IP stack, routing, bridge and the TUN are skipped both ways.
+//
+// Next hops are learnt, not looked up: every frame taken records its source address with
+// the interface and source MAC it came from (the client's router or the client, the real
+// server), so a reply to that address goes back the way its peer's packets came. A
+// destination not learnt yet (the first SYN toward a real server), a TTL running out, or
+// a verdict the hand-off does not send itself go to the TUN as the TUN path would write
+// them: the kernel routes them (resolving the real server's MAC as it does), and the real
+// server's answer, taken by XDP, teaches the hand-off the way.
+//
+// One hop is made here: the TTL goes down by one (the kernel does it on the TUN path). A
+// frame from AF_XDP carries no offload state: a transport checksum that a local sender
+// left partial (a veth peer does) holds the pseudo-header sum, and is recognised by it
+// (a complete checksum equal to it is completed to itself: the same value). It is
+// completed before the frame leaves through a socket, or handed to the kernel as partial
+// on an offloading TUN.
+import type { Device } from "../io/device.ts";
+import { XskSocket } from "../io/xsk.ts";
+import { DROP_BASE, MISC_BASE, M_RX, M_TX, M_XDP_RX, M_XDP_TUN } from "../stats/counters.ts";
+import { csumFold } from "../wire/checksum.ts";
+import { DROP } from "../wire/drop.ts";
+import type { Frame } from "../wire/frame.ts";
+import { csumComplete } from "../wire/gso.ts";
+import { get16, get32, ipPseudoSum } from "../wire/ip.ts";
+import { IPPROTO_TCP, IPPROTO_UDP } from "../wire/ipv4.ts";
+import { VNET_HDR_LEN, vnetWritePartial, vnetWritePlain } from "../wire/vnet.ts";
+import { decrementTtl } from "../forward/ttl.ts";
+import type { Pipeline } from "./pipeline.ts";
+import type { PacketLock } from "./lock.ts";
+import type { Pkt } from "../wire/pkt.ts";
+import { VERDICT_PASS, VERDICT_TX, VERDICT_TX_L2 } from "./verdict.ts";
+
+const ETH = 14;
+/** Learnt next hops: an open-addressed table of IPv4 addresses (a cache: a lost entry only costs a trip through the TUN). */
+const HOPS = 1 << 16;
+const PROBES = 8;
+/**
+ * A next hop not heard from for this long is forgotten: its frames go through the TUN
+ * (the kernel resolves the MAC afresh) until the peer's next frame teaches it again. So a
+ * host that moved to another MAC costs at most this long, as a stale ARP entry would.
+ */
+const HOP_TTL_MS = 5000;
+/**
+ * Flows that sent a TCP super-packet through the TUN lately ("bulk"): their frames from
+ * the sockets follow through the TUN too for BULK_MS, so that they cannot overtake the
+ * super-packets still on the kernel's path. (A super-packet cannot take the socket path:
+ * a socket frame holds one MTU.) The larger cause of reordering is kept out by the XDP
+ * program, which leaves every frame over 1 024 bytes to the kernel (io/xdp.ts). A
+ * collision here only sends a flow the slower way.
+ */
+const BULK_SLOTS = 1 << 12;
+const BULK_MS = 100;
+
+export class XdpPath {
+  /** [address, socket index + 1 (0: empty), MAC high 16 bits, MAC low 32 bits] per slot. */
+  private readonly hops = new Int32Array(HOPS * 4);
+  /** When each slot's next hop was last heard from (ms). */
+  private readonly heard = new Float64Array(HOPS);
+  private readonly dirty: Uint8Array;
+  private readonly bulkKey = new Int32Array(BULK_SLOTS);
+  private readonly bulkMs = new Float64Array(BULK_SLOTS);
+
+  constructor(
+    private readonly socks: XskSocket[],
+    private readonly area: Frame,
+    private readonly pipeline: Pipeline,
+    private readonly counters: Float64Array,
+    /** The main TUN, and whether it carries a virtio_net_hdr. */
+    private readonly tun: Device,
+    private readonly tunVnet: boolean,
+    private readonly tap: Device | null,
+    private readonly lock: PacketLock | null,
+  ) {
+    this.dirty = new Uint8Array(socks.length);
+  }
+
+  private learn(addr: number, sock: number, macHi: number, macLo: number): void {
+    const h = this.hops;
+    let home = (Math.imul(addr, 0x9e3779b1) >>> 16) & (HOPS - 1);
+    for (let k = 0; k < PROBES; k++) {
+      const s = ((home + k) & (HOPS - 1)) << 2;
+      if (h[s + 1] === 0 || h[s] === addr) {
+        h[s] = addr; h[s + 1] = sock + 1; h[s + 2] = macHi; h[s + 3] = macLo;
+        this.heard[s >> 2] = this.pipeline.nowMs;
+        return;
+      }
+    }
+    this.heard[home] = this.pipeline.nowMs;
+    home <<= 2;
+    h[home] = addr; h[home + 1] = sock + 1; h[home + 2] = macHi; h[home + 3] = macLo;
+  }
+
+  /** The slot (index into hops) of `addr`'s next hop, or -1. */
+  private hop(addr: number): number {
+    const h = this.hops;
+    const home = (Math.imul(addr, 0x9e3779b1) >>> 16) & (HOPS - 1);
+    for (let k = 0; k < PROBES; k++) {
+      const s = ((home + k) & (HOPS - 1)) << 2;
+      if (h[s + 1] === 0) return -1;
+      if (h[s] === addr) return this.pipeline.nowMs - this.heard[s >> 2] < HOP_TTL_MS ? s : -1;
+    }
+    return -1;
+  }
+
+  /** A hash of the IPv4 TCP/UDP packet's addresses and ports (as it leaves), never 0. */
+  private static flowKey(u8: Uint8Array, p: Pkt): number {
+    const k = (get32(u8, p.l3 + 12) ^ Math.imul(get32(u8, p.l3 + 16), 0x9e3779b1) ^ Math.imul(get32(u8, p.l4), 0x85ebca6b)) | 0;
+    return k === 0 ? 1 : k;
+  }
+
+  /** The packet just processed from the TUN, a super-packet, leaves through it: its flow is bulk for a while. */
+  noteBulk(u8: Uint8Array, p: Pkt, nowMs: number): void {
+    if (p.ipv !== 4) return;
+    const k = XdpPath.flowKey(u8, p);
+    const s = (k >>> 20) & (BULK_SLOTS - 1);
+    this.bulkKey[s] = k;
+    this.bulkMs[s] = nowMs;
+  }
+
+  private isBulk(u8: Uint8Array, p: Pkt): boolean {
+    const k = XdpPath.flowKey(u8, p);
+    const s = (k >>> 20) & (BULK_SLOTS - 1);
+    return this.bulkKey[s] === k && this.pipeline.nowMs - this.bulkMs[s] < BULK_MS;
+  }
+
+  /** Takes every frame waiting on socket `i`. */
+  receive(i: number, now: number): void {
+    const sock = this.socks[i];
+    const n = sock.rxCount();
+    for (let k = 0; k < n; k++) this.frame(i, sock.rxAddr(k), sock.rxLen(k), now);
+    if (n > 0) sock.rxRelease(n);
+  }
+
+  private frame(i: number, at: number, len: number, now: number): void {
+    const u8 = this.area.u8;
+    const c = this.counters;
+    c[MISC_BASE + M_RX]++;
+    c[MISC_BASE + M_XDP_RX]++;
+    if (len < ETH + 20) { c[DROP_BASE + DROP.TRUNCATED]++; return; }
+    this.learn(get32(u8, at + ETH + 12), i, (u8[at + 6] << 8) | u8[at + 7], get32(u8, at + 8) | 0);
+    const l3 = at + ETH;
+    const p = this.pipeline.pkt;
+    p.gsoType = 0;
+    p.csumPartial = 0;
+    // The XDP program took IPv4 without options, TCP or UDP, not a fragment.
+    const proto = u8[l3 + 9];
+    const end = l3 + Math.min(get16(u8, l3 + 2), len - ETH);
+    const l4 = l3 + 20;
+    const csumAt = proto === IPPROTO_TCP ? l4 + 16 : l4 + 6;
+    if ((proto === IPPROTO_TCP || proto === IPPROTO_UDP) && csumAt + 2 <= end) {
+      const field = get16(u8, csumAt);
+      if (field !== 0 && field === csumFold(ipPseudoSum(u8, l3, proto, end - l4))) {
+        p.csumPartial = 1;
+        p.csumStart = l4;
+        p.csumAt = csumAt;
+      }
+    }
+    if (this.lock !== null) this.lock.lock();
+    const v = this.pipeline.process(this.area, l3, len - ETH, now, 0);
+    if (this.lock !== null) this.lock.unlock();
+    if (v === VERDICT_TX) this.send();
+    else if (v === VERDICT_PASS) this.toTun();
+    else if (v === VERDICT_TX_L2 && this.tap !== null) this.count(this.tap.send(u8, p.start, p.len));
+  }
+
+  /** Out of the socket toward the rewritten destination, or through the TUN. */
+  private send(): void {
+    const p = this.pipeline.pkt;
+    const u8 = this.area.u8;
+    const s = p.start;
+    const hop = p.ipv === 4 ? this.hop(get32(u8, s + 16)) : -1;
+    if (hop < 0 || u8[s + 8] <= 1 || this.isBulk(u8, p)) { this.toTun(); return; }
+    decrementTtl(this.area.dv, p);
+    if (p.csumPartial !== 0) { csumComplete(u8, p.csumStart, s + p.len, p.csumAt, p.proto); p.csumPartial = 0; }
+    const h = this.hops;
+    const j = h[hop + 1] - 1;
+    const out = this.socks[j];
+    const f = out.txFrame();
+    if (f < 0) { this.counters[DROP_BASE + DROP.TX_ERROR]++; return; }
+    // The Ethernet header goes where the received one was, then the frame is copied out.
+    const e = s - ETH;
+    u8[e] = h[hop + 2] >>> 8; u8[e + 1] = h[hop + 2] & 0xff;
+    u8[e + 2] = h[hop + 3] >>> 24; u8[e + 3] = (h[hop + 3] >>> 16) & 0xff; u8[e + 4] = (h[hop + 3] >>> 8) & 0xff; u8[e + 5] = h[hop + 3] & 0xff;
+    u8[e + 6] = out.macHi >>> 8; u8[e + 7] = out.macHi & 0xff;
+    u8[e + 8] = out.macLo >>> 24; u8[e + 9] = (out.macLo >>> 16) & 0xff; u8[e + 10] = (out.macLo >>> 8) & 0xff; u8[e + 11] = out.macLo & 0xff;
+    u8[e + 12] = 0x08; u8[e + 13] = 0x00;
+    u8.copyWithin(f, e, s + p.len);
+    out.txPush(f, p.len + ETH);
+    this.dirty[j] = 1;
+    this.counters[MISC_BASE + M_TX]++;
+  }
+
+  /** As the TUN path writes it: the kernel routes it (and fills in a partial checksum). */
+  private toTun(): void {
+    const p = this.pipeline.pkt;
+    const u8 = this.area.u8;
+    this.counters[MISC_BASE + M_XDP_TUN]++;
+    if (this.tunVnet) {
+      // The received Ethernet header's room takes the virtio_net_hdr.
+      const h = p.start - VNET_HDR_LEN;
+      if (p.csumPartial !== 0) vnetWritePartial(u8, h, p.csumStart - p.start, p.csumAt - p.csumStart);
+      else vnetWritePlain(u8, h);
+      this.count(this.tun.send(u8, h, p.len + VNET_HDR_LEN));
+    } else {
+      if (p.csumPartial !== 0) { csumComplete(u8, p.csumStart, p.start + p.len, p.csumAt, p.proto); p.csumPartial = 0; }
+      this.count(this.tun.send(u8, p.start, p.len));
+    }
+  }
+
+  private count(r: number): void {
+    if (r < 0) this.counters[DROP_BASE + DROP.TX_ERROR]++;
+    else this.counters[MISC_BASE + M_TX]++;
+  }
+
+  /** Sends what the batch queued; true while some socket still holds frames it could not send yet. */
+  flush(): boolean {
+    let left = false;
+    for (let j = 0; j < this.socks.length; j++) {
+      if (this.dirty[j] === 0) continue;
+      const n = this.socks[j].flushTx();
+      this.dirty[j] = n > 0 ? 1 : 0;
+      if (n > 0) left = true;
+    }
+    return left;
+  }
+}

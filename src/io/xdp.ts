@@ -1,0 +1,125 @@
+// The XDP hand-off (--xdp): an XDP program on each interface tslb is given takes the
+// frames tslb would otherwise get through the TUN (IPv4 TCP/UDP to a NAT service, or from
+// a masqueraded real server's port) straight into tslb's AF_XDP socket on that interface
+// (io/xsk.ts), before the host's IP stack, routing and bridge see them. Everything else
+// (ARP, the host's own traffic, IPv6, fragments, IP options, other services) goes on to
+// the kernel untouched, and so to the TUN path when it is tslb's.
+//
+// Which frames: one BPF hash map (the "steal map"), shared by every interface's program,
+// of 8-byte keys: IPv4 address (4 bytes, network order), port (2, network order), IP
+// protocol, direction (0: the destination is a service, 1: the source is a real server).
+// The control thread keeps it equal to the rules (control/xdp_keys.ts).
+//
+// The program comes off when its link fd closes, so also when tslb dies.
+import { Asm, createLink, createMap, loadProgram, updateElem } from "./bpf.ts";
+import { close } from "./libc.ts";
+
+const BPF_MAP_TYPE_HASH = 1, BPF_MAP_TYPE_XSKMAP = 17, BPF_XDP = 37;
+export const BPF_PROG_TYPE_XDP = 6;
+const XDP_FLAGS_SKB_MODE = 2, XDP_FLAGS_DRV_MODE = 4;
+const XDP_PASS = 2;
+const FUNC_MAP_LOOKUP = 1, FUNC_REDIRECT_MAP = 51;
+
+/**
+ * The longest frame taken. A longer one is part of a bulk transfer (or a TCP super-packet,
+ * in generic mode), which the TUN carries better: with offloads it moves 64 KiB per read,
+ * where a socket moves one frame. Taking frames up to the MTU (1 514) cut a bulk download
+ * through generic XDP to 660–740 MB/s; up to 1 024 it ran at 980 MB/s (the TUN alone:
+ * 1.1–1.2 GB/s). It must stay below a socket frame less the kernel's headroom (XSK_MAX_FRAME).
+ */
+export const STEAL_MAX_FRAME = 1024;
+
+/** Steal-map key size, and how many keys it holds (services plus real servers). */
+export const STEAL_KEY_BYTES = 8;
+export const STEAL_MAX = 65536;
+
+// eBPF opcodes (include/uapi/linux/bpf.h, bpf_common.h).
+const LDX_W = 0x61, LDX_H = 0x69, LDX_B = 0x71, STX_W = 0x63, STX_H = 0x6b, STX_B = 0x73, ST_B = 0x72;
+const MOV64_X = 0xbf, MOV64_K = 0xb7, ADD64_K = 0x07, AND64_K = 0x57;
+const JGT_X = 0x2d, JGE_X = 0x3d, JEQ_K = 0x15, JNE_K = 0x55, CALL = 0x85, EXIT = 0x95;
+
+/** The steal-map key of an IPv4 address (int32 of its big-endian value), port and protocol. */
+export function stealKey(addr: number, port: number, proto: number, fromServer: boolean): Uint8Array {
+  return Uint8Array.of(addr >>> 24, (addr >>> 16) & 0xff, (addr >>> 8) & 0xff, addr & 0xff, port >>> 8, port & 0xff, proto, fromServer ? 1 : 0);
+}
+
+/**
+ * The program for one interface. Registers: r6 the context, r7 the IP protocol, r8 the
+ * frame's start (kept across helper calls). Loads of network-order fields read them
+ * little-endian, so constants are byte-swapped: 0x0008 is EtherType 0x0800.
+ */
+export function xdpProgram(stealFd: number, xskFd: number) {
+  const a = new Asm();
+  a.i(MOV64_X, 6, 1);
+  a.i(LDX_W, 8, 6, 0, 0); // data
+  a.i(LDX_W, 3, 6, 4, 0); // data_end
+  a.i(MOV64_X, 4, 8).i(ADD64_K, 4, 0, 0, 38); // Ethernet 14 + IPv4 20 + ports 4
+  a.jump(JGT_X, "pass", 4, 0, 3);
+  // A longer frame stays with the kernel (so goes through the TUN, with its offloads).
+  a.i(MOV64_X, 4, 8).i(ADD64_K, 4, 0, 0, STEAL_MAX_FRAME + 1);
+  a.jump(JGE_X, "pass", 3, 0, 4);
+  a.i(LDX_H, 5, 8, 12, 0).jump(JNE_K, "pass", 5, 0x0008);
+  a.i(LDX_B, 5, 8, 14, 0).jump(JNE_K, "pass", 5, 0x45); // IPv4 without options
+  a.i(LDX_H, 5, 8, 20, 0).i(AND64_K, 5, 0, 0, 0xff3f).jump(JNE_K, "pass", 5, 0); // MF or offset: a fragment
+  a.i(LDX_B, 7, 8, 23, 0).jump(JEQ_K, "key", 7, 6).jump(JNE_K, "pass", 7, 17);
+  // Key 1: destination address and port, direction 0.
+  a.label("key");
+  a.i(LDX_W, 5, 8, 30, 0).i(STX_W, 10, 5, -8, 0);
+  a.i(LDX_H, 5, 8, 36, 0).i(STX_H, 10, 5, -4, 0);
+  a.i(STX_B, 10, 7, -2, 0).i(ST_B, 10, 0, -1, 0);
+  a.mapFd(1, stealFd).i(MOV64_X, 2, 10).i(ADD64_K, 2, 0, 0, -8).i(CALL, 0, 0, 0, FUNC_MAP_LOOKUP);
+  a.jump(JNE_K, "take", 0, 0);
+  // Key 2: source address and port, direction 1.
+  a.i(LDX_W, 5, 8, 26, 0).i(STX_W, 10, 5, -8, 0);
+  a.i(LDX_H, 5, 8, 34, 0).i(STX_H, 10, 5, -4, 0);
+  a.i(ST_B, 10, 0, -1, 1);
+  a.mapFd(1, stealFd).i(MOV64_X, 2, 10).i(ADD64_K, 2, 0, 0, -8).i(CALL, 0, 0, 0, FUNC_MAP_LOOKUP);
+  a.jump(JEQ_K, "pass", 0, 0);
+  // To the socket of the queue the frame came in on; with none there, on to the kernel.
+  a.label("take");
+  a.mapFd(1, xskFd).i(LDX_W, 2, 6, 16, 0).i(MOV64_K, 3, 0, 0, XDP_PASS).i(CALL, 0, 0, 0, FUNC_REDIRECT_MAP).i(EXIT);
+  a.label("pass");
+  a.i(MOV64_K, 0, 0, 0, XDP_PASS).i(EXIT);
+  return a.done();
+}
+
+/** The steal map, created once by the control thread (its fd is process-wide). */
+export function createStealMap(): number {
+  return createMap(BPF_MAP_TYPE_HASH, STEAL_KEY_BYTES, 1, STEAL_MAX, "(xdp steal map)");
+}
+
+/** A one-entry XSKMAP: key 0 (queue 0) to an AF_XDP socket, set by attachXdp. */
+export function createXskMap(ifname: string): number {
+  return createMap(BPF_MAP_TYPE_XSKMAP, 4, 4, 1, `(xsk map ${ifname})`);
+}
+
+/** What attach() leaves open: close both to take the program off. */
+export interface XdpAttachment {
+  link: number;
+  xskMap: number;
+  /** "native" (the driver runs it) or "generic" (the kernel, on the socket buffer). */
+  mode: string;
+}
+
+/**
+ * Points queue 0 of interface `ifindex` at AF_XDP socket `xskFd` and attaches the program
+ * in `mode`: "native" (the driver runs it) or "generic" (the kernel, on socket buffers).
+ */
+export function attachXdp(ifindex: number, ifname: string, stealFd: number, xskFd: number, mode: "native" | "generic"): XdpAttachment {
+  const xskMap = createXskMap(ifname);
+  let prog = -1;
+  try {
+    const v = new Uint8Array(4);
+    new DataView(v.buffer).setUint32(0, xskFd, true);
+    updateElem(xskMap, new Uint8Array(4), v);
+    prog = loadProgram(BPF_PROG_TYPE_XDP, xdpProgram(stealFd, xskMap), `(xdp ${ifname})`);
+    const link = createLink(prog, ifindex, BPF_XDP, mode === "native" ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE, `(xdp ${mode} ${ifname})`);
+    return { link, xskMap, mode };
+  } catch (e) {
+    close(xskMap);
+    throw e;
+  } finally {
+    // The link holds the program.
+    if (prog >= 0) close(prog);
+  }
+}

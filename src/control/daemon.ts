@@ -81,6 +81,8 @@ export class Daemon {
   /** The XDP hand-off (--xdp): its steal map's keys, and every fd it holds open (links, maps, sockets). */
   private steal: StealKeys | null = null;
   private readonly xdpFds: number[] = [];
+  /** "lbc (generic)" per interface of the hand-off, for doctor. */
+  private xdpModes: string[] = [];
   private nl: RtNetlink | null = null;
   private net: NetworkState | null = null;
   private marks: MarkDevices | null = null;
@@ -237,6 +239,7 @@ export class Daemon {
       modes.push(`${name} (${att.mode})`);
     });
     this.steal = new StealKeys(stealFd);
+    this.xdpModes = modes;
     this.log(`xdp hand-off on ${modes.join(", ")}`);
     return { areaAddr: area.addr, areaBytes: names.length * XSK_UMEM_BYTES, ports };
   }
@@ -662,6 +665,7 @@ export class Daemon {
       pid: process.pid, socket: o.socket, tun: this.tun?.name ?? o.tun, tap: this.tap?.name ?? o.tap, bridge: o.bridge,
       vipDev: o.vipDev, connections: this.host.table.count, connMax: this.host.table.capacity,
       workers: 1 + this.queues.length, offload: this.tun?.vnet ?? false, rps: this.rps,
+      xdp: this.xdpModes, xdpKeys: this.steal?.size ?? 0,
     };
   }
 

@@ -67,6 +67,9 @@ export function hostFindings(status: StatusReply | null, rules: RuleSet): Findin
   out.push({ level: "ok", text: `daemon pid ${status.pid} on ${status.socket}, ${status.connections}/${status.connMax} connection entries` });
   out.push({ level: "info", text: `${status.workers} data-plane worker${status.workers === 1 ? "" : "s"}, TUN offloads ${status.offload ? "on" : "off"}, ` +
     `receive steering ${status.rps ? `to CPUs ${status.rps}` : "off"}` });
+  if (status.xdp && status.xdp.length > 0) {
+    out.push({ level: "ok", text: `xdp hand-off on ${status.xdp.join(", ")}: ${status.xdpKeys ?? 0} steal keys (NAT services and their real servers' ports)` });
+  }
   for (const dev of [status.tun, status.tap]) {
     const m = mtu(dev);
     out.push(m === null ? { level: "fail", text: `device ${dev} is missing` } : { level: "ok", text: `device ${dev} is up, mtu ${m}` });

@@ -146,4 +146,7 @@ export interface StatusReply {
   offload: boolean;
   /** The rps_cpus mask set on tslb's TUN queues ("" = none: --rps off, or the kernel refused). */
   rps: string;
+  /** The XDP hand-off's interfaces with their mode ("lbc (generic)"), and its steal-map keys; [] = off. */
+  xdp?: string[];
+  xdpKeys?: number;
 }

@@ -98,6 +98,13 @@ e2e("traffic tslb does not balance still flows: a real server's answer to anothe
   assert.equal(r.out.trim().split("\n"), [`rs2 ${RS[0]}`]);
 });
 
+e2e("tslb doctor names the hand-off's interfaces and keys", () => {
+  const r = cli(["doctor"]);
+  assert.is(r.code, 0, r.out + r.err);
+  // Two services, three real-server keys (80/8080 twice, 53/5353 once).
+  assert.match(r.out, /\[ ok \] xdp hand-off on lbc \(generic\), lbr1 \(generic\), lbr2 \(generic\): 5 steal keys/);
+});
+
 e2e("tslb --shutdown takes the programs off", () => {
   assert.is(tslb(lb(), socket, ["--shutdown"]).code, 0);
   assert.equal(withXdp(), []);

@@ -12,6 +12,7 @@ import { attachXdp, createStealMap } from "../io/xdp.ts";
 import { XSK_UMEM_BYTES, type XskPort, allocXskArea, openXsk } from "../io/xsk.ts";
 import type { WorkerInit } from "../dataplane/worker.ts";
 import { StealKeys } from "./xdp_keys.ts";
+import { XDP_STAGING_BYTES } from "../dataplane/xdp_path.ts";
 import { RtNetlink } from "../io/rtnetlink.ts";
 import { sysctlRead, sysctlWrite } from "../io/sysctl.ts";
 import { openTap, openTun, openTunQueue, type TunDevice } from "../io/tun.ts";
@@ -226,7 +227,7 @@ export class Daemon {
     if (names.length === 0) return null;
     const stealFd = createStealMap();
     this.xdpFds.push(stealFd);
-    const area = allocXskArea(names.length);
+    const area = allocXskArea(names.length, XDP_STAGING_BYTES);
     const ports: XskPort[] = [];
     const modes: string[] = [];
     names.forEach((name, i) => {
@@ -241,7 +242,7 @@ export class Daemon {
     this.steal = new StealKeys(stealFd);
     this.xdpModes = modes;
     this.log(`xdp hand-off on ${modes.join(", ")}`);
-    return { areaAddr: area.addr, areaBytes: names.length * XSK_UMEM_BYTES, ports };
+    return { areaAddr: area.addr, areaBytes: names.length * XSK_UMEM_BYTES + XDP_STAGING_BYTES, ports };
   }
 
   /** The steal map follows the rules; a failure only leaves frames to the TUN path, so it is logged, not fatal. */

@@ -29,7 +29,7 @@ import { L2Host } from "../forward/neigh.ts";
 import { ETH_HDR_LEN } from "../wire/ethernet.ts";
 import { Sock } from "../io/raw.ts";
 import { viewMemory } from "../io/libc.ts";
-import { type XskPort, adoptXsk } from "../io/xsk.ts";
+import { XSK_UMEM_BYTES, type XskPort, adoptXsk } from "../io/xsk.ts";
 import { XdpPath } from "./xdp_path.ts";
 
 declare const self: Worker;
@@ -394,7 +394,8 @@ self.onmessage = (ev: MessageEvent<WorkerMessage>) => {
     pipeline.l2 = l2;
     if (m.xdp !== null) {
       const area = new Frame(viewMemory(m.xdp.areaAddr, m.xdp.areaBytes));
-      xdpPath = new XdpPath(m.xdp.ports.map(adoptXsk), area, pipeline, counters, mainDev, mainVnet, tapDev, lock);
+      xdpPath = new XdpPath(m.xdp.ports.map(adoptXsk), area, pipeline, counters, mainDev, mainVnet, tapDev, lock,
+        m.xdp.ports.length * XSK_UMEM_BYTES, m.coalesce);
     }
     announce(pipeline.cfg);
     lastSweepMs = nowMs();

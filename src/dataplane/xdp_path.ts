@@ -17,6 +17,11 @@
 // (a complete checksum equal to it is completed to itself: the same value). It is
 // completed before the frame leaves through a socket, or handed to the kernel as partial
 // on an offloading TUN.
+//
+// With --coalesce (the default) a flow's back-to-back small TCP segments are joined before
+// they leave a socket, by the TUN path's joiner (dataplane/join_tcp.ts) over a staging
+// area at the end of the packet area: nginx's two-segment responses reach the client as
+// one, and its ACK rides on its next request (12–24 % of the small-request figures).
 import type { Device } from "../io/device.ts";
 import { XskSocket } from "../io/xsk.ts";
 import { DROP_BASE, MISC_BASE, M_RX, M_TX, M_XDP_RX, M_XDP_TUN } from "../stats/counters.ts";
@@ -32,6 +37,13 @@ import type { Pipeline } from "./pipeline.ts";
 import type { PacketLock } from "./lock.ts";
 import type { Pkt } from "../wire/pkt.ts";
 import { VERDICT_PASS, VERDICT_TX, VERDICT_TX_L2 } from "./verdict.ts";
+import { TCP_JOIN_SLOTS, TCP_JOIN_SLOT_BYTES, TcpJoiner } from "./join_tcp.ts";
+import { M_JOINED } from "../stats/counters.ts";
+
+/** The data path's own bytes at the end of the packet area: the joiner's staging slots. */
+export const XDP_STAGING_BYTES = TCP_JOIN_SLOTS * TCP_JOIN_SLOT_BYTES;
+/** Joiner device numbers of the sockets: 0 and 1 are the TUN's and the TAP's elsewhere. */
+const JOIN_DEV0 = 2;
 
 const ETH = 14;
 /** Learnt next hops: an open-addressed table of IPv4 addresses (a cache: a lost entry only costs a trip through the TUN). */
@@ -60,6 +72,8 @@ export class XdpPath {
   /** When each slot's next hop was last heard from (ms). */
   private readonly heard = new Float64Array(HOPS);
   private readonly dirty: Uint8Array;
+  /** Joins a flow's back-to-back small segments before they leave a socket (--coalesce), or null. */
+  private readonly joiner: TcpJoiner | null;
   private readonly bulkKey = new Int32Array(BULK_SLOTS);
   private readonly bulkMs = new Float64Array(BULK_SLOTS);
 
@@ -73,8 +87,12 @@ export class XdpPath {
     private readonly tunVnet: boolean,
     private readonly tap: Device | null,
     private readonly lock: PacketLock | null,
+    /** Where the staging area starts in the packet area (XDP_STAGING_BYTES long), and whether to join. */
+    stagingAt: number,
+    join: boolean,
   ) {
     this.dirty = new Uint8Array(socks.length);
+    this.joiner = join ? new TcpJoiner(area.u8, stagingAt, false, (dev, off, len) => this.transmit(dev - JOIN_DEV0, off, len), counters, MISC_BASE + M_JOINED) : null;
   }
 
   private learn(addr: number, sock: number, macHi: number, macLo: number): void {
@@ -178,19 +196,29 @@ export class XdpPath {
     const h = this.hops;
     const j = h[hop + 1] - 1;
     const out = this.socks[j];
-    const f = out.txFrame();
-    if (f < 0) { this.counters[DROP_BASE + DROP.TX_ERROR]++; return; }
-    // The Ethernet header goes where the received one was, then the frame is copied out.
+    // The Ethernet header goes where the received one was.
     const e = s - ETH;
     u8[e] = h[hop + 2] >>> 8; u8[e + 1] = h[hop + 2] & 0xff;
     u8[e + 2] = h[hop + 3] >>> 24; u8[e + 3] = (h[hop + 3] >>> 16) & 0xff; u8[e + 4] = (h[hop + 3] >>> 8) & 0xff; u8[e + 5] = h[hop + 3] & 0xff;
     u8[e + 6] = out.macHi >>> 8; u8[e + 7] = out.macHi & 0xff;
     u8[e + 8] = out.macLo >>> 24; u8[e + 9] = (out.macLo >>> 16) & 0xff; u8[e + 10] = (out.macLo >>> 8) & 0xff; u8[e + 11] = out.macLo & 0xff;
     u8[e + 12] = 0x08; u8[e + 13] = 0x00;
-    u8.copyWithin(f, e, s + p.len);
-    out.txPush(f, p.len + ETH);
-    this.dirty[j] = 1;
     this.counters[MISC_BASE + M_TX]++;
+    // The joiner takes it (to send with the flow's next segment) or sends what it holds of
+    // the flow first, so nothing overtakes.
+    if (this.joiner !== null && p.proto === IPPROTO_TCP && this.joiner.add(JOIN_DEV0 + j, e, ETH, p.len + ETH, 0, true)) return;
+    this.transmit(j, e, p.len + ETH);
+  }
+
+  /** Copies the frame u8[at, at+len) into a send frame of socket j and queues it. */
+  private transmit(j: number, at: number, len: number): number {
+    const out = this.socks[j];
+    const f = out.txFrame();
+    if (f < 0) { this.counters[DROP_BASE + DROP.TX_ERROR]++; return -1; }
+    this.area.u8.copyWithin(f, at, at + len);
+    out.txPush(f, len);
+    this.dirty[j] = 1;
+    return len;
   }
 
   /** As the TUN path writes it: the kernel routes it (and fills in a partial checksum). */
@@ -198,6 +226,8 @@ export class XdpPath {
     const p = this.pipeline.pkt;
     const u8 = this.area.u8;
     this.counters[MISC_BASE + M_XDP_TUN]++;
+    // What the joiner holds goes first: a flow's segment must not overtake its staged ones.
+    if (this.joiner !== null) this.joiner.flush();
     if (this.tunVnet) {
       // The received Ethernet header's room takes the virtio_net_hdr.
       const h = p.start - VNET_HDR_LEN;
@@ -217,6 +247,7 @@ export class XdpPath {
 
   /** Sends what the batch queued; true while some socket still holds frames it could not send yet. */
   flush(): boolean {
+    if (this.joiner !== null) this.joiner.flush();
     let left = false;
     for (let j = 0; j < this.socks.length; j++) {
       if (this.dirty[j] === 0) continue;

@@ -42,9 +42,13 @@ function mapRing(fd: number, off: DataView, at: number, pgoff: number, entryByte
   return new Ring(new Uint32Array(buf), producer >> 2, consumer >> 2, desc >> 2);
 }
 
-/** The packet area: one anonymous mapping with a slice per socket. */
-export function allocXskArea(sockets: number): { addr: number; buf: ArrayBuffer } {
-  return mmap(sockets * XSK_UMEM_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0, "mmap (AF_XDP packet area)");
+/**
+ * The packet area: one anonymous mapping with a slice per socket, then `extra` bytes of
+ * the data path's own (staging for joined segments), so that copies between any two
+ * stay within one buffer.
+ */
+export function allocXskArea(sockets: number, extra: number): { addr: number; buf: ArrayBuffer } {
+  return mmap(sockets * XSK_UMEM_BYTES + extra, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0, "mmap (AF_XDP packet area)");
 }
 
 export class XskSocket {

@@ -2,7 +2,7 @@
 // prints the exact setup every real server needs — the step users of IPVS, DPVS and
 // Katran most often get wrong. Read-only: it changes nothing (the daemon's own setup is
 // what changes things). Run it where the daemon runs (same network namespace).
-import { existsSync, readFileSync, readlinkSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, readlinkSync } from "node:fs";
 import { basename } from "node:path";
 import { SysError, O_RDWR, close, open } from "../io/libc.ts";
 import { RtNetlink } from "../io/rtnetlink.ts";
@@ -43,6 +43,15 @@ function master(dev: string): string | null {
   }
 }
 
+/** How many receive queues `dev` has (sysfs), or null. */
+function rxQueues(dev: string): number | null {
+  try {
+    return readdirSync(`/sys/class/net/${dev}/queues`).filter((q) => q.startsWith("rx-")).length;
+  } catch {
+    return null;
+  }
+}
+
 /** Host checks: TUN access, forwarding, reverse-path filtering, devices of a running daemon. */
 export function hostFindings(status: StatusReply | null, rules: RuleSet): Finding[] {
   const out: Finding[] = [];
@@ -69,6 +78,11 @@ export function hostFindings(status: StatusReply | null, rules: RuleSet): Findin
     `receive steering ${status.rps ? `to CPUs ${status.rps}` : "off"}` });
   if (status.xdp && status.xdp.length > 0) {
     out.push({ level: "ok", text: `xdp hand-off on ${status.xdp.join(", ")}: ${status.xdpKeys ?? 0} steal keys (NAT services and their real servers' ports)` });
+    for (const entry of status.xdp) {
+      const dev = entry.split(" ")[0];
+      const q = rxQueues(dev);
+      if (q !== null && q > 1) out.push({ level: "info", text: `${dev} has ${q} receive queues: only queue 0's frames take the hand-off, the others go through the TUN` });
+    }
   }
   for (const dev of [status.tun, status.tap]) {
     const m = mtu(dev);

@@ -3,13 +3,16 @@
 // socket of the interface that reaches the new destination, as Ethernet frames. The
 // host's IP stack, routing, bridge and the TUN are skipped both ways.
 //
-// Next hops are learnt, not looked up: every frame taken records its source address with
-// the interface and source MAC it came from (the client's router or the client, the real
-// server), so a reply to that address goes back the way its peer's packets came. A
-// destination not learnt yet (the first SYN toward a real server), a TTL running out, or
-// a verdict the hand-off does not send itself go to the TUN as the TUN path would write
-// them: the kernel routes them (resolving the real server's MAC as it does), and the real
-// server's answer, taken by XDP, teaches the hand-off the way.
+// Next hops are learnt, not looked up (dataplane/next_hops.ts). A frame that the pipeline
+// forwards as part of a connection records its source address with the interface and
+// source MAC it came from: a client's frame in the clients' table, a real server's reply
+// in the servers' table. A packet toward a server is sent by the servers' table, one
+// toward a client by the clients' table; so a frame that claims a server's address from
+// the client side (a spoofed SYN, say) can only ever teach the way to a client, never
+// divert traffic meant for the server. A destination not learnt yet (the first SYN toward
+// a real server), a TTL running out, or a verdict the hand-off does not send itself go to
+// the TUN as the TUN path would write them: the kernel routes them (resolving the real
+// server's MAC as it does), and the server's answer teaches the hand-off the way.
 //
 // One hop is made here: the TTL goes down by one (the kernel does it on the TUN path). A
 // frame from AF_XDP carries no offload state: a transport checksum that a local sender
@@ -36,6 +39,7 @@ import { decrementTtl } from "../forward/ttl.ts";
 import type { Pipeline } from "./pipeline.ts";
 import type { PacketLock } from "./lock.ts";
 import type { Pkt } from "../wire/pkt.ts";
+import { NextHops } from "./next_hops.ts";
 import { VERDICT_PASS, VERDICT_TX, VERDICT_TX_L2 } from "./verdict.ts";
 import { TCP_JOIN_SLOTS, TCP_JOIN_SLOT_BYTES, TcpJoiner } from "./join_tcp.ts";
 import { M_JOINED } from "../stats/counters.ts";
@@ -46,15 +50,6 @@ export const XDP_STAGING_BYTES = TCP_JOIN_SLOTS * TCP_JOIN_SLOT_BYTES;
 const JOIN_DEV0 = 2;
 
 const ETH = 14;
-/** Learnt next hops: an open-addressed table of IPv4 addresses (a cache: a lost entry only costs a trip through the TUN). */
-const HOPS = 1 << 16;
-const PROBES = 8;
-/**
- * A next hop not heard from for this long is forgotten: its frames go through the TUN
- * (the kernel resolves the MAC afresh) until the peer's next frame teaches it again. So a
- * host that moved to another MAC costs at most this long, as a stale ARP entry would.
- */
-const HOP_TTL_MS = 5000;
 /**
  * Flows that sent a TCP super-packet through the TUN lately ("bulk"): their frames from
  * the sockets follow through the TUN too for BULK_MS, so that they cannot overtake the
@@ -67,10 +62,9 @@ const BULK_SLOTS = 1 << 12;
 const BULK_MS = 100;
 
 export class XdpPath {
-  /** [address, socket index + 1 (0: empty), MAC high 16 bits, MAC low 32 bits] per slot. */
-  private readonly hops = new Int32Array(HOPS * 4);
-  /** When each slot's next hop was last heard from (ms). */
-  private readonly heard = new Float64Array(HOPS);
+  /** Where clients and real servers were last heard from (see the top of this file). */
+  private readonly clients = new NextHops();
+  private readonly servers = new NextHops();
   private readonly dirty: Uint8Array;
   /** Joins a flow's back-to-back small segments before they leave a socket (--coalesce), or null. */
   private readonly joiner: TcpJoiner | null;
@@ -93,34 +87,6 @@ export class XdpPath {
   ) {
     this.dirty = new Uint8Array(socks.length);
     this.joiner = join ? new TcpJoiner(area.u8, stagingAt, false, (dev, off, len) => this.transmit(dev - JOIN_DEV0, off, len), counters, MISC_BASE + M_JOINED) : null;
-  }
-
-  private learn(addr: number, sock: number, macHi: number, macLo: number): void {
-    const h = this.hops;
-    let home = (Math.imul(addr, 0x9e3779b1) >>> 16) & (HOPS - 1);
-    for (let k = 0; k < PROBES; k++) {
-      const s = ((home + k) & (HOPS - 1)) << 2;
-      if (h[s + 1] === 0 || h[s] === addr) {
-        h[s] = addr; h[s + 1] = sock + 1; h[s + 2] = macHi; h[s + 3] = macLo;
-        this.heard[s >> 2] = this.pipeline.nowMs;
-        return;
-      }
-    }
-    this.heard[home] = this.pipeline.nowMs;
-    home <<= 2;
-    h[home] = addr; h[home + 1] = sock + 1; h[home + 2] = macHi; h[home + 3] = macLo;
-  }
-
-  /** The slot (index into hops) of `addr`'s next hop, or -1. */
-  private hop(addr: number): number {
-    const h = this.hops;
-    const home = (Math.imul(addr, 0x9e3779b1) >>> 16) & (HOPS - 1);
-    for (let k = 0; k < PROBES; k++) {
-      const s = ((home + k) & (HOPS - 1)) << 2;
-      if (h[s + 1] === 0) return -1;
-      if (h[s] === addr) return this.pipeline.nowMs - this.heard[s >> 2] < HOP_TTL_MS ? s : -1;
-    }
-    return -1;
   }
 
   /** A hash of the IPv4 TCP/UDP packet's addresses and ports (as it leaves), never 0. */
@@ -158,8 +124,11 @@ export class XdpPath {
     c[MISC_BASE + M_RX]++;
     c[MISC_BASE + M_XDP_RX]++;
     if (len < ETH + 20) { c[DROP_BASE + DROP.TRUNCATED]++; return; }
-    this.learn(get32(u8, at + ETH + 12), i, (u8[at + 6] << 8) | u8[at + 7], get32(u8, at + 8) | 0);
     const l3 = at + ETH;
+    // The sender, learnt once the pipeline has placed the frame in a connection.
+    const from = get32(u8, l3 + 12);
+    const fromHi = (u8[at + 6] << 8) | u8[at + 7];
+    const fromLo = get32(u8, at + 8) | 0;
     const p = this.pipeline.pkt;
     p.gsoType = 0;
     p.csumPartial = 0;
@@ -179,8 +148,10 @@ export class XdpPath {
     if (this.lock !== null) this.lock.lock();
     const v = this.pipeline.process(this.area, l3, len - ETH, now, 0);
     if (this.lock !== null) this.lock.unlock();
-    if (v === VERDICT_TX) this.send();
-    else if (v === VERDICT_PASS) this.toTun();
+    if (v === VERDICT_TX) {
+      (p.dir === 0 ? this.clients : this.servers).learn(from, i, fromHi, fromLo, this.pipeline.nowMs);
+      this.send();
+    } else if (v === VERDICT_PASS) this.toTun();
     else if (v === VERDICT_TX_L2 && this.tap !== null) this.count(this.tap.send(u8, p.start, p.len));
   }
 
@@ -189,17 +160,20 @@ export class XdpPath {
     const p = this.pipeline.pkt;
     const u8 = this.area.u8;
     const s = p.start;
-    const hop = p.ipv === 4 ? this.hop(get32(u8, s + 16)) : -1;
+    // Toward the server for a client's packet, toward the client for a reply.
+    const hops = p.dir === 0 ? this.servers : this.clients;
+    const hop = p.ipv === 4 ? hops.find(get32(u8, s + 16), this.pipeline.nowMs) : -1;
     if (hop < 0 || u8[s + 8] <= 1 || this.isBulk(u8, p)) { this.toTun(); return; }
     decrementTtl(this.area.dv, p);
     if (p.csumPartial !== 0) { csumComplete(u8, p.csumStart, s + p.len, p.csumAt, p.proto); p.csumPartial = 0; }
-    const h = this.hops;
-    const j = h[hop + 1] - 1;
+    const j = hops.sock(hop);
     const out = this.socks[j];
+    const mHi = hops.macHi(hop);
+    const mLo = hops.macLo(hop);
     // The Ethernet header goes where the received one was.
     const e = s - ETH;
-    u8[e] = h[hop + 2] >>> 8; u8[e + 1] = h[hop + 2] & 0xff;
-    u8[e + 2] = h[hop + 3] >>> 24; u8[e + 3] = (h[hop + 3] >>> 16) & 0xff; u8[e + 4] = (h[hop + 3] >>> 8) & 0xff; u8[e + 5] = h[hop + 3] & 0xff;
+    u8[e] = mHi >>> 8; u8[e + 1] = mHi & 0xff;
+    u8[e + 2] = mLo >>> 24; u8[e + 3] = (mLo >>> 16) & 0xff; u8[e + 4] = (mLo >>> 8) & 0xff; u8[e + 5] = mLo & 0xff;
     u8[e + 6] = out.macHi >>> 8; u8[e + 7] = out.macHi & 0xff;
     u8[e + 8] = out.macLo >>> 24; u8[e + 9] = (out.macLo >>> 16) & 0xff; u8[e + 10] = (out.macLo >>> 8) & 0xff; u8[e + 11] = out.macLo & 0xff;
     u8[e + 12] = 0x08; u8[e + 13] = 0x00;

@@ -1,5 +1,6 @@
 // Data-plane worker entry (a Bun Worker; bundled into the binary as its own entry point).
-// Owns one queue of the main TUN (worker 0 also the TAP, raw ICMP sockets and mark TUNs)
+// Owns one queue of the main TUN (worker 0 also the TAP, raw ICMP sockets, mark TUNs and
+// the XDP hand-off's sockets, after the devices in each batch: dataplane/xdp_path.ts)
 // and runs batches: poll() → up to BATCH packets through the pipeline → budgeted expiry
 // sweep, returning to the event loop when the control thread signals, so snapshots are
 // adopted between batches. With several workers the pipeline runs under the shared packet

@@ -29,7 +29,7 @@ const RING = FRAMES / 2;
 export const XSK_UMEM_BYTES = XSK_FRAME * FRAMES;
 
 /** A ring: its producer and consumer words and its entries, as u32 indexes into `u32`. */
-class Ring {
+export class Ring {
   constructor(readonly u32: Uint32Array, readonly prod: number, readonly cons: number, readonly desc: number) {}
 }
 
@@ -41,6 +41,14 @@ function mapRing(fd: number, off: DataView, at: number, pgoff: number, entryByte
   const { buf } = mmap(desc + RING * entryBytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, pgoff, `mmap ${what}`);
   return new Ring(new Uint32Array(buf), producer >> 2, consumer >> 2, desc >> 2);
 }
+
+/** A ring in ordinary memory, laid out as the kernel's (for tests): producer, consumer, then the entries. */
+export function memRing(entryBytes: number): Ring {
+  return new Ring(new Uint32Array(16 + (RING * entryBytes) / 4), 0, 1, 16);
+}
+
+/** Entries per ring. */
+export const XSK_RING = RING;
 
 /**
  * The packet area: one anonymous mapping with a slice per socket, then `extra` bytes of
@@ -76,6 +84,11 @@ export class XskSocket {
     private readonly fill: Ring,
     private readonly comp: Ring,
   ) {
+    // Our ends of the rings start where they stand (0 on a new socket); the arithmetic
+    // wraps at 2^32 as the kernel's does.
+    this.rxCons = Atomics.load(rx.u32, rx.cons);
+    this.fillProd = Atomics.load(fill.u32, fill.prod);
+    this.txProd = Atomics.load(tx.u32, tx.prod);
     // Half the frames wait in the fill ring, half are for sending.
     for (let i = 0; i < RING; i++) this.putFill(i * XSK_FRAME);
     Atomics.store(fill.u32, fill.prod, this.fillProd);

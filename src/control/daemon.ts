@@ -231,8 +231,8 @@ export class Daemon {
     const ports: XskPort[] = [];
     const modes: string[] = [];
     names.forEach((name, i) => {
-      const ifindex = this.nl!.linkIndex(name);
-      const port = openXsk(name, ifindex, area.addr, i * XSK_UMEM_BYTES);
+      const { index: ifindex, address } = this.nl!.link(name);
+      const port = openXsk(name, ifindex, address, area.addr, i * XSK_UMEM_BYTES);
       this.xdpFds.push(port.fd);
       const att = attachXdp(ifindex, name, stealFd, port.fd, this.opts.xdpMode);
       this.xdpFds.push(att.link, att.xskMap);

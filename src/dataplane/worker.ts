@@ -22,7 +22,7 @@ import { ActiveConfig, type Snapshot } from "./snapshot.ts";
 import { VERDICT_CONSUMED, VERDICT_DROP, VERDICT_SEGMENT, VERDICT_TX, VERDICT_TX_L2 } from "./verdict.ts";
 import {
   VNET_F_NEEDS_CSUM, VNET_GSO_ECN, VNET_GSO_TCPV4, VNET_GSO_TCPV6, VNET_HDR_LEN, vnetCsumOffset, vnetCsumStart, vnetFlags,
-  vnetGsoSize, vnetGsoType, vnetWrite, vnetWritePartial, vnetWritePlain,
+  vnetGsoSize, vnetGsoType, vnetWriteFor,
 } from "../wire/vnet.ts";
 import { gsoSegments, tcpGsoSegment } from "../wire/gso.ts";
 import type { Pkt } from "../wire/pkt.ts";
@@ -226,15 +226,7 @@ function emit(v: number): void {
   let r: number;
   if (v === VERDICT_TX_L2) r = tapDev!.send(u8, p.start, p.len);
   else if (!mainVnet) r = mainDev.send(u8, p.start, p.len);
-  else {
-    const h = p.start - VNET_HDR_LEN;
-    const cs = p.csumStart - p.start;
-    if (p.csumPartial === 0) vnetWritePlain(u8, h);
-    else if (p.gsoType === 0) vnetWritePartial(u8, h, cs, p.csumAt - p.csumStart);
-    // A super-packet's header length runs to the end of its TCP header.
-    else vnetWrite(u8, h, VNET_F_NEEDS_CSUM, p.gsoType, cs + ((u8[p.csumStart + 12] >> 4) << 2), p.gsoSize, cs, p.csumAt - p.csumStart);
-    r = mainDev.send(u8, h, p.len + VNET_HDR_LEN);
-  }
+  else r = mainDev.send(u8, vnetWriteFor(u8, p), p.len + VNET_HDR_LEN);
   if (r < 0) counters[DROP_BASE + DROP.TX_ERROR]++;
   else counters[MISC_BASE + M_TX]++;
 }

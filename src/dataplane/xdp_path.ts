@@ -34,7 +34,7 @@ import type { Frame } from "../wire/frame.ts";
 import { csumComplete } from "../wire/gso.ts";
 import { get16, get32, ipPseudoSum } from "../wire/ip.ts";
 import { IPPROTO_TCP, IPPROTO_UDP } from "../wire/ipv4.ts";
-import { VNET_HDR_LEN, vnetWritePartial, vnetWritePlain } from "../wire/vnet.ts";
+import { VNET_HDR_LEN, vnetWriteFor } from "../wire/vnet.ts";
 import { decrementTtl } from "../forward/ttl.ts";
 import type { Pipeline } from "./pipeline.ts";
 import type { PacketLock } from "./lock.ts";
@@ -65,7 +65,6 @@ export class XdpPath {
   /** Where clients and real servers were last heard from (see the top of this file). */
   private readonly clients = new NextHops();
   private readonly servers = new NextHops();
-  private readonly dirty: Uint8Array;
   /** Joins a flow's back-to-back small segments before they leave a socket (--coalesce), or null. */
   private readonly joiner: TcpJoiner | null;
   private readonly bulkKey = new Int32Array(BULK_SLOTS);
@@ -85,7 +84,6 @@ export class XdpPath {
     stagingAt: number,
     join: boolean,
   ) {
-    this.dirty = new Uint8Array(socks.length);
     this.joiner = join ? new TcpJoiner(area.u8, stagingAt, false, (dev, off, len) => this.transmit(dev - JOIN_DEV0, off, len), counters, MISC_BASE + M_JOINED) : null;
   }
 
@@ -152,6 +150,8 @@ export class XdpPath {
       (p.dir === 0 ? this.clients : this.servers).learn(from, i, fromHi, fromLo, this.pipeline.nowMs);
       this.send();
     } else if (v === VERDICT_PASS) this.toTun();
+    // A frame taken while its service was changing to direct routing (the steal map
+    // follows the rules a moment after the data plane does).
     else if (v === VERDICT_TX_L2 && this.tap !== null) this.count(this.tap.send(u8, p.start, p.len));
   }
 
@@ -191,7 +191,6 @@ export class XdpPath {
     if (f < 0) { this.counters[DROP_BASE + DROP.TX_ERROR]++; return -1; }
     this.area.u8.copyWithin(f, at, at + len);
     out.txPush(f, len);
-    this.dirty[j] = 1;
     return len;
   }
 
@@ -204,10 +203,7 @@ export class XdpPath {
     if (this.joiner !== null) this.joiner.flush();
     if (this.tunVnet) {
       // The received Ethernet header's room takes the virtio_net_hdr.
-      const h = p.start - VNET_HDR_LEN;
-      if (p.csumPartial !== 0) vnetWritePartial(u8, h, p.csumStart - p.start, p.csumAt - p.csumStart);
-      else vnetWritePlain(u8, h);
-      this.count(this.tun.send(u8, h, p.len + VNET_HDR_LEN));
+      this.count(this.tun.send(u8, vnetWriteFor(u8, p), p.len + VNET_HDR_LEN));
     } else {
       if (p.csumPartial !== 0) { csumComplete(u8, p.csumStart, p.start + p.len, p.csumAt, p.proto); p.csumPartial = 0; }
       this.count(this.tun.send(u8, p.start, p.len));
@@ -223,12 +219,8 @@ export class XdpPath {
   flush(): boolean {
     if (this.joiner !== null) this.joiner.flush();
     let left = false;
-    for (let j = 0; j < this.socks.length; j++) {
-      if (this.dirty[j] === 0) continue;
-      const n = this.socks[j].flushTx();
-      this.dirty[j] = n > 0 ? 1 : 0;
-      if (n > 0) left = true;
-    }
+    // A socket with nothing queued costs one read of its ring here, no system call.
+    for (let j = 0; j < this.socks.length; j++) if (this.socks[j].flushTx() > 0) left = true;
     return left;
   }
 }

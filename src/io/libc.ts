@@ -34,7 +34,6 @@ const lib = dlopen("libc.so.6", {
   getpid: { args: [], returns: "i32" },
   // A pointer return is a plain number (no BigInt); set-up only (AF_XDP rings and memory).
   mmap: { args: ["ptr", "u64", "i32", "i32", "i32", "u64"], returns: "ptr" },
-  if_nametoindex: { args: ["ptr"], returns: "i32" },
   // syscall(2) for bpf(2), which glibc does not wrap: (nr, cmd, attr, size).
   syscall: { args: ["i64", "i64", "ptr", "u64"], returns: "i32" },
   __errno_location: { args: [], returns: "ptr" },
@@ -215,11 +214,6 @@ export function mmap(len: number, prot: number, flags: number, fd: number, offse
 /** An ArrayBuffer over `len` bytes of memory mapped at `addr` (by mmap, in any thread of this process). */
 export function viewMemory(addr: number, len: number): ArrayBuffer {
   return toArrayBuffer(addr as Pointer, 0, len);
-}
-
-/** The index of interface `name` in this network namespace, or 0 if there is none. */
-export function ifNameToIndex(name: string): number {
-  return C.if_nametoindex(new TextEncoder().encode(`${name}\0`));
 }
 
 /** getsockopt(2) into the bytes of `out`; returns the length the kernel wrote. Throws SysError. */

@@ -20,7 +20,7 @@ import {
   RTM_DELRULE, RTM_GETLINK, RTM_GETROUTE, RTM_NEWLINK, RTM_NEWNEIGH, RTM_NEWROUTE, RTM_NEWRULE,
   RTN_BLACKHOLE, RTN_LOCAL, RTN_UNICAST, RTPROT_STATIC, RT_SCOPE_HOST, RT_SCOPE_LINK, rtaU32,
   RT_SCOPE_NOWHERE, RT_SCOPE_UNIVERSE, RT_TABLE_MAIN, RT_TABLE_UNSPEC, SOL_NETLINK,
-  ifinfomsgRead, nlAlign, nlErrorCode, nlErrorText, nlParse, rtaFind, rtaLen,
+  IFINFOMSG_LEN, ifinfomsgRead, nlAlign, nlErrorCode, nlErrorText, nlParse, rtaFind, rtaLen,
 } from "../wire/netlink.ts";
 
 export type Af = 4 | 6;
@@ -122,13 +122,22 @@ export class RtNetlink {
 
   /** ifindex of `name`; throws SysError ENODEV when there is no such link. */
   linkIndex(name: string): number {
+    return this.link(name).index;
+  }
+
+  /** ifindex and link-layer address (empty without one, as on a TUN) of `name`; throws SysError ENODEV when there is no such link. */
+  link(name: string): { index: number; address: Uint8Array } {
     this.b.begin(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, this.nextSeq()).ifinfomsg({ index: 0 })
       .attrStr(IFLA_IFNAME, name);
     let index = 0;
+    let address = new Uint8Array(0);
     this.transact("RTM_GETLINK", name, (u8, m) => {
-      if (m.type === RTM_NEWLINK) index = ifinfomsgRead(u8, m.off + NLMSG_HDRLEN).index;
+      if (m.type !== RTM_NEWLINK) return;
+      index = ifinfomsgRead(u8, m.off + NLMSG_HDRLEN).index;
+      const a = rtaFind(u8, m.off + NLMSG_HDRLEN + IFINFOMSG_LEN, m.off + m.len, IFLA_ADDRESS);
+      if (a >= 0) address = u8.slice(a, a + rtaLen(u8, a));
     }, true);
-    return index;
+    return { index, address };
   }
 
   linkSetUp(ifindex: number): void {

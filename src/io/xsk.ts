@@ -8,15 +8,14 @@
 // Hot calls (rxCount, rxAddr/rxLen, rxRelease, txFrame/txPush, flushTx) never allocate
 // and never throw; set-up (openXsk) throws SysError.
 import {
-  MAP_ANONYMOUS, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, SOCK_DGRAM, AF_INET, SysError,
-  bind, close, getsockoptBytes, ioctl, kick, mmap, setsockopt, socket,
+  MAP_ANONYMOUS, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, SysError,
+  bind, close, getsockoptBytes, kick, mmap, setsockopt, socket,
 } from "./libc.ts";
 
 const AF_XDP = 44, SOL_XDP = 283;
 const XDP_MMAP_OFFSETS = 1, XDP_RX_RING = 2, XDP_TX_RING = 3, XDP_UMEM_REG = 4, XDP_UMEM_FILL_RING = 5, XDP_UMEM_COMPLETION_RING = 6;
 const XDP_COPY = 2;
 const PGOFF_RX = 0, PGOFF_TX = 0x80000000, PGOFF_FILL = 0x100000000, PGOFF_COMP = 0x180000000;
-const SIOCGIFHWADDR = 0x8927;
 
 /** Bytes per frame; a frame holds one Ethernet frame of up to an MTU of 1 500 and more. */
 export const XSK_FRAME = 2048;
@@ -63,8 +62,6 @@ export class XskSocket {
   /** Frames free for sending, as offsets within this socket's slice. */
   private readonly free = new Int32Array(FRAMES - RING);
   private nfree = 0;
-  /** Descriptors pushed to the TX ring and not yet handed to the kernel (flushTx). */
-  private queued = 0;
   /** Cached ring positions (ours to advance: rx consumer, fill and tx producer). */
   private rxCons = 0;
   private fillProd = 0;
@@ -135,7 +132,6 @@ export class XskSocket {
     this.tx.u32[d + 2] = len;
     this.tx.u32[d + 3] = 0;
     this.txProd = (this.txProd + 1) >>> 0;
-    this.queued++;
   }
   /**
    * Publishes the queued frames and asks the kernel to send them (copy mode sends in the
@@ -143,20 +139,17 @@ export class XskSocket {
    * stay in the ring for the next flush.
    */
   flushTx(): number {
-    if (this.queued === 0) return 0;
+    let left = (this.txProd - Atomics.load(this.tx.u32, this.tx.cons)) >>> 0;
+    if (left === 0) return 0;
     Atomics.store(this.tx.u32, this.tx.prod, this.txProd);
-    for (let tries = 0; tries < 64; tries++) {
-      const before = Atomics.load(this.tx.u32, this.tx.cons);
+    while (left > 0) {
       kick(this.fd);
-      const left = (this.txProd - Atomics.load(this.tx.u32, this.tx.cons)) >>> 0;
       this.reap();
-      if (left === 0 || Atomics.load(this.tx.u32, this.tx.cons) === before) {
-        this.queued = left;
-        return left;
-      }
+      const now = (this.txProd - Atomics.load(this.tx.u32, this.tx.cons)) >>> 0;
+      if (now === left) break; // no progress: the device is busy, the next flush tries again
+      left = now;
     }
-    this.queued = (this.txProd - Atomics.load(this.tx.u32, this.tx.cons)) >>> 0;
-    return this.queued;
+    return left;
   }
   /** Takes sent frames back from the completion ring. */
   private reap(): void {
@@ -168,23 +161,6 @@ export class XskSocket {
       cons = (cons + 1) >>> 0;
     }
     Atomics.store(c.u32, c.cons, cons);
-  }
-
-  close(): void {
-    close(this.fd);
-  }
-}
-
-/** The MAC address of interface `name` (SIOCGIFHWADDR) as [high 16 bits, low 32 bits]. */
-export function interfaceMac(name: string): [number, number] {
-  const s = socket(AF_INET, SOCK_DGRAM, 0);
-  try {
-    const ifr = new Uint8Array(40);
-    ifr.set(new TextEncoder().encode(name).subarray(0, 15));
-    ioctl(s, SIOCGIFHWADDR, ifr, "SIOCGIFHWADDR", name);
-    return [(ifr[18] << 8) | ifr[19], ((ifr[20] << 24) | (ifr[21] << 16) | (ifr[22] << 8) | ifr[23]) | 0];
-  } finally {
-    close(s);
   }
 }
 
@@ -200,12 +176,14 @@ export interface XskPort {
 }
 
 /**
- * An AF_XDP socket on queue 0 of interface `name` (index `ifindex`), with its UMEM at
- * `areaAddr + base` (a slice of allocXskArea's mapping), bound in copy mode. Its rings
- * are mapped by the thread that uses it (adoptXsk): fds and mappings are process-wide.
+ * An AF_XDP socket on queue 0 of interface `name` (index `ifindex`, MAC `mac`), with its
+ * UMEM at `areaAddr + base` (a slice of allocXskArea's mapping), bound in copy mode. Its
+ * rings are mapped by the thread that uses it (adoptXsk): fds and mappings are process-wide.
  */
-export function openXsk(name: string, ifindex: number, areaAddr: number, base: number): XskPort {
-  const [macHi, macLo] = interfaceMac(name);
+export function openXsk(name: string, ifindex: number, mac: Uint8Array, areaAddr: number, base: number): XskPort {
+  if (mac.length !== 6) throw new Error(`--xdp ${name}: not an Ethernet interface`);
+  const macHi = (mac[0] << 8) | mac[1];
+  const macLo = (mac[2] << 24) | (mac[3] << 16) | (mac[4] << 8) | mac[5];
   const fd = socket(AF_XDP, 3 /* SOCK_RAW */, 0);
   try {
     const reg = new Uint8Array(32); // struct xdp_umem_reg

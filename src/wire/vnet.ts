@@ -5,6 +5,7 @@
 // kernel completes it over [csum_start, end) when the packet leaves). A TUN's header is in
 // the host's byte order (legacy virtio; x86 and arm64 are little-endian).
 // Pure and allocation-free.
+import type { Pkt } from "./pkt.ts";
 
 export const VNET_HDR_LEN = 10;
 
@@ -71,6 +72,20 @@ export function vnetWrite(
  */
 export function vnetWritePartial(u8: Uint8Array, h: number, csumStart: number, csumOffset: number): void {
   vnetWrite(u8, h, VNET_F_NEEDS_CSUM, VNET_GSO_NONE, csumStart + csumOffset + 2, 0, csumStart, csumOffset);
+}
+
+/**
+ * The header in front of packet `p` (at p.start - VNET_HDR_LEN) that hands the kernel
+ * what is left to do: nothing, a partial checksum, or a super-packet's segmentation
+ * (whose header length runs to the end of its TCP header). Returns where it starts.
+ */
+export function vnetWriteFor(u8: Uint8Array, p: Pkt): number {
+  const h = p.start - VNET_HDR_LEN;
+  const cs = p.csumStart - p.start;
+  if (p.csumPartial === 0) vnetWritePlain(u8, h);
+  else if (p.gsoType === 0) vnetWritePartial(u8, h, cs, p.csumAt - p.csumStart);
+  else vnetWrite(u8, h, VNET_F_NEEDS_CSUM, p.gsoType, cs + ((u8[p.csumStart + 12] >> 4) << 2), p.gsoSize, cs, p.csumAt - p.csumStart);
+  return h;
 }
 
 /** A header that asks nothing of the kernel: the packet is complete. */

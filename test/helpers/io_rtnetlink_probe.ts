@@ -52,6 +52,9 @@ console.log(JSON.stringify({
   dupRule: errMsg(() => nl.ruleAdd(rules[0])),
   badGateway: errMsg(() => nl.routeAdd({ af: 4, dst: "198.18.25.0", prefixLen: 24, gateway: "198.18.99.1" })),
   noLink: errMsg(() => nl.linkIndex("nope0")),
+  // The link's address as the kernel reports it (a TUN has none).
+  tv0Mac: [...nl.link("tv0").address].map((b) => b.toString(16).padStart(2, "0")).join(":"),
+  tunMac: nl.link(tun.name).address.length,
   src4: nl.routeGetSrc(4, "198.18.5.2"),
   src6: nl.routeGetSrc(6, "2001:2:0:5::2"),
   srcTun: nl.routeGetSrc(4, "198.18.20.9"),

@@ -30,6 +30,8 @@ rt("routes, rules and proxy neighbours: add, inspect with ip, delete", async () 
       assert.is(r.dupRule, "RTM_NEWRULE pref 1000 lookup 4242: File exists (EEXIST)");
       assert.match(r.badGateway, /^RTM_NEWROUTE 198\.18\.25\.0\/24 .*\(ENETUNREACH\)$/);
       assert.is(r.noLink, "RTM_GETLINK nope0: No such device (ENODEV)");
+      assert.is(r.tv0Mac, /link\/ether ([0-9a-f:]{17})/.exec(ipn(ns, "link", "show", "tv0"))![1]);
+      assert.is(r.tunMac, 0, "a TUN has no link-layer address");
       assert.is(r.src4, "198.18.5.1");
       assert.is(r.src6, "2001:2:0:5::1");
       assert.is(r.srcTun, "198.18.5.1", "no address on the TUN: the kernel picks tv0's");

@@ -45,6 +45,7 @@ export const CONFIGS: Config[] = [
   { name: "tslb-nat-xdp-native", kind: "tslb", fwd: "-m", flags: ["--xdp", "veth-lbc,veth-lb1,veth-lb2", "--xdp-mode", "native"], what: "tslb NAT, --xdp with --xdp-mode native (the veths then stop their peers' TSO)", pps: true },
   { name: "tslb-nat-norps", kind: "tslb", fwd: "-m", flags: ["--rps", "off"], what: "tslb NAT, --rps off (the kernel's work on tslb's writes stays on the worker's CPU)", pps: true },
   { name: "tslb-dr", kind: "tslb", fwd: "-g", flags: [], what: "tslb direct routing (-g): TAP on br-rs, VIP on the real servers' lo, lb routes VIP/32 to br-rs" },
+  { name: "tslb-dr-xdp", kind: "tslb", fwd: "-g", flags: ["--xdp", "veth-lbc"], what: "tslb direct routing, --xdp on the client side: the client's frames reach tslb by AF_XDP, not through lb's routing, bridge and TAP" },
   { name: "tslb-ipip", kind: "tslb", fwd: "-i", flags: [], what: "tslb IPIP (-i): real servers run tslb --decap with the VIP on lo" },
   { name: "c-tun", kind: "ctun", vnet: false, what: "bench/c/tunnat.c: C TUN NAT, one queue, blocking read/write", pps: true, quick: true },
   { name: "c-xdp", kind: "cxdp", what: "bench/c/xdpnat.c: C NAT on AF_XDP sockets (copy mode), XDP on the balancer's three interfaces", pps: true },

@@ -1,9 +1,10 @@
 // Which frames the XDP hand-off (--xdp, io/xdp.ts) takes: the steal map's keys, from the
 // rules. A service qualifies when it is IPv4 TCP or UDP on one port and every one of its
-// destinations is masqueraded (-m): its packets are keyed by VIP and port, its real
-// servers' replies by RIP and port. Everything else (DR, tunnels, full NAT, fwmark and
-// port-0 services, IPv6, a service mixing methods) keeps the TUN path, which also stays
-// the fallback for whatever the hand-off cannot send itself.
+// destinations is masqueraded (-m) or routed directly (-g): its packets are keyed by VIP
+// and port, its masqueraded real servers' replies by RIP and port (a DR server's replies
+// go to the client without tslb, so they have no key). Everything else (tunnels, full
+// NAT, fwmark and port-0 services, IPv6, a service with a tunnelled destination) keeps the
+// TUN path, which also stays the fallback for whatever the hand-off cannot send itself.
 import { deleteElem, updateElem } from "../io/bpf.ts";
 import { stealKey } from "../io/xdp.ts";
 import { parseIPv4 } from "../wire/addr.ts";
@@ -21,10 +22,10 @@ export function stealKeys(rules: RuleSet): Map<string, Uint8Array> {
   for (const s of rules.services) {
     const { kind, af, addr, port } = s.key;
     if ((kind !== "tcp" && kind !== "udp") || af !== 4 || port === 0 || s.dests.length === 0 || s.proxyProtocol !== 0) continue;
-    if (!s.dests.every((d) => d.fwd === "masq" && d.af === 4)) continue;
+    if (!s.dests.every((d) => (d.fwd === "masq" || d.fwd === "route") && d.af === 4)) continue;
     const proto = PROTO[kind];
     add(addr, port, proto, false);
-    for (const d of s.dests) add(d.addr, d.port, proto, true);
+    for (const d of s.dests) if (d.fwd === "masq") add(d.addr, d.port, proto, true);
   }
   return keys;
 }

@@ -14,6 +14,10 @@
 // the TUN as the TUN path would write them: the kernel routes them (resolving the real
 // server's MAC as it does), and the server's answer teaches the hand-off the way.
 //
+// A DR service's frames leave through the TAP, as on the TUN path: the pipeline writes the
+// real server's MAC (resolved on the TAP) in front, and the hand-off has saved the client
+// frame's pass through the host's routing and bridge on its way to the TAP.
+//
 // One hop is made here: the TTL goes down by one (the kernel does it on the TUN path). A
 // frame from AF_XDP carries no offload state: a transport checksum that a local sender
 // left partial (a veth peer does) holds the pseudo-header sum, and is recognised by it
@@ -46,7 +50,8 @@ import { M_JOINED } from "../stats/counters.ts";
 
 /** The data path's own bytes at the end of the packet area: the joiner's staging slots. */
 export const XDP_STAGING_BYTES = TCP_JOIN_SLOTS * TCP_JOIN_SLOT_BYTES;
-/** Joiner device numbers of the sockets: 0 and 1 are the TUN's and the TAP's elsewhere. */
+/** Joiner device numbers: the TAP's as in the worker (the TUN's, 0, is not used here), then the sockets'. */
+const JOIN_TAP = 1;
 const JOIN_DEV0 = 2;
 
 const ETH = 14;
@@ -84,7 +89,8 @@ export class XdpPath {
     stagingAt: number,
     join: boolean,
   ) {
-    this.joiner = join ? new TcpJoiner(area.u8, stagingAt, false, (dev, off, len) => this.transmit(dev - JOIN_DEV0, off, len), counters, MISC_BASE + M_JOINED) : null;
+    const out = (dev: number, off: number, len: number) => dev === JOIN_TAP ? this.tapSend(off, len) : this.transmit(dev - JOIN_DEV0, off, len);
+    this.joiner = join ? new TcpJoiner(area.u8, stagingAt, false, out, counters, MISC_BASE + M_JOINED) : null;
   }
 
   /** A hash of the IPv4 TCP/UDP packet's addresses and ports (as it leaves), never 0. */
@@ -150,9 +156,28 @@ export class XdpPath {
       (p.dir === 0 ? this.clients : this.servers).learn(from, i, fromHi, fromLo, this.pipeline.nowMs);
       this.send();
     } else if (v === VERDICT_PASS) this.toTun();
-    // A frame taken while its service was changing to direct routing (the steal map
-    // follows the rules a moment after the data plane does).
-    else if (v === VERDICT_TX_L2 && this.tap !== null) this.count(this.tap.send(u8, p.start, p.len));
+    else if (v === VERDICT_TX_L2 && this.tap !== null) this.sendL2();
+  }
+
+  /**
+   * Direct routing: the pipeline wrote the real server's MAC (resolved on the TAP) in front
+   * of the packet, and the frame leaves through the TAP, as the TUN path sends it. The
+   * client's hop through the host's routing and bridge is what the hand-off saves.
+   */
+  private sendL2(): void {
+    const p = this.pipeline.pkt;
+    // The pipeline completed a partial checksum: a DR packet leaves with no offload state.
+    if (this.joiner !== null && p.proto === IPPROTO_TCP && this.joiner.add(JOIN_TAP, p.start, ETH, p.len, 0, true)) {
+      this.counters[MISC_BASE + M_TX]++;
+      return;
+    }
+    if (this.tapSend(p.start, p.len) >= 0) this.counters[MISC_BASE + M_TX]++;
+  }
+
+  private tapSend(at: number, len: number): number {
+    const r = this.tap!.send(this.area.u8, at, len);
+    if (r < 0) this.counters[DROP_BASE + DROP.TX_ERROR]++;
+    return r;
   }
 
   /** Out of the socket toward the rewritten destination, or through the TUN. */

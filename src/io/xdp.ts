@@ -1,7 +1,7 @@
 // The XDP hand-off (--xdp): an XDP program on each interface tslb is given takes the
-// frames tslb would otherwise get through the TUN (IPv4 TCP/UDP to a NAT service, or from
-// a masqueraded real server's port) straight into tslb's AF_XDP socket on that interface
-// (io/xsk.ts), before the host's IP stack, routing and bridge see them. Everything else
+// frames tslb would otherwise get through the TUN or the TAP (IPv4 TCP/UDP to a NAT or DR
+// service, or from a masqueraded real server's port) straight into tslb's AF_XDP socket
+// on that interface (io/xsk.ts), before the host's IP stack, routing and bridge see them. Everything else
 // (ARP, the host's own traffic, IPv6, fragments, IP options, other services) goes on to
 // the kernel untouched, and so to the TUN path when it is tslb's.
 //

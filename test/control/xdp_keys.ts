@@ -1,5 +1,6 @@
 // The XDP hand-off's steal-map keys (control/xdp_keys.ts): exactly the IPv4 TCP/UDP
-// services whose destinations are all masqueraded, and their real servers' ports.
+// services whose destinations are all masqueraded or routed directly, and their
+// masqueraded real servers' ports.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { parseRestore } from "../../src/cli/rules_text.ts";
@@ -25,12 +26,18 @@ s("a NAT service: its VIP and port, and each real server's address and port, per
   ]);
 });
 
-s("everything else keeps the TUN path: DR, tunnels, full NAT, mixed methods, IPv6, fwmark, port 0, PROXY header, no servers", () => {
+s("a DR service: its VIP and port only (replies bypass tslb); mixed with NAT, the NAT servers' ports too", () => {
   assert.equal(keys([
-    "-A -t 198.18.0.101:80 -s rr", "-a -t 198.18.0.101:80 -r 198.18.1.11:80 -g",
+    "-A -t 198.18.0.101:80 -s rr", "-a -t 198.18.0.101:80 -r 198.18.1.11:80 -g", "-a -t 198.18.0.101:80 -r 198.18.1.12:80 -g",
+    "-A -t 198.18.0.104:80 -s rr", "-a -t 198.18.0.104:80 -r 198.18.1.11:80 -m", "-a -t 198.18.0.104:80 -r 198.18.1.12:80 -g",
+  ]), ["198.18.0.101.0.80.6.0", "198.18.0.104.0.80.6.0", "198.18.1.11.0.80.6.1"]);
+});
+
+s("everything else keeps the TUN path: tunnels, full NAT, a tunnelled server among others, IPv6, fwmark, port 0, PROXY header, no servers", () => {
+  assert.equal(keys([
     "-A -t 198.18.0.102:80 -s rr", "-a -t 198.18.0.102:80 -r 198.18.1.11:80 -i",
     "-A -t 198.18.0.103:80 -s rr", "-a -t 198.18.0.103:80 -r 198.18.1.11:80 --fullnat",
-    "-A -t 198.18.0.104:80 -s rr", "-a -t 198.18.0.104:80 -r 198.18.1.11:80 -m", "-a -t 198.18.0.104:80 -r 198.18.1.12:80 -g",
+    "-A -t 198.18.0.104:80 -s rr", "-a -t 198.18.0.104:80 -r 198.18.1.11:80 -m", "-a -t 198.18.0.104:80 -r 198.18.1.12:80 -i",
     "-A -t [2001:2::100]:80 -s rr", "-a -t [2001:2::100]:80 -r [2001:2:0:1::11]:80 -m",
     "-A -f 7 -s rr", "-a -f 7 -r 198.18.1.11:80 -m",
     "-A -t 198.18.0.105:0 -s rr -p", "-a -t 198.18.0.105:0 -r 198.18.1.11:0 -m",

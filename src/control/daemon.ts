@@ -8,7 +8,7 @@ import { dirname } from "node:path";
 import { DataplaneHost } from "../dataplane/host.ts";
 import { allowedCpuMask, setRps } from "../io/rps.ts";
 import { SysError, close } from "../io/libc.ts";
-import { attachXdp, createStealMap } from "../io/xdp.ts";
+import { attachXdp, createStealMaps } from "../io/xdp.ts";
 import { XSK_UMEM_BYTES, type XskPort, allocXskArea, openXsk } from "../io/xsk.ts";
 import type { WorkerInit } from "../dataplane/worker.ts";
 import { StealKeys } from "./xdp_keys.ts";
@@ -225,8 +225,8 @@ export class Daemon {
   private openXdp(): WorkerInit["xdp"] {
     const names = this.opts.xdp;
     if (names.length === 0) return null;
-    const stealFd = createStealMap();
-    this.xdpFds.push(stealFd);
+    const steal = createStealMaps();
+    this.xdpFds.push(...steal);
     const area = allocXskArea(names.length, XDP_STAGING_BYTES);
     const ports: XskPort[] = [];
     const modes: string[] = [];
@@ -234,12 +234,12 @@ export class Daemon {
       const { index: ifindex, address } = this.nl!.link(name);
       const port = openXsk(name, ifindex, address, area.addr, i * XSK_UMEM_BYTES);
       this.xdpFds.push(port.fd);
-      const att = attachXdp(ifindex, name, stealFd, port.fd, this.opts.xdpMode);
+      const att = attachXdp(ifindex, name, steal, port.fd, this.opts.xdpMode);
       this.xdpFds.push(att.link, att.xskMap);
       ports.push(port);
       modes.push(`${name} (${att.mode})`);
     });
-    this.steal = new StealKeys(stealFd);
+    this.steal = new StealKeys(steal);
     this.xdpModes = modes;
     this.log(`xdp hand-off on ${modes.join(", ")}`);
     return { areaAddr: area.addr, areaBytes: names.length * XSK_UMEM_BYTES + XDP_STAGING_BYTES, ports };

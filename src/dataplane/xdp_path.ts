@@ -67,9 +67,11 @@ const BULK_SLOTS = 1 << 12;
 const BULK_MS = 100;
 
 export class XdpPath {
-  /** Where clients and real servers were last heard from (see the top of this file). */
+  /** Where clients and real servers were last heard from (see the top of this file), per family. */
   private readonly clients = new NextHops();
   private readonly servers = new NextHops();
+  private readonly clients6 = new NextHops(1 << 14);
+  private readonly servers6 = new NextHops(1 << 14);
   /** Joins a flow's back-to-back small segments before they leave a socket (--coalesce), or null. */
   private readonly joiner: TcpJoiner | null;
   private readonly bulkKey = new Int32Array(BULK_SLOTS);
@@ -93,15 +95,22 @@ export class XdpPath {
     this.joiner = join ? new TcpJoiner(area.u8, stagingAt, false, out, counters, MISC_BASE + M_JOINED) : null;
   }
 
-  /** A hash of the IPv4 TCP/UDP packet's addresses and ports (as it leaves), never 0. */
+  /** A hash of the TCP/UDP packet's addresses and ports (as it leaves), never 0. */
   private static flowKey(u8: Uint8Array, p: Pkt): number {
-    const k = (get32(u8, p.l3 + 12) ^ Math.imul(get32(u8, p.l3 + 16), 0x9e3779b1) ^ Math.imul(get32(u8, p.l4), 0x85ebca6b)) | 0;
+    let a = p.l3 + 12, b = p.l3 + 16;
+    let k = 0;
+    if (p.ipv === 6) {
+      // Fold the first three words of each address in; the last ones go in below.
+      for (let w = 0; w < 3; w++) k ^= Math.imul(get32(u8, p.l3 + 8 + 4 * w) ^ Math.imul(get32(u8, p.l3 + 24 + 4 * w), 0x27d4eb2f), 0x165667b1);
+      a = p.l3 + 20;
+      b = p.l3 + 36;
+    }
+    k = (k ^ get32(u8, a) ^ Math.imul(get32(u8, b), 0x9e3779b1) ^ Math.imul(get32(u8, p.l4), 0x85ebca6b)) | 0;
     return k === 0 ? 1 : k;
   }
 
   /** The packet just processed from the TUN, a super-packet, leaves through it: its flow is bulk for a while. */
   noteBulk(u8: Uint8Array, p: Pkt, nowMs: number): void {
-    if (p.ipv !== 4) return;
     const k = XdpPath.flowKey(u8, p);
     const s = (k >>> 20) & (BULK_SLOTS - 1);
     this.bulkKey[s] = k;
@@ -127,19 +136,25 @@ export class XdpPath {
     const c = this.counters;
     c[MISC_BASE + M_RX]++;
     c[MISC_BASE + M_XDP_RX]++;
-    if (len < ETH + 20) { c[DROP_BASE + DROP.TRUNCATED]++; return; }
     const l3 = at + ETH;
+    // The XDP program took IPv4 without options, not a fragment, or IPv6 without extension
+    // headers; TCP or UDP.
+    const v6 = u8[at + 12] === 0x86;
+    if (len < ETH + (v6 ? 40 : 20)) { c[DROP_BASE + DROP.TRUNCATED]++; return; }
     // The sender, learnt once the pipeline has placed the frame in a connection.
-    const from = get32(u8, l3 + 12);
+    const from = v6 ? l3 + 8 : l3 + 12;
+    const f0 = get32(u8, from);
+    const f1 = v6 ? get32(u8, from + 4) : 0;
+    const f2 = v6 ? get32(u8, from + 8) : 0;
+    const f3 = v6 ? get32(u8, from + 12) : 0;
     const fromHi = (u8[at + 6] << 8) | u8[at + 7];
     const fromLo = get32(u8, at + 8) | 0;
     const p = this.pipeline.pkt;
     p.gsoType = 0;
     p.csumPartial = 0;
-    // The XDP program took IPv4 without options, TCP or UDP, not a fragment.
-    const proto = u8[l3 + 9];
-    const end = l3 + Math.min(get16(u8, l3 + 2), len - ETH);
-    const l4 = l3 + 20;
+    const proto = u8[l3 + (v6 ? 6 : 9)];
+    const end = l3 + Math.min(v6 ? 40 + get16(u8, l3 + 4) : get16(u8, l3 + 2), len - ETH);
+    const l4 = l3 + (v6 ? 40 : 20);
     const csumAt = proto === IPPROTO_TCP ? l4 + 16 : l4 + 6;
     if ((proto === IPPROTO_TCP || proto === IPPROTO_UDP) && csumAt + 2 <= end) {
       const field = get16(u8, csumAt);
@@ -153,7 +168,8 @@ export class XdpPath {
     const v = this.pipeline.process(this.area, l3, len - ETH, now, 0);
     if (this.lock !== null) this.lock.unlock();
     if (v === VERDICT_TX) {
-      (p.dir === 0 ? this.clients : this.servers).learn(from, i, fromHi, fromLo, this.pipeline.nowMs);
+      const hops = p.dir === 0 ? (v6 ? this.clients6 : this.clients) : (v6 ? this.servers6 : this.servers);
+      hops.learn(f0, f1, f2, f3, i, fromHi, fromLo, this.pipeline.nowMs);
       this.send();
     } else if (v === VERDICT_PASS) this.toTun();
     else if (v === VERDICT_TX_L2 && this.tap !== null) this.sendL2();
@@ -186,9 +202,13 @@ export class XdpPath {
     const u8 = this.area.u8;
     const s = p.start;
     // Toward the server for a client's packet, toward the client for a reply.
-    const hops = p.dir === 0 ? this.servers : this.clients;
-    const hop = p.ipv === 4 ? hops.find(get32(u8, s + 16), this.pipeline.nowMs) : -1;
-    if (hop < 0 || u8[s + 8] <= 1 || this.isBulk(u8, p)) { this.toTun(); return; }
+    const v6 = p.ipv === 6;
+    const hops = p.dir === 0 ? (v6 ? this.servers6 : this.servers) : (v6 ? this.clients6 : this.clients);
+    const hop = v6
+      ? hops.find(get32(u8, s + 24), get32(u8, s + 28), get32(u8, s + 32), get32(u8, s + 36), this.pipeline.nowMs)
+      : hops.find(get32(u8, s + 16), 0, 0, 0, this.pipeline.nowMs);
+    // The TTL or hop limit: one that ends here is the kernel's to answer (ICMP time exceeded).
+    if (hop < 0 || u8[s + (v6 ? 7 : 8)] <= 1 || this.isBulk(u8, p)) { this.toTun(); return; }
     decrementTtl(this.area.dv, p);
     if (p.csumPartial !== 0) { csumComplete(u8, p.csumStart, s + p.len, p.csumAt, p.proto); p.csumPartial = 0; }
     const j = hops.sock(hop);
@@ -201,7 +221,7 @@ export class XdpPath {
     u8[e + 2] = mLo >>> 24; u8[e + 3] = (mLo >>> 16) & 0xff; u8[e + 4] = (mLo >>> 8) & 0xff; u8[e + 5] = mLo & 0xff;
     u8[e + 6] = out.macHi >>> 8; u8[e + 7] = out.macHi & 0xff;
     u8[e + 8] = out.macLo >>> 24; u8[e + 9] = (out.macLo >>> 16) & 0xff; u8[e + 10] = (out.macLo >>> 8) & 0xff; u8[e + 11] = out.macLo & 0xff;
-    u8[e + 12] = 0x08; u8[e + 13] = 0x00;
+    u8[e + 12] = v6 ? 0x86 : 0x08; u8[e + 13] = v6 ? 0xdd : 0x00;
     this.counters[MISC_BASE + M_TX]++;
     // The joiner takes it (to send with the flow's next segment) or sends what it holds of
     // the flow first, so nothing overtakes.

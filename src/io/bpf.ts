@@ -53,28 +53,44 @@ export class Asm {
   }
 }
 
-/** Loads a program of `type` (BPF_PROG_TYPE_*); the error carries the verifier's first words. */
+/**
+ * Loads a program of `type` (BPF_PROG_TYPE_*). Without a log first: a verifier log of a
+ * program that passes can outgrow any buffer given (ENOSPC). Only when the load fails is
+ * it repeated with the log, whose last words the error carries.
+ */
 export function loadProgram(type: number, prog: Insn[], what: string): number {
+  try {
+    return load(type, prog, what, null);
+  } catch (e) {
+    if (!(e instanceof SysError)) throw e;
+    const log = new Uint8Array(1 << 20);
+    try {
+      // Loaded after all (it should not be): keep it.
+      return load(type, prog, what, log);
+    } catch {
+      const text = new TextDecoder().decode(log.subarray(0, Math.max(0, log.indexOf(0)))).trim();
+      if (text) throw new SysError(e.op, e.errno, `(${text.split("\n").slice(-2).join("; ")})`);
+      throw e;
+    }
+  }
+}
+
+function load(type: number, prog: Insn[], what: string, log: Uint8Array | null): number {
   const insns = encodeProgram(prog);
   const license = new TextEncoder().encode("GPL\0");
-  const log = new Uint8Array(4096);
   const attr = new Uint8Array(128); // union bpf_attr, the BPF_PROG_LOAD part; the rest stays zero
   const dv = new DataView(attr.buffer);
   dv.setUint32(0, type, true);
   dv.setUint32(4, insns.length / 8, true);
   dv.setBigUint64(8, BigInt(bufPtr(insns)), true);
   dv.setBigUint64(16, BigInt(bufPtr(license)), true);
-  dv.setUint32(24, 1, true); // log_level
-  dv.setUint32(28, log.length, true);
-  dv.setBigUint64(32, BigInt(bufPtr(log)), true);
-  try {
-    // insns, license and log stay referenced (alive) until bpf(2) returns.
-    return bpf(BPF_PROG_LOAD, attr, `bpf(BPF_PROG_LOAD) ${what}`);
-  } catch (e) {
-    const text = new TextDecoder().decode(log.subarray(0, Math.max(0, log.indexOf(0)))).trim();
-    if (e instanceof SysError && text) throw new SysError(e.op, e.errno, `(${text.split("\n").slice(-2).join("; ")})`);
-    throw e;
+  if (log !== null) {
+    dv.setUint32(24, 1, true); // log_level
+    dv.setUint32(28, log.length, true);
+    dv.setBigUint64(32, BigInt(bufPtr(log)), true);
   }
+  // insns, license and log stay referenced (alive) until bpf(2) returns.
+  return bpf(BPF_PROG_LOAD, attr, `bpf(BPF_PROG_LOAD) ${what}`);
 }
 
 export function createMap(type: number, keySize: number, valueSize: number, maxEntries: number, what: string): number {

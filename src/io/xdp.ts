@@ -1,14 +1,17 @@
 // The XDP hand-off (--xdp): an XDP program on each interface tslb is given takes the
-// frames tslb would otherwise get through the TUN or the TAP (IPv4 TCP/UDP to a NAT or DR
+// frames tslb would otherwise get through the TUN or the TAP (TCP/UDP to a NAT or DR
 // service, or from a masqueraded real server's port) straight into tslb's AF_XDP socket
-// on that interface (io/xsk.ts), before the host's IP stack, routing and bridge see them. Everything else
-// (ARP, the host's own traffic, IPv6, fragments, IP options, other services) goes on to
-// the kernel untouched, and so to the TUN path when it is tslb's.
+// on that interface (io/xsk.ts), before the host's IP stack, routing and bridge see them.
+// Everything else (ARP and neighbour discovery, the host's own traffic, IPv4 fragments and
+// options, IPv6 extension headers, other services) goes on to the kernel untouched, and
+// so to the TUN path when it is tslb's.
 //
-// Which frames: one BPF hash map (the "steal map"), shared by every interface's program,
-// of 8-byte keys: IPv4 address (4 bytes, network order), port (2, network order), IP
-// protocol, direction (0: the destination is a service, 1: the source is a real server).
-// The control thread keeps it equal to the rules (control/xdp_keys.ts).
+// Which frames: two BPF hash maps (the "steal maps"), shared by every interface's program:
+// for IPv4, 8-byte keys of address (4 bytes, network order), port (2, network order), IP
+// protocol, direction (0: the destination is a service, 1: the source is a real server);
+// for IPv6, 20-byte keys of the same with a 16-byte address (TCP or UDP right after the
+// fixed header: no extension headers). The control thread keeps them equal to the rules
+// (control/xdp_keys.ts).
 //
 // The program comes off when its link fd closes, so also when tslb dies.
 import { Asm, createLink, createMap, loadProgram, updateElem } from "./bpf.ts";
@@ -29,18 +32,30 @@ const FUNC_MAP_LOOKUP = 1, FUNC_REDIRECT_MAP = 51;
  */
 export const STEAL_MAX_FRAME = 1024;
 
-/** Steal-map key size, and how many keys it holds (services plus real servers). */
+/** Steal-map key sizes, and how many keys each map holds (services plus real servers). */
 export const STEAL_KEY_BYTES = 8;
+export const STEAL_KEY6_BYTES = 20;
 export const STEAL_MAX = 65536;
 
 // eBPF opcodes (include/uapi/linux/bpf.h, bpf_common.h).
 const LDX_W = 0x61, LDX_H = 0x69, LDX_B = 0x71, STX_W = 0x63, STX_H = 0x6b, STX_B = 0x73, ST_B = 0x72;
 const MOV64_X = 0xbf, MOV64_K = 0xb7, ADD64_K = 0x07, AND64_K = 0x57;
-const JGT_X = 0x2d, JGE_X = 0x3d, JEQ_K = 0x15, JNE_K = 0x55, CALL = 0x85, EXIT = 0x95;
+const JA = 0x05, JGT_X = 0x2d, JGE_X = 0x3d, JEQ_K = 0x15, JNE_K = 0x55, CALL = 0x85, EXIT = 0x95;
 
 /** The steal-map key of an IPv4 address (int32 of its big-endian value), port and protocol. */
 export function stealKey(addr: number, port: number, proto: number, fromServer: boolean): Uint8Array {
   return Uint8Array.of(addr >>> 24, (addr >>> 16) & 0xff, (addr >>> 8) & 0xff, addr & 0xff, port >>> 8, port & 0xff, proto, fromServer ? 1 : 0);
+}
+
+/** The IPv6 steal-map key: the address as 4 int32 words of its big-endian value. */
+export function stealKey6(words: readonly number[], port: number, proto: number, fromServer: boolean): Uint8Array {
+  const k = new Uint8Array(STEAL_KEY6_BYTES);
+  const dv = new DataView(k.buffer);
+  for (let i = 0; i < 4; i++) dv.setInt32(i * 4, words[i] | 0);
+  dv.setUint16(16, port);
+  k[18] = proto;
+  k[19] = fromServer ? 1 : 0;
+  return k;
 }
 
 /**
@@ -48,7 +63,7 @@ export function stealKey(addr: number, port: number, proto: number, fromServer: 
  * frame's start (kept across helper calls). Loads of network-order fields read them
  * little-endian, so constants are byte-swapped: 0x0008 is EtherType 0x0800.
  */
-export function xdpProgram(stealFd: number, xskFd: number) {
+export function xdpProgram(stealFd: number, steal6Fd: number, xskFd: number) {
   const a = new Asm();
   a.i(MOV64_X, 6, 1);
   a.i(LDX_W, 8, 6, 0, 0); // data
@@ -58,7 +73,7 @@ export function xdpProgram(stealFd: number, xskFd: number) {
   // A longer frame stays with the kernel (so goes through the TUN, with its offloads).
   a.i(MOV64_X, 4, 8).i(ADD64_K, 4, 0, 0, STEAL_MAX_FRAME + 1);
   a.jump(JGE_X, "pass", 3, 0, 4);
-  a.i(LDX_H, 5, 8, 12, 0).jump(JNE_K, "pass", 5, 0x0008);
+  a.i(LDX_H, 5, 8, 12, 0).jump(JEQ_K, "ipv6", 5, 0xdd86).jump(JNE_K, "pass", 5, 0x0008);
   a.i(LDX_B, 5, 8, 14, 0).jump(JNE_K, "pass", 5, 0x45); // IPv4 without options
   a.i(LDX_H, 5, 8, 20, 0).i(AND64_K, 5, 0, 0, 0xff3f).jump(JNE_K, "pass", 5, 0); // MF or offset: a fragment
   a.i(LDX_B, 7, 8, 23, 0).jump(JEQ_K, "key", 7, 6).jump(JNE_K, "pass", 7, 17);
@@ -75,6 +90,25 @@ export function xdpProgram(stealFd: number, xskFd: number) {
   a.i(ST_B, 10, 0, -1, 1);
   a.mapFd(1, stealFd).i(MOV64_X, 2, 10).i(ADD64_K, 2, 0, 0, -8).i(CALL, 0, 0, 0, FUNC_MAP_LOOKUP);
   a.jump(JEQ_K, "pass", 0, 0);
+  a.jump(JA, "take");
+  // IPv6: the transport header right after the fixed one (next header TCP or UDP).
+  a.label("ipv6");
+  a.i(MOV64_X, 4, 8).i(ADD64_K, 4, 0, 0, 58); // Ethernet 14 + IPv6 40 + ports 4
+  a.jump(JGT_X, "pass", 4, 0, 3);
+  a.i(LDX_B, 7, 8, 20, 0).jump(JEQ_K, "key6", 7, 6).jump(JNE_K, "pass", 7, 17);
+  // Key 1 at fp-24: destination address (bytes 38..53) and port (56), direction 0.
+  a.label("key6");
+  for (let w = 0; w < 4; w++) a.i(LDX_W, 5, 8, 38 + 4 * w, 0).i(STX_W, 10, 5, -24 + 4 * w, 0);
+  a.i(LDX_H, 5, 8, 56, 0).i(STX_H, 10, 5, -8, 0);
+  a.i(STX_B, 10, 7, -6, 0).i(ST_B, 10, 0, -5, 0);
+  a.mapFd(1, steal6Fd).i(MOV64_X, 2, 10).i(ADD64_K, 2, 0, 0, -24).i(CALL, 0, 0, 0, FUNC_MAP_LOOKUP);
+  a.jump(JNE_K, "take", 0, 0);
+  // Key 2: source address (22..37) and port (54), direction 1.
+  for (let w = 0; w < 4; w++) a.i(LDX_W, 5, 8, 22 + 4 * w, 0).i(STX_W, 10, 5, -24 + 4 * w, 0);
+  a.i(LDX_H, 5, 8, 54, 0).i(STX_H, 10, 5, -8, 0);
+  a.i(ST_B, 10, 0, -5, 1);
+  a.mapFd(1, steal6Fd).i(MOV64_X, 2, 10).i(ADD64_K, 2, 0, 0, -24).i(CALL, 0, 0, 0, FUNC_MAP_LOOKUP);
+  a.jump(JEQ_K, "pass", 0, 0);
   // To the socket of the queue the frame came in on; with none there, on to the kernel.
   a.label("take");
   a.mapFd(1, xskFd).i(LDX_W, 2, 6, 16, 0).i(MOV64_K, 3, 0, 0, XDP_PASS).i(CALL, 0, 0, 0, FUNC_REDIRECT_MAP).i(EXIT);
@@ -83,9 +117,15 @@ export function xdpProgram(stealFd: number, xskFd: number) {
   return a.done();
 }
 
-/** The steal map, created once by the control thread (its fd is process-wide). */
-export function createStealMap(): number {
-  return createMap(BPF_MAP_TYPE_HASH, STEAL_KEY_BYTES, 1, STEAL_MAX, "(xdp steal map)");
+/** The steal maps (IPv4, IPv6), created once by the control thread (their fds are process-wide). */
+export function createStealMaps(): [number, number] {
+  const v4 = createMap(BPF_MAP_TYPE_HASH, STEAL_KEY_BYTES, 1, STEAL_MAX, "(xdp steal map)");
+  try {
+    return [v4, createMap(BPF_MAP_TYPE_HASH, STEAL_KEY6_BYTES, 1, STEAL_MAX, "(xdp steal map, IPv6)")];
+  } catch (e) {
+    close(v4);
+    throw e;
+  }
 }
 
 /** A one-entry XSKMAP: key 0 (queue 0) to an AF_XDP socket, set by attachXdp. */
@@ -105,14 +145,14 @@ export interface XdpAttachment {
  * Points queue 0 of interface `ifindex` at AF_XDP socket `xskFd` and attaches the program
  * in `mode`: "native" (the driver runs it) or "generic" (the kernel, on socket buffers).
  */
-export function attachXdp(ifindex: number, ifname: string, stealFd: number, xskFd: number, mode: "native" | "generic"): XdpAttachment {
+export function attachXdp(ifindex: number, ifname: string, steal: [number, number], xskFd: number, mode: "native" | "generic"): XdpAttachment {
   const xskMap = createXskMap(ifname);
   let prog = -1;
   try {
     const v = new Uint8Array(4);
     new DataView(v.buffer).setUint32(0, xskFd, true);
     updateElem(xskMap, new Uint8Array(4), v);
-    prog = loadProgram(BPF_PROG_TYPE_XDP, xdpProgram(stealFd, xskMap), `(xdp ${ifname})`);
+    prog = loadProgram(BPF_PROG_TYPE_XDP, xdpProgram(steal[0], steal[1], xskMap), `(xdp ${ifname})`);
     const link = createLink(prog, ifindex, BPF_XDP, mode === "native" ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE, `(xdp ${mode} ${ifname})`);
     return { link, xskMap, mode };
   } catch (e) {

@@ -1,6 +1,6 @@
-// The XDP hand-off's steal-map keys (control/xdp_keys.ts): exactly the IPv4 TCP/UDP
-// services whose destinations are all masqueraded or routed directly, and their
-// masqueraded real servers' ports.
+// The XDP hand-off's steal-map keys (control/xdp_keys.ts): exactly the TCP/UDP services
+// (IPv4 or IPv6) whose destinations are all masqueraded or routed directly within the
+// service's family, and their masqueraded real servers' ports.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { parseRestore } from "../../src/cli/rules_text.ts";
@@ -8,7 +8,8 @@ import { NO_NAMES } from "../../src/cli/names.ts";
 import { applyAll } from "../../src/control/apply.ts";
 import { emptyRuleSet } from "../../src/control/model.ts";
 import { stealKeys } from "../../src/control/xdp_keys.ts";
-import { stealKey } from "../../src/io/xdp.ts";
+import { stealKey, stealKey6 } from "../../src/io/xdp.ts";
+import { parseIPv6 } from "../../src/wire/addr.ts";
 import { daemonArgs, splitGlobalOptions } from "../../src/control/options.ts";
 
 const rules = (lines: string[]) => applyAll(emptyRuleSet(), parseRestore(lines.join("\n"), "ipvsadm", NO_NAMES), ["rr", "wrr"]);
@@ -33,12 +34,21 @@ s("a DR service: its VIP and port only (replies bypass tslb); mixed with NAT, th
   ]), ["198.18.0.101.0.80.6.0", "198.18.0.104.0.80.6.0", "198.18.1.11.0.80.6.1"]);
 });
 
-s("everything else keeps the TUN path: tunnels, full NAT, a tunnelled server among others, IPv6, fwmark, port 0, PROXY header, no servers", () => {
+s("IPv6: a NAT service's VIP and port and its servers' addresses and ports, in 20-byte keys; DR the VIP only", () => {
+  const k6 = (a: string, port: number, proto: number, fromServer: boolean) => stealKey6(parseIPv6(a)!, port, proto, fromServer).join(".");
+  assert.equal(keys([
+    "-A -t [2001:2::100]:80 -s rr", "-a -t [2001:2::100]:80 -r [2001:2:0:1::11]:8080 -m",
+    "-A -u [2001:2::102]:53 -s rr", "-a -u [2001:2::102]:53 -r [2001:2:0:1::12]:53 -g",
+  ]), [k6("2001:2::100", 80, 6, false), k6("2001:2::102", 53, 17, false), k6("2001:2:0:1::11", 8080, 6, true)].sort());
+  assert.equal([...stealKey6(parseIPv6("2001:2::1")!, 8080, 6, true)], [0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x1f, 0x90, 6, 1]);
+});
+
+s("everything else keeps the TUN path: tunnels, full NAT and NAT64, a tunnelled server among others, fwmark, port 0, PROXY header, no servers", () => {
   assert.equal(keys([
     "-A -t 198.18.0.102:80 -s rr", "-a -t 198.18.0.102:80 -r 198.18.1.11:80 -i",
     "-A -t 198.18.0.103:80 -s rr", "-a -t 198.18.0.103:80 -r 198.18.1.11:80 --fullnat",
     "-A -t 198.18.0.104:80 -s rr", "-a -t 198.18.0.104:80 -r 198.18.1.11:80 -m", "-a -t 198.18.0.104:80 -r 198.18.1.12:80 -i",
-    "-A -t [2001:2::100]:80 -s rr", "-a -t [2001:2::100]:80 -r [2001:2:0:1::11]:80 -m",
+    "-A -t [2001:2::101]:80 -s rr", "-a -t [2001:2::101]:80 -r 198.18.1.11:80 --fullnat",
     "-A -f 7 -s rr", "-a -f 7 -r 198.18.1.11:80 -m",
     "-A -t 198.18.0.105:0 -s rr -p", "-a -t 198.18.0.105:0 -r 198.18.1.11:0 -m",
     "-A -t 198.18.0.106:80 -s rr --proxy-protocol v1", "-a -t 198.18.0.106:80 -r 198.18.1.11:80 -m",

@@ -1,6 +1,7 @@
 // End to end, the XDP hand-off (--xdp): XDP programs on the balancer's client-side
-// interface and on its bridge ports toward the real servers take NAT frames into tslb's
-// AF_XDP sockets, and tslb sends them on as Ethernet frames, past the host's IP stack.
+// interface and on its bridge ports toward the real servers take NAT frames (IPv4 and
+// IPv6) into tslb's AF_XDP sockets, and tslb sends them on as Ethernet frames, past the
+// host's IP stack.
 // nginx real servers; every byte is checked at the far end and the receivers verify every
 // checksum (veth senders leave theirs partial: tslb completes them).
 import { suite } from "uvu";
@@ -8,7 +9,7 @@ import * as assert from "uvu/assert";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CL, RS, Topology, VIP, sh } from "../../scripts/topology.ts";
+import { CL, CL6, RS, RS6, Topology, VIP, VIP6, sh } from "../../scripts/topology.ts";
 import { request } from "../../src/control/client.ts";
 import { BIG_BYTES, type NginxServer, byteSum, ensureNginx, patternBytes, startNginx } from "../helpers/nginx.ts";
 import { BUN, ROOT, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
@@ -18,6 +19,11 @@ const RULES = `-A -t ${VIP}:80 -s rr
 -a -t ${VIP}:80 -r ${RS[1]}:8080 -m
 -A -u ${VIP}:53 -s rr
 -a -u ${VIP}:53 -r ${RS[0]}:5353 -m
+-A -t [${VIP6}]:80 -s rr
+-a -t [${VIP6}]:80 -r [${RS6[0]}]:8080 -m
+-a -t [${VIP6}]:80 -r [${RS6[1]}]:8080 -m
+-A -u [${VIP6}]:53 -s rr
+-a -u [${VIP6}]:53 -r [${RS6[0]}]:5353 -m
 `;
 const XDP_DEVS = ["lbc", "lbr1", "lbr2"];
 
@@ -44,8 +50,8 @@ const e2e = suite("e2e XDP hand-off");
 
 e2e.before(async () => {
   topo.up();
-  servers.push(await startNginx(topo.ns.rs1, "rs1", [RS[0]], dir, false), await startNginx(topo.ns.rs2, "rs2", [RS[1]], dir, false));
-  udp.push(await startServer(topo.ns.rs1, "rs1", RS[0], "8081", "5353"));
+  servers.push(await startNginx(topo.ns.rs1, "rs1", [RS[0], RS6[0]], dir, false), await startNginx(topo.ns.rs2, "rs2", [RS[1], RS6[1]], dir, false));
+  udp.push(await startServer(topo.ns.rs1, "rs1", `${RS[0]},${RS6[0]}`, "8081", "5353"));
 });
 
 e2e.after(() => {
@@ -91,6 +97,24 @@ e2e("UDP request and reply through the VIP", () => {
   assert.equal(client("udp", VIP, "53", "hello"), [`rs1 ${CL} hello`]);
 });
 
+e2e("IPv6: 20 HTTP requests alternate, the client's address preserved, nearly all frames by XDP", async () => {
+  const before = await counters();
+  const lines = client("http", VIP6, "80", "20");
+  assert.is(lines.length, 20);
+  lines.forEach((l, i) => assert.is(l, `rs${2 - (i % 2)} ${CL6}`, `request ${i}`));
+  const after = await counters();
+  const taken = after.xdp_rx - before.xdp_rx;
+  const viaTun = after.xdp_tun - before.xdp_tun;
+  console.log(`    (${taken} IPv6 frames taken by XDP, ${viaTun} of them sent on through the TUN)`);
+  assert.ok(taken >= 20 * 7, `taken ${taken}`);
+  assert.ok(viaTun <= 4, `through the TUN ${viaTun}`);
+});
+
+e2e("IPv6: 5 MiB down arrives whole; UDP request and reply", () => {
+  assert.equal(client("download", VIP6, "80", "/big"), [`200 ${BIG_BYTES} ${byteSum(patternBytes(BIG_BYTES))}`]);
+  assert.equal(client("udp", VIP6, "53", "hello"), [`rs1 ${CL6} hello`]);
+});
+
 e2e("traffic tslb does not balance still flows: a real server's answer to another host", () => {
   // rs2's answer leaves port 8080 of a real server, so XDP takes it; with no connection
   // behind it tslb hands it back to the kernel unchanged (through the TUN), as IPVS lets it pass.
@@ -101,8 +125,8 @@ e2e("traffic tslb does not balance still flows: a real server's answer to anothe
 e2e("tslb doctor names the hand-off's interfaces and keys", () => {
   const r = cli(["doctor"]);
   assert.is(r.code, 0, r.out + r.err);
-  // Two services, three real-server keys (80/8080 twice, 53/5353 once).
-  assert.match(r.out, /\[ ok \] xdp hand-off on lbc \(generic\), lbr1 \(generic\), lbr2 \(generic\): 5 steal keys/);
+  // Two services and three real-server keys (80/8080 twice, 53/5353 once), in each family.
+  assert.match(r.out, /\[ ok \] xdp hand-off on lbc \(generic\), lbr1 \(generic\), lbr2 \(generic\): 10 steal keys/);
 });
 
 e2e("tslb --shutdown takes the programs off", () => {

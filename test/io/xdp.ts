@@ -5,16 +5,16 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { loadProgram } from "../../src/io/bpf.ts";
 import { close } from "../../src/io/libc.ts";
-import { BPF_PROG_TYPE_XDP, STEAL_MAX_FRAME, createStealMap, createXskMap, xdpProgram } from "../../src/io/xdp.ts";
+import { BPF_PROG_TYPE_XDP, STEAL_MAX_FRAME, createStealMaps, createXskMap, xdpProgram } from "../../src/io/xdp.ts";
 import { XSK_MAX_FRAME } from "../../src/io/xsk.ts";
 
 const s = suite("XDP program");
 
 s("the verifier accepts it", () => {
-  const steal = createStealMap();
+  const steal = createStealMaps();
   const xsk = createXskMap("test");
   try {
-    const prog = xdpProgram(steal, xsk);
+    const prog = xdpProgram(steal[0], steal[1], xsk);
     // Every jump lands inside the program.
     prog.forEach(([op, , , off], pc) => {
       if ((op & 0x07) === 0x05 && op !== 0x85 && op !== 0x95) assert.ok(pc + 1 + off >= 0 && pc + 1 + off < prog.length, `jump at ${pc}`);
@@ -23,9 +23,13 @@ s("the verifier accepts it", () => {
     assert.ok(fd >= 0);
     close(fd);
   } finally {
-    close(steal);
-    close(xsk);
+    for (const fd of [...steal, xsk]) close(fd);
   }
+});
+
+s("a program the verifier rejects: the error carries the verifier's last words", () => {
+  // r0 = 0, and no exit.
+  assert.throws(() => loadProgram(BPF_PROG_TYPE_XDP, [[0xb7, 0, 0, 0, 0]], "(bad)"), /bpf\(BPF_PROG_LOAD\) \(bad\).*last insn is not an exit or jmp/);
 });
 
 s("a frame it takes fits a socket's frame", () => {

@@ -77,7 +77,7 @@ export function hostFindings(status: StatusReply | null, rules: RuleSet): Findin
   out.push({ level: "info", text: `${status.workers} data-plane worker${status.workers === 1 ? "" : "s"}, TUN offloads ${status.offload ? "on" : "off"}, ` +
     `receive steering ${status.rps ? `to CPUs ${status.rps}` : "off"}` });
   if (status.xdp && status.xdp.length > 0) {
-    out.push({ level: "ok", text: `xdp hand-off on ${status.xdp.join(", ")}: ${status.xdpKeys ?? 0} steal keys (NAT and DR services, NAT real servers' ports)` });
+    out.push({ level: "ok", text: `xdp hand-off on ${status.xdp.join(", ")}: ${status.xdpKeys ?? 0} steal keys (services, and their NAT and full NAT real servers' ports)` });
     for (const entry of status.xdp) {
       const dev = entry.split(" ")[0];
       const q = rxQueues(dev);

@@ -1,11 +1,11 @@
 // Which frames the XDP hand-off (--xdp, io/xdp.ts) takes: the steal maps' keys, from the
 // rules. A service qualifies when it is TCP or UDP on one port and every one of its
-// destinations, of the service's own family, is masqueraded (-m) or routed directly (-g):
-// its packets are keyed by VIP and port, its masqueraded real servers' replies by RIP and
-// port (a DR server's replies go to the client without tslb, so they have no key).
-// Everything else (tunnels, full NAT and NAT46/64, fwmark and port-0 services, a service
-// with a tunnelled destination) keeps the TUN path, which also stays the fallback for
-// whatever the hand-off cannot send itself.
+// destinations, of the service's own family, is masqueraded (-m), fully NATed (--fullnat)
+// or routed directly (-g): its packets are keyed by VIP and port, its NAT real servers'
+// replies by RIP and port (a DR server's replies go to the client without tslb, so they
+// have no key). Everything else (tunnels, NAT46/64, fwmark and port-0 services, the PROXY
+// protocol, a service with a tunnelled destination) keeps the TUN path, which also stays
+// the fallback for whatever the hand-off cannot send itself.
 import { deleteElem, updateElem } from "../io/bpf.ts";
 import { STEAL_KEY_BYTES, stealKey, stealKey6 } from "../io/xdp.ts";
 import { addrWords } from "../wire/addr.ts";
@@ -19,7 +19,7 @@ export function stealKeys(rules: RuleSet): Map<string, Uint8Array> {
   for (const s of rules.services) {
     const { kind, af, addr, port } = s.key;
     if ((kind !== "tcp" && kind !== "udp") || port === 0 || s.dests.length === 0 || s.proxyProtocol !== 0) continue;
-    if (!s.dests.every((d) => (d.fwd === "masq" || d.fwd === "route") && d.af === af)) continue;
+    if (!s.dests.every((d) => d.fwd !== "tunnel" && d.af === af)) continue;
     const proto = PROTO[kind];
     const add = (a: string, p: number, fromServer: boolean) => {
       const w = addrWords(a);
@@ -27,7 +27,7 @@ export function stealKeys(rules: RuleSet): Map<string, Uint8Array> {
       keys.set(k.join("."), k);
     };
     add(addr, port, false);
-    for (const d of s.dests) if (d.fwd === "masq") add(d.addr, d.port, true);
+    for (const d of s.dests) if (d.fwd !== "route") add(d.addr, d.port, true);
   }
   return keys;
 }

@@ -1,6 +1,6 @@
 // The XDP hand-off's steal-map keys (control/xdp_keys.ts): exactly the TCP/UDP services
-// (IPv4 or IPv6) whose destinations are all masqueraded or routed directly within the
-// service's family, and their masqueraded real servers' ports.
+// (IPv4 or IPv6) whose destinations are all masqueraded, fully NATed or routed directly
+// within the service's family, and their NAT real servers' ports.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { parseRestore } from "../../src/cli/rules_text.ts";
@@ -43,10 +43,15 @@ s("IPv6: a NAT service's VIP and port and its servers' addresses and ports, in 2
   assert.equal([...stealKey6(parseIPv6("2001:2::1")!, 8080, 6, true)], [0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x1f, 0x90, 6, 1]);
 });
 
-s("everything else keeps the TUN path: tunnels, full NAT and NAT64, a tunnelled server among others, fwmark, port 0, PROXY header, no servers", () => {
+s("full NAT: its VIP and port, and its servers' addresses and ports (their replies come back to tslb)", () => {
+  assert.equal(keys([
+    "-A -t 198.18.0.103:80 -s rr", "-a -t 198.18.0.103:80 -r 198.18.1.11:80 --fullnat", "-a -t 198.18.0.103:80 -r 198.18.1.12:80 -m",
+  ]), ["198.18.0.103.0.80.6.0", "198.18.1.11.0.80.6.1", "198.18.1.12.0.80.6.1"]);
+});
+
+s("everything else keeps the TUN path: tunnels, NAT64, a tunnelled server among others, fwmark, port 0, PROXY header, no servers", () => {
   assert.equal(keys([
     "-A -t 198.18.0.102:80 -s rr", "-a -t 198.18.0.102:80 -r 198.18.1.11:80 -i",
-    "-A -t 198.18.0.103:80 -s rr", "-a -t 198.18.0.103:80 -r 198.18.1.11:80 --fullnat",
     "-A -t 198.18.0.104:80 -s rr", "-a -t 198.18.0.104:80 -r 198.18.1.11:80 -m", "-a -t 198.18.0.104:80 -r 198.18.1.12:80 -i",
     "-A -t [2001:2::101]:80 -s rr", "-a -t [2001:2::101]:80 -r 198.18.1.11:80 --fullnat",
     "-A -f 7 -s rr", "-a -f 7 -r 198.18.1.11:80 -m",

@@ -1,6 +1,6 @@
 // End to end, the XDP hand-off (--xdp): XDP programs on the balancer's client-side
-// interface and on its bridge ports toward the real servers take NAT frames (IPv4 and
-// IPv6) into tslb's AF_XDP sockets, and tslb sends them on as Ethernet frames, past the
+// interface and on its bridge ports toward the real servers take NAT and full NAT frames
+// (IPv4 and IPv6) into tslb's AF_XDP sockets, and tslb sends them on as Ethernet frames, past the
 // host's IP stack.
 // nginx real servers; every byte is checked at the far end and the receivers verify every
 // checksum (veth senders leave theirs partial: tslb completes them).
@@ -9,7 +9,7 @@ import * as assert from "uvu/assert";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CL, CL6, RS, RS6, Topology, VIP, VIP6, sh } from "../../scripts/topology.ts";
+import { CL, CL6, LB_RS, RS, RS6, Topology, VIP, VIP6, sh } from "../../scripts/topology.ts";
 import { request } from "../../src/control/client.ts";
 import { BIG_BYTES, type NginxServer, byteSum, ensureNginx, patternBytes, startNginx } from "../helpers/nginx.ts";
 import { BUN, ROOT, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
@@ -19,6 +19,8 @@ const RULES = `-A -t ${VIP}:80 -s rr
 -a -t ${VIP}:80 -r ${RS[1]}:8080 -m
 -A -u ${VIP}:53 -s rr
 -a -u ${VIP}:53 -r ${RS[0]}:5353 -m
+-A -t ${VIP}:81 -s rr
+-a -t ${VIP}:81 -r ${RS[0]}:8080 --fullnat
 -A -t [${VIP6}]:80 -s rr
 -a -t [${VIP6}]:80 -r [${RS6[0]}]:8080 -m
 -a -t [${VIP6}]:80 -r [${RS6[1]}]:8080 -m
@@ -97,6 +99,19 @@ e2e("UDP request and reply through the VIP", () => {
   assert.equal(client("udp", VIP, "53", "hello"), [`rs1 ${CL} hello`]);
 });
 
+e2e("full NAT: the server sees tslb's address, nearly all frames by XDP; 5 MiB down arrives whole", async () => {
+  const before = await counters();
+  assert.equal(client("http", VIP, "81", "10"), new Array(10).fill(`rs1 ${LB_RS}`));
+  const after = await counters();
+  const taken = after.xdp_rx - before.xdp_rx;
+  const viaTun = after.xdp_tun - before.xdp_tun;
+  console.log(`    (${taken} full NAT frames taken by XDP, ${viaTun} of them sent on through the TUN)`);
+  assert.ok(taken >= 10 * 7, `taken ${taken}`);
+  assert.ok(viaTun <= 2, `through the TUN ${viaTun}`);
+  // Its small frames by the sockets, its full-size ones through the TUN, in one flow.
+  assert.equal(client("download", VIP, "81", "/big"), [`200 ${BIG_BYTES} ${byteSum(patternBytes(BIG_BYTES))}`]);
+});
+
 e2e("IPv6: 20 HTTP requests alternate, the client's address preserved, nearly all frames by XDP", async () => {
   const before = await counters();
   const lines = client("http", VIP6, "80", "20");
@@ -125,8 +140,9 @@ e2e("traffic tslb does not balance still flows: a real server's answer to anothe
 e2e("tslb doctor names the hand-off's interfaces and keys", () => {
   const r = cli(["doctor"]);
   assert.is(r.code, 0, r.out + r.err);
-  // Two services and three real-server keys (80/8080 twice, 53/5353 once), in each family.
-  assert.match(r.out, /\[ ok \] xdp hand-off on lbc \(generic\), lbr1 \(generic\), lbr2 \(generic\): 10 steal keys/);
+  // Two services and three real-server keys (80/8080 twice, 53/5353 once) in each family,
+  // and the full NAT service (its server's key is one of those).
+  assert.match(r.out, /\[ ok \] xdp hand-off on lbc \(generic\), lbr1 \(generic\), lbr2 \(generic\): 11 steal keys/);
 });
 
 e2e("tslb --shutdown takes the programs off", () => {

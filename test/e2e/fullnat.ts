@@ -5,8 +5,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { CL, LB_RS, RS, RS6, Topology, VIP, VIP6 } from "../../scripts/topology.ts";
-import { BUN, ROOT, ensureBinary, keepAliveClient, startServer, tslb } from "../helpers/tslb.ts";
-import { request } from "../../src/control/client.ts";
+import { BUN, ROOT, daemonCounters, ensureBinary, keepAliveClient, startServer, tslb } from "../helpers/tslb.ts";
 import { join } from "node:path";
 
 const LB_RS6 = "2001:2:0:1::1";
@@ -44,13 +43,6 @@ const client = (ns: string, ...args: string[]) => topo.exec(ns, [BUN, join(ROOT,
 const ipRules = (af: "-4" | "-6") => topo.ip(lb(), af, "rule", "show");
 
 const e2e = suite("e2e full NAT");
-
-/** The daemon's drop counters by reason. */
-async function drops(): Promise<Record<string, number>> {
-  const r = await request(socket, { op: "drops" });
-  if (!r.ok) throw new Error(r.message);
-  return r.data as Record<string, number>;
-}
 
 e2e.before(async () => {
   topo.up();
@@ -181,14 +173,14 @@ e2e("pool exhaustion: 2 ports per server, 5 held connections: the fifth is refus
   pool = TINY_POOL;
   assert.is(cli(["-R"], RULES).code, 0);
   assert.match(ipRules("-4"), new RegExp(`dport ${TINY_POOL} lookup`));
-  const before = await drops();
+  const before = await daemonCounters(socket);
   const held = Array.from({ length: 4 }, () => keepAliveClient(topo.ns.cl, VIP, "80"));
   try {
     const first = await Promise.all(held.map((k) => k.ask()));
     first.forEach((a) => assert.match(a, /^rs[12] /));
     // The fifth connection is refused with a reset at once (not left to time out).
     assert.equal(client(topo.ns.cl, "http", VIP, "80", "1"), [`error connect ECONNREFUSED ${VIP}:80`]);
-    const after = await drops();
+    const after = await daemonCounters(socket);
     assert.ok(after.fullnat_no_port > before.fullnat_no_port, `fullnat_no_port ${before.fullnat_no_port} → ${after.fullnat_no_port}`);
     const again = await Promise.all(held.map((k) => k.ask()));
     assert.equal(again, first, "established connections unharmed, same servers");

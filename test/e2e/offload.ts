@@ -10,9 +10,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from "node:
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RS, RS6, Topology, VIP, VIP6 } from "../../scripts/topology.ts";
-import { request } from "../../src/control/client.ts";
 import { BIG_BYTES, type NginxServer, SMALL_BYTES, byteSum, ensureNginx, patternBytes, startNginx } from "../helpers/nginx.ts";
-import { BUN, ROOT, ensureBinary, tslb } from "../helpers/tslb.ts";
+import { BUN, ROOT, daemonCounters, ensureBinary, tslb } from "../helpers/tslb.ts";
 
 const RULES = `-A -t ${VIP}:80 -s rr
 -a -t ${VIP}:80 -r ${RS[0]}:8080 -m
@@ -35,12 +34,6 @@ let offload = "on";
 const cli = (args: string[], stdin?: string) => tslb(lb(), socket, args, { stdin, env: { TSLB_OFFLOAD: offload } });
 const client = (...args: string[]) => topo.exec(topo.ns.cl, [BUN, join(ROOT, "scripts/client.ts"), ...args], true).out.trim().split("\n");
 const bigSum = () => byteSum(patternBytes(BIG_BYTES));
-
-async function counters(): Promise<Record<string, number>> {
-  const r = await request(socket, { op: "drops" });
-  if (!r.ok) throw new Error(r.message);
-  return r.data as Record<string, number>;
-}
 
 /** The file a PUT left on either server (removed, so the next PUT is checked afresh). */
 function takeUpload(): Uint8Array {
@@ -74,12 +67,12 @@ e2e.after(() => {
 
 for (const [name, vip, port] of [["NAT", VIP, "80"], ["NAT IPv6", VIP6, "80"], ["full NAT", VIP, "81"]] as const) {
   e2e(`${name}: 5 MiB down and up arrive whole, as super-packets`, async () => {
-    const before = await counters();
+    const before = await daemonCounters(socket);
     assert.equal(client("download", vip, port, "/big"), [`200 ${BIG_BYTES} ${bigSum()}`]);
     assert.equal(client("put", vip, port, String(BIG_BYTES)), ["201"]);
     const body = takeUpload();
     assert.equal([body.length, byteSum(body)], [BIG_BYTES, bigSum()]);
-    const after = await counters();
+    const after = await daemonCounters(socket);
     const gso = after.gso_rx - before.gso_rx;
     console.log(`    (${name}: ${gso} super-packets of ${after.rx - before.rx} reads)`);
     if (offload === "on" && process.env.TSLB_OFFLOAD !== "off") assert.ok(gso > 0, "the kernel handed over super-packets");
@@ -88,14 +81,14 @@ for (const [name, vip, port] of [["NAT", VIP, "80"], ["NAT IPv6", VIP6, "80"], [
 }
 
 e2e("NAT and full NAT: a small file's header and body segments (and FIN) are joined into one, every byte intact", async () => {
-  const before = await counters();
+  const before = await daemonCounters(socket);
   const want = `200 ${SMALL_BYTES} ${byteSum(patternBytes(SMALL_BYTES))}`;
   for (let i = 0; i < 20; i++) {
     assert.equal(client("download", VIP, "80", "/small"), [want], `NAT request ${i}`);
     assert.equal(client("download", VIP6, "80", "/small"), [want], `NAT IPv6 request ${i}`);
     assert.equal(client("download", VIP, "81", "/small"), [want], `full NAT request ${i}`);
   }
-  const after = await counters();
+  const after = await daemonCounters(socket);
   const joined = after.joined - before.joined;
   console.log(`    (${joined} joined writes for 60 responses)`);
   // Joining is opportunistic (both segments must be read in one batch), so any will do.
@@ -103,12 +96,12 @@ e2e("NAT and full NAT: a small file's header and body segments (and FIN) are joi
 });
 
 e2e("NAT46 (full NAT, IPv4 VIP, IPv6 server): super-packets are cut into segments", async () => {
-  const before = await counters();
+  const before = await daemonCounters(socket);
   assert.equal(client("put", VIP, "82", String(BIG_BYTES)), ["201"]);
   const body = takeUpload();
   assert.equal([body.length, byteSum(body)], [BIG_BYTES, bigSum()]);
   assert.equal(client("download", VIP, "82", "/big"), [`200 ${BIG_BYTES} ${bigSum()}`]);
-  const after = await counters();
+  const after = await daemonCounters(socket);
   if (process.env.TSLB_OFFLOAD !== "off") assert.ok(after.segmented - before.segmented > 0, "segmented in user space");
 });
 
@@ -120,7 +113,7 @@ e2e("--offload off: the same transfers, no super-packet", async () => {
   assert.equal(client("put", VIP, "81", String(BIG_BYTES)), ["201"]);
   const body = takeUpload();
   assert.equal([body.length, byteSum(body)], [BIG_BYTES, bigSum()]);
-  const c = await counters();
+  const c = await daemonCounters(socket);
   assert.is(c.gso_rx, 0);
   assert.is(c.segmented, 0);
 });

@@ -10,9 +10,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CL, CL6, LB_RS, RS, RS6, Topology, VIP, VIP6, sh } from "../../scripts/topology.ts";
-import { request } from "../../src/control/client.ts";
 import { BIG_BYTES, type NginxServer, byteSum, ensureNginx, patternBytes, startNginx } from "../helpers/nginx.ts";
-import { BUN, ROOT, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
+import { BUN, ROOT, daemonCounters, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 
 const RULES = `-A -t ${VIP}:80 -s rr
 -a -t ${VIP}:80 -r ${RS[0]}:8080 -m
@@ -42,10 +41,19 @@ const client = (...args: string[]) => topo.exec(topo.ns.cl, [BUN, join(ROOT, "sc
 /** Interfaces of lb that carry an XDP program. */
 const withXdp = () => XDP_DEVS.filter((d) => /\bxdp\b/.test(topo.ip(lb(), "link", "show", d)));
 
-async function counters(): Promise<Record<string, number>> {
-  const r = await request(socket, { op: "drops" });
-  if (!r.ok) throw new Error(r.message);
-  return r.data as Record<string, number>;
+/**
+ * Runs `traffic` and checks what the hand-off took of it: at least `min` frames, at most
+ * `maxTun` of them sent on through the TUN (a real server's first SYN, its MAC not learnt yet).
+ */
+async function byXdp(what: string, min: number, maxTun: number, traffic: () => void): Promise<void> {
+  const before = await daemonCounters(socket);
+  traffic();
+  const after = await daemonCounters(socket);
+  const taken = after.xdp_rx - before.xdp_rx;
+  const viaTun = after.xdp_tun - before.xdp_tun;
+  console.log(`    (${taken} ${what} frames taken by XDP, ${viaTun} of them sent on through the TUN)`);
+  assert.ok(taken >= min, `taken ${taken}`);
+  assert.ok(viaTun <= maxTun, `through the TUN ${viaTun}`);
 }
 
 const e2e = suite("e2e XDP hand-off");
@@ -71,20 +79,16 @@ e2e("-R boots a daemon with --xdp from TSLB_XDP: a program on each interface", (
   assert.equal(withXdp(), XDP_DEVS);
 });
 
-e2e("20 HTTP requests alternate between the servers, each sees the client's address, nearly all frames by XDP", async () => {
-  const before = await counters();
-  const lines = client("http", VIP, "80", "20");
+/** 20 HTTP requests to vip:80 alternate between the servers, each seeing the client's address. */
+function alternate(vip: string, cl: string): void {
+  const lines = client("http", vip, "80", "20");
   assert.is(lines.length, 20);
-  lines.forEach((l, i) => assert.is(l, `rs${2 - (i % 2)} ${CL}`, `request ${i}`));
-  const after = await counters();
-  const taken = after.xdp_rx - before.xdp_rx;
-  const viaTun = after.xdp_tun - before.xdp_tun;
-  console.log(`    (${taken} frames taken by XDP, ${viaTun} of them sent on through the TUN)`);
-  // Each request is at least 7 frames both ways; only a real server's first SYN (its MAC
-  // not learnt yet) needs the TUN.
-  assert.ok(taken >= 20 * 7, `taken ${taken}`);
-  assert.ok(viaTun <= 4, `through the TUN ${viaTun}`);
-});
+  lines.forEach((l, i) => assert.is(l, `rs${2 - (i % 2)} ${cl}`, `request ${i}`));
+}
+
+// Each request is at least 7 frames both ways.
+e2e("20 HTTP requests alternate between the servers, each sees the client's address, nearly all frames by XDP", () =>
+  byXdp("IPv4", 20 * 7, 4, () => alternate(VIP, CL)));
 
 e2e("5 MiB down and up arrive whole (checksums completed, receivers verify them)", () => {
   const sum = byteSum(patternBytes(BIG_BYTES));
@@ -100,30 +104,13 @@ e2e("UDP request and reply through the VIP", () => {
 });
 
 e2e("full NAT: the server sees tslb's address, nearly all frames by XDP; 5 MiB down arrives whole", async () => {
-  const before = await counters();
-  assert.equal(client("http", VIP, "81", "10"), new Array(10).fill(`rs1 ${LB_RS}`));
-  const after = await counters();
-  const taken = after.xdp_rx - before.xdp_rx;
-  const viaTun = after.xdp_tun - before.xdp_tun;
-  console.log(`    (${taken} full NAT frames taken by XDP, ${viaTun} of them sent on through the TUN)`);
-  assert.ok(taken >= 10 * 7, `taken ${taken}`);
-  assert.ok(viaTun <= 2, `through the TUN ${viaTun}`);
+  await byXdp("full NAT", 10 * 7, 2, () => assert.equal(client("http", VIP, "81", "10"), new Array(10).fill(`rs1 ${LB_RS}`)));
   // Its small frames by the sockets, its full-size ones through the TUN, in one flow.
   assert.equal(client("download", VIP, "81", "/big"), [`200 ${BIG_BYTES} ${byteSum(patternBytes(BIG_BYTES))}`]);
 });
 
-e2e("IPv6: 20 HTTP requests alternate, the client's address preserved, nearly all frames by XDP", async () => {
-  const before = await counters();
-  const lines = client("http", VIP6, "80", "20");
-  assert.is(lines.length, 20);
-  lines.forEach((l, i) => assert.is(l, `rs${2 - (i % 2)} ${CL6}`, `request ${i}`));
-  const after = await counters();
-  const taken = after.xdp_rx - before.xdp_rx;
-  const viaTun = after.xdp_tun - before.xdp_tun;
-  console.log(`    (${taken} IPv6 frames taken by XDP, ${viaTun} of them sent on through the TUN)`);
-  assert.ok(taken >= 20 * 7, `taken ${taken}`);
-  assert.ok(viaTun <= 4, `through the TUN ${viaTun}`);
-});
+e2e("IPv6: 20 HTTP requests alternate, the client's address preserved, nearly all frames by XDP", () =>
+  byXdp("IPv6", 20 * 7, 4, () => alternate(VIP6, CL6)));
 
 e2e("IPv6: 5 MiB down arrives whole; UDP request and reply", () => {
   assert.equal(client("download", VIP6, "80", "/big"), [`200 ${BIG_BYTES} ${byteSum(patternBytes(BIG_BYTES))}`]);

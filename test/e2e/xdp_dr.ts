@@ -11,9 +11,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DR_CL, DR_RS, DR_VIP, DrTopology, sh } from "../../scripts/topology.ts";
-import { request } from "../../src/control/client.ts";
 import { BIG_BYTES, type NginxServer, byteSum, ensureNginx, patternBytes, startNginx } from "../helpers/nginx.ts";
-import { BUN, ROOT, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
+import { BUN, ROOT, daemonCounters, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 
 const RULES = `-A -t ${DR_VIP}:8080 -s wrr
 -a -t ${DR_VIP}:8080 -r ${DR_RS[0]} -g -w 3
@@ -33,12 +32,6 @@ const lb = () => topo.ns.lb;
 const cli = (args: string[], stdin?: string) => tslb(lb(), socket, args, { stdin, env: { TSLB_XDP: "lbc", TSLB_BRIDGE: topo.bridge } });
 const client = (...args: string[]) => topo.exec(topo.ns.cl, [BUN, join(ROOT, "scripts/client.ts"), ...args], true).out.trim().split("\n");
 const hasXdp = () => /\bxdp\b/.test(topo.ip(lb(), "link", "show", "lbc"));
-
-async function counters(): Promise<Record<string, number>> {
-  const r = await request(socket, { op: "drops" });
-  if (!r.ok) throw new Error(r.message);
-  return r.data as Record<string, number>;
-}
 
 const e2e = suite("e2e XDP hand-off, direct routing");
 
@@ -63,13 +56,13 @@ e2e("-R boots a daemon with --xdp on the client's bridge port", () => {
 });
 
 e2e("wrr 3:1 gives 15/5 of 20 requests, each server sees the client, the client's frames go by XDP, replies bypass tslb", async () => {
-  const before = await counters();
+  const before = await daemonCounters(socket);
   const lines = client("http", DR_VIP, "8080", "20");
   const c = new Map<string, number>();
   for (const l of lines) c.set(l, (c.get(l) ?? 0) + 1);
   assert.is(c.get(`rs1 ${DR_CL}`), 15, lines.join(","));
   assert.is(c.get(`rs2 ${DR_CL}`), 5);
-  const after = await counters();
+  const after = await daemonCounters(socket);
   const taken = after.xdp_rx - before.xdp_rx;
   console.log(`    (${taken} frames taken by XDP of ${after.rx - before.rx} received)`);
   // Each request is at least SYN, ACK, request, FIN from the client; DR never needs the TUN.

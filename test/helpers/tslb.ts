@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sh } from "../../scripts/topology.ts";
+import { request } from "../../src/control/client.ts";
 
 export const ROOT = join(import.meta.dir, "..", "..");
 export const BIN = join(ROOT, "build", "tslb");
@@ -18,6 +19,13 @@ export function ensureBinary(): void {
 export const EMPTY_DIR = mkdtempSync(join(tmpdir(), "tslb-empty-"));
 
 export interface Run { out: string; err: string; code: number }
+
+/** The daemon's counters by name (the drops op: drop reasons and packet kinds). */
+export async function daemonCounters(socket: string): Promise<Record<string, number>> {
+  const r = await request(socket, { op: "drops" });
+  if (!r.ok) throw new Error(r.message);
+  return r.data as Record<string, number>;
+}
 
 /**
  * Data-plane settings a test run may set for every daemon it starts (scripts/test.ts runs

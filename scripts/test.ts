@@ -14,6 +14,13 @@ const UNIT_TIMEOUT_MS = 120_000;
 /** End-to-end files of the forwarding modes, run a second time with VARIANT_ENV. */
 const VARIANT_FILES = ["nat", "nat_v6", "fullnat", "dr", "tunnel", "tunnel_pmtu", "fwmark", "offload", "proxy_protocol", "schedulers", "xdp", "xdp_dr"];
 const VARIANT_ENV = { TSLB_OFFLOAD: "off", TSLB_WORKERS: "2" };
+/**
+ * The forwarding modes once more with the XDP hand-off on the topology's client side and
+ * real-server ports (scripts/topology.ts names them alike in the NAT and DR topologies):
+ * whatever it takes must come out as the TUN path would send it.
+ */
+const XDP_FILES = ["nat", "nat_v6", "fullnat", "dr", "tunnel", "fwmark", "offload", "proxy_protocol", "schedulers"];
+const XDP_ENV = { TSLB_XDP: "lbc,lbr1,lbr2" };
 const E2E_TIMEOUT_MS = 300_000;
 
 function collect(dir: string, out: string[]): string[] {
@@ -93,11 +100,12 @@ if (e2e.length > 0) {
     await runPool(e2e, 1, E2E_TIMEOUT_MS, results);
     // The forwarding modes once more with the other data-plane settings: offloads off and
     // two workers sharing the table (the first pass runs the defaults: offloads on, and
-    // one worker on this 2-core machine).
-    const modes = e2e.filter((f) => VARIANT_FILES.some((v) => f.endsWith(`/e2e/${v}.ts`)));
-    if (modes.length > 0) {
-      console.log(`-- again with ${Object.entries(VARIANT_ENV).map(([k, v]) => `${k}=${v}`).join(" ")}`);
-      await runPool(modes, 1, E2E_TIMEOUT_MS, results, VARIANT_ENV);
+    // one worker on this 2-core machine); then with the XDP hand-off.
+    for (const [files, env] of [[VARIANT_FILES, VARIANT_ENV], [XDP_FILES, XDP_ENV]] as const) {
+      const modes = e2e.filter((f) => files.some((v) => f.endsWith(`/e2e/${v}.ts`)));
+      if (modes.length === 0) continue;
+      console.log(`-- again with ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(" ")}`);
+      await runPool(modes, 1, E2E_TIMEOUT_MS, results, env);
     }
   }
 }

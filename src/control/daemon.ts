@@ -76,6 +76,8 @@ export class Daemon {
   /** The TUN's extra queues, one per worker after the first (--workers). */
   private queues: TunDevice[] = [];
   private tap: TunDevice | null = null;
+  /** The MAC tslb answers ARP with on the DR segment (openTap), which clients send the VIP's frames to. */
+  private drMac: Uint8Array | null = null;
   /** The rps_cpus mask set on the TUN queues ("" = none). */
   private rps = "";
   private readonly icmp: Sock[] = [];
@@ -191,6 +193,7 @@ export class Daemon {
     const macHi = (((h.getUint8(0) & 0xfc) | 0x02) << 8) | h.getUint8(1);
     const macLo = h.getInt32(2);
     this.log(`direct routing on ${tap.name}${this.opts.bridge ? ` (bridge ${this.opts.bridge})` : ""} as ${macText(macHi, macLo)}`);
+    this.drMac = Uint8Array.of(macHi >>> 8, macHi & 0xff, macLo >>> 24, (macLo >>> 16) & 0xff, (macLo >>> 8) & 0xff, macLo & 0xff);
     return { fd: tap.fd, name: tap.name, macHi, macLo };
   }
 
@@ -231,10 +234,15 @@ export class Daemon {
     const ports: XskPort[] = [];
     const modes: string[] = [];
     names.forEach((name, i) => {
-      const { index: ifindex, address } = this.nl!.link(name);
+      const { index: ifindex, address, master } = this.nl!.link(name);
       const port = openXsk(name, ifindex, address, area.addr, i * XSK_UMEM_BYTES);
       this.xdpFds.push(port.fd);
-      const att = attachXdp(ifindex, name, steal, port.fd, this.opts.xdpMode);
+      // The frames this host receives there: to the interface, to its bridge when it is a
+      // port of one, and to tslb's DR MAC.
+      const macs = [address];
+      if (master !== 0) macs.push(this.nl!.link(master).address);
+      if (this.drMac !== null) macs.push(this.drMac);
+      const att = attachXdp(ifindex, name, macs.filter((m) => m.length === 6), steal, port.fd, this.opts.xdpMode);
       this.xdpFds.push(att.link, att.xskMap);
       ports.push(port);
       modes.push(`${name} (${att.mode})`);

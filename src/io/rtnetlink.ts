@@ -125,19 +125,27 @@ export class RtNetlink {
     return this.link(name).index;
   }
 
-  /** ifindex and link-layer address (empty without one, as on a TUN) of `name`; throws SysError ENODEV when there is no such link. */
-  link(name: string): { index: number; address: Uint8Array } {
-    this.b.begin(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, this.nextSeq()).ifinfomsg({ index: 0 })
-      .attrStr(IFLA_IFNAME, name);
+  /**
+   * ifindex, link-layer address (empty without one, as on a TUN) and master (a bridge port's
+   * bridge; 0: none) of the link named `name`, or of ifindex `name`; throws SysError ENODEV
+   * when there is no such link.
+   */
+  link(name: string | number): { index: number; address: Uint8Array; master: number } {
+    this.b.begin(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, this.nextSeq()).ifinfomsg({ index: typeof name === "number" ? name : 0 });
+    if (typeof name === "string") this.b.attrStr(IFLA_IFNAME, name);
     let index = 0;
+    let master = 0;
     let address = new Uint8Array(0);
-    this.transact("RTM_GETLINK", name, (u8, m) => {
+    this.transact("RTM_GETLINK", String(name), (u8, m) => {
       if (m.type !== RTM_NEWLINK) return;
       index = ifinfomsgRead(u8, m.off + NLMSG_HDRLEN).index;
-      const a = rtaFind(u8, m.off + NLMSG_HDRLEN + IFINFOMSG_LEN, m.off + m.len, IFLA_ADDRESS);
+      const attrs = m.off + NLMSG_HDRLEN + IFINFOMSG_LEN;
+      const a = rtaFind(u8, attrs, m.off + m.len, IFLA_ADDRESS);
       if (a >= 0) address = u8.slice(a, a + rtaLen(u8, a));
+      const mo = rtaFind(u8, attrs, m.off + m.len, IFLA_MASTER);
+      if (mo >= 0) master = rtaU32(u8, mo);
     }, true);
-    return { index, address };
+    return { index, address, master };
   }
 
   linkSetUp(ifindex: number): void {

@@ -6,6 +6,11 @@
 // options, IPv6 extension headers, other services) goes on to the kernel untouched, and
 // so to the TUN path when it is tslb's.
 //
+// Only frames addressed to this host are candidates: the destination MAC must be one the
+// host receives on that interface (its own, its bridge's for a bridge port, and tslb's
+// own on the DR segment). A frame a bridge port merely carries between two other hosts
+// (a real server's reply to its own router, say) is the bridge's to forward.
+//
 // Which frames: two BPF hash maps (the "steal maps"), shared by every interface's program:
 // for IPv4, 8-byte keys of address (4 bytes, network order), port (2, network order), IP
 // protocol, direction (0: the destination is a service, 1: the source is a real server);
@@ -41,6 +46,7 @@ export const STEAL_MAX = 65536;
 const LDX_W = 0x61, LDX_H = 0x69, LDX_B = 0x71, STX_W = 0x63, STX_H = 0x6b, STX_B = 0x73, ST_B = 0x72;
 const MOV64_X = 0xbf, MOV64_K = 0xb7, ADD64_K = 0x07, AND64_K = 0x57;
 const JA = 0x05, JGT_X = 0x2d, JGE_X = 0x3d, JEQ_K = 0x15, JNE_K = 0x55, CALL = 0x85, EXIT = 0x95;
+const JEQ32_K = 0x16, JNE32_K = 0x56;
 
 /** The steal-map key of an IPv4 address (int32 of its big-endian value), port and protocol. */
 export function stealKey(addr: number, port: number, proto: number, fromServer: boolean): Uint8Array {
@@ -63,7 +69,7 @@ export function stealKey6(words: readonly number[], port: number, proto: number,
  * frame's start (kept across helper calls). Loads of network-order fields read them
  * little-endian, so constants are byte-swapped: 0x0008 is EtherType 0x0800.
  */
-export function xdpProgram(stealFd: number, steal6Fd: number, xskFd: number) {
+export function xdpProgram(stealFd: number, steal6Fd: number, xskFd: number, macs: readonly Uint8Array[]) {
   const a = new Asm();
   a.i(MOV64_X, 6, 1);
   a.i(LDX_W, 8, 6, 0, 0); // data
@@ -73,6 +79,16 @@ export function xdpProgram(stealFd: number, steal6Fd: number, xskFd: number) {
   // A longer frame stays with the kernel (so goes through the TUN, with its offloads).
   a.i(MOV64_X, 4, 8).i(ADD64_K, 4, 0, 0, STEAL_MAX_FRAME + 1);
   a.jump(JGE_X, "pass", 3, 0, 4);
+  // The destination MAC, as two little-endian loads compared in 32 bits (JMP32: a
+  // constant with its top bit set is not sign-extended).
+  a.i(LDX_H, 5, 8, 0, 0).i(LDX_W, 4, 8, 2, 0);
+  macs.forEach((m, k) => {
+    a.jump(JNE32_K, `mac${k + 1}`, 5, m[0] | (m[1] << 8));
+    a.jump(JEQ32_K, "ours", 4, (m[2] | (m[3] << 8) | (m[4] << 16) | (m[5] << 24)) | 0);
+    a.label(`mac${k + 1}`);
+  });
+  a.jump(JA, "pass");
+  a.label("ours");
   a.i(LDX_H, 5, 8, 12, 0).jump(JEQ_K, "ipv6", 5, 0xdd86).jump(JNE_K, "pass", 5, 0x0008);
   a.i(LDX_B, 5, 8, 14, 0).jump(JNE_K, "pass", 5, 0x45); // IPv4 without options
   a.i(LDX_H, 5, 8, 20, 0).i(AND64_K, 5, 0, 0, 0xff3f).jump(JNE_K, "pass", 5, 0); // MF or offset: a fragment
@@ -142,17 +158,18 @@ export interface XdpAttachment {
 }
 
 /**
- * Points queue 0 of interface `ifindex` at AF_XDP socket `xskFd` and attaches the program
- * in `mode`: "native" (the driver runs it) or "generic" (the kernel, on socket buffers).
+ * Points queue 0 of interface `ifindex` at AF_XDP socket `xskFd` and attaches the program,
+ * taking frames for the destination MACs `macs`, in `mode`: "native" (the driver runs it)
+ * or "generic" (the kernel, on socket buffers).
  */
-export function attachXdp(ifindex: number, ifname: string, steal: [number, number], xskFd: number, mode: "native" | "generic"): XdpAttachment {
+export function attachXdp(ifindex: number, ifname: string, macs: readonly Uint8Array[], steal: [number, number], xskFd: number, mode: "native" | "generic"): XdpAttachment {
   const xskMap = createXskMap(ifname);
   let prog = -1;
   try {
     const v = new Uint8Array(4);
     new DataView(v.buffer).setUint32(0, xskFd, true);
     updateElem(xskMap, new Uint8Array(4), v);
-    prog = loadProgram(BPF_PROG_TYPE_XDP, xdpProgram(steal[0], steal[1], xskMap), `(xdp ${ifname})`);
+    prog = loadProgram(BPF_PROG_TYPE_XDP, xdpProgram(steal[0], steal[1], xskMap, macs), `(xdp ${ifname})`);
     const link = createLink(prog, ifindex, BPF_XDP, mode === "native" ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE, `(xdp ${mode} ${ifname})`);
     return { link, xskMap, mode };
   } catch (e) {

@@ -117,11 +117,20 @@ e2e("IPv6: 5 MiB down arrives whole; UDP request and reply", () => {
   assert.equal(client("udp", VIP6, "53", "hello"), [`rs1 ${CL6} hello`]);
 });
 
-e2e("traffic tslb does not balance still flows: a real server's answer to another host", () => {
-  // rs2's answer leaves port 8080 of a real server, so XDP takes it; with no connection
-  // behind it tslb hands it back to the kernel unchanged (through the TUN), as IPVS lets it pass.
+e2e("frames between two other hosts on the bridge are the bridge's: a real server's answer to another is not taken", async () => {
+  // rs2's answer leaves port 8080 of a real server, but is addressed to rs1's MAC.
+  const before = await daemonCounters(socket);
   const r = topo.exec(topo.ns.rs1, [BUN, join(ROOT, "scripts/client.ts"), "http", RS[1], "8080", "1"], true);
   assert.equal(r.out.trim().split("\n"), [`rs2 ${RS[0]}`]);
+  assert.is((await daemonCounters(socket)).xdp_rx - before.xdp_rx, 0);
+});
+
+e2e("a real server's answer to the balancer host itself (a health check's, say) is taken and handed back through the TUN", async () => {
+  // No connection behind it: tslb hands it to the kernel unchanged, as IPVS lets it pass.
+  await byXdp("unbalanced", 1, 100, () => {
+    const r = topo.exec(lb(), [BUN, join(ROOT, "scripts/client.ts"), "http", RS[1], "8080", "1"], true);
+    assert.equal(r.out.trim().split("\n"), [`rs2 ${LB_RS}`]);
+  });
 });
 
 e2e("tslb doctor names the hand-off's interfaces and keys", () => {

@@ -2,8 +2,8 @@
 // 4242, local, blackhole, IPv6), rules, proxy neighbours and queries source addresses, then
 // prints one JSON line and waits for a line on stdin while the test inspects `ip`. Phase 2
 // deletes everything (twice: the second time every delete must report false) and prints a
-// second JSON line. Preconditions (set by the test): veth tv0 <-> tv1, both up,
-// 198.18.5.1/24 and 2001:2:0:5::1/64 (nodad) on tv0.
+// second JSON line. Preconditions (set by the test): veth tv0 <-> tv1, both up, tv1 a port
+// of bridge tvbr, 198.18.5.1/24 and 2001:2:0:5::1/64 (nodad) on tv0.
 import { RtNetlink, type RouteSpec, type RuleSpec } from "../../src/io/rtnetlink.ts";
 import { openTun } from "../../src/io/tun.ts";
 import { SysError } from "../../src/io/libc.ts";
@@ -55,6 +55,8 @@ console.log(JSON.stringify({
   // The link's address as the kernel reports it (a TUN has none).
   tv0Mac: [...nl.link("tv0").address].map((b) => b.toString(16).padStart(2, "0")).join(":"),
   tunMac: nl.link(tun.name).address.length,
+  masters: [nl.link("tv0").master, nl.link("tv1").master],
+  byIndex: [nl.link(tv0).index, [...nl.link(tv0).address].map((b) => b.toString(16).padStart(2, "0")).join(":")],
   src4: nl.routeGetSrc(4, "198.18.5.2"),
   src6: nl.routeGetSrc(6, "2001:2:0:5::2"),
   srcTun: nl.routeGetSrc(4, "198.18.20.9"),

@@ -20,6 +20,9 @@ rt("routes, rules and proxy neighbours: add, inspect with ip, delete", async () 
     ipn(ns, "link", "add", "tv0", "type", "veth", "peer", "name", "tv1");
     ipn(ns, "link", "set", "tv0", "up");
     ipn(ns, "link", "set", "tv1", "up");
+    // tv1 a port of bridge tvbr: link() names its master.
+    ipn(ns, "link", "add", "tvbr", "type", "bridge");
+    ipn(ns, "link", "set", "tv1", "master", "tvbr");
     ipn(ns, "addr", "add", "198.18.5.1/24", "dev", "tv0");
     ipn(ns, "addr", "add", "2001:2:0:5::1/64", "dev", "tv0", "nodad");
     const probe = new GatedProbe(ns, "io_rtnetlink_probe.ts");
@@ -32,6 +35,9 @@ rt("routes, rules and proxy neighbours: add, inspect with ip, delete", async () 
       assert.is(r.noLink, "RTM_GETLINK nope0: No such device (ENODEV)");
       assert.is(r.tv0Mac, /link\/ether ([0-9a-f:]{17})/.exec(ipn(ns, "link", "show", "tv0"))![1]);
       assert.is(r.tunMac, 0, "a TUN has no link-layer address");
+      const index = (name: string) => Number(/^(\d+):/.exec(ipn(ns, "link", "show", name))![1]);
+      assert.equal(r.masters, [0, index("tvbr")], "tv0 has no master; tv1's is the bridge");
+      assert.equal(r.byIndex, [index("tv0"), r.tv0Mac], "a link found by its index");
       assert.is(r.src4, "198.18.5.1");
       assert.is(r.src6, "2001:2:0:5::1");
       assert.is(r.srcTun, "198.18.5.1", "no address on the TUN: the kernel picks tv0's");

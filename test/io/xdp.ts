@@ -14,7 +14,8 @@ s("the verifier accepts it", () => {
   const steal = createStealMaps();
   const xsk = createXskMap("test");
   try {
-    const prog = xdpProgram(steal[0], steal[1], xsk);
+    // Three MACs, one with the top bit of its last four bytes set.
+    const prog = xdpProgram(steal[0], steal[1], xsk, [Uint8Array.of(2, 0, 0, 0, 0, 1), Uint8Array.of(0xfe, 0xff, 0x80, 1, 2, 0xff), Uint8Array.of(6, 5, 4, 3, 2, 1)]);
     // Every jump lands inside the program.
     prog.forEach(([op, , , off], pc) => {
       if ((op & 0x07) === 0x05 && op !== 0x85 && op !== 0x95) assert.ok(pc + 1 + off >= 0 && pc + 1 + off < prog.length, `jump at ${pc}`);

@@ -1,5 +1,5 @@
-// End to end, direct routing on the XDP hand-off (--xdp): client, real servers and tslb's
-// TAP on one bridge, an XDP program on the client's bridge port. The client's frames to
+// End to end, direct routing on the XDP hand-off (--xdp), IPv4 and IPv6: client, real
+// servers and tslb's TAP on one bridge, an XDP program on the client's bridge port. The client's frames to
 // the VIP go straight into tslb's AF_XDP socket (not through the bridge to the TAP), and
 // leave through the TAP toward the real server's MAC as on the TUN path; the servers'
 // replies bypass tslb. nginx real servers listen on the VIP; every byte of a 5 MiB upload
@@ -10,7 +10,7 @@ import * as assert from "uvu/assert";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DR_CL, DR_RS, DR_VIP, DrTopology, sh } from "../../scripts/topology.ts";
+import { DR_CL, DR_CL6, DR_RS, DR_RS6, DR_VIP, DR_VIP6, DrTopology, sh } from "../../scripts/topology.ts";
 import { BIG_BYTES, type NginxServer, byteSum, ensureNginx, patternBytes, startNginx } from "../helpers/nginx.ts";
 import { BUN, ROOT, daemonCounters, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 
@@ -19,6 +19,9 @@ const RULES = `-A -t ${DR_VIP}:8080 -s wrr
 -a -t ${DR_VIP}:8080 -r ${DR_RS[1]} -g -w 1
 -A -u ${DR_VIP}:53 -s rr
 -a -u ${DR_VIP}:53 -r ${DR_RS[0]} -g
+-A -t [${DR_VIP6}]:8080 -s rr
+-a -t [${DR_VIP6}]:8080 -r ${DR_RS6[0]} -g
+-a -t [${DR_VIP6}]:8080 -r ${DR_RS6[1]} -g
 `;
 
 ensureBinary();
@@ -37,7 +40,7 @@ const e2e = suite("e2e XDP hand-off, direct routing");
 
 e2e.before(async () => {
   topo.up();
-  servers.push(await startNginx(topo.ns.rs1, "rs1", [DR_VIP], dir, false), await startNginx(topo.ns.rs2, "rs2", [DR_VIP], dir, false));
+  servers.push(await startNginx(topo.ns.rs1, "rs1", [DR_VIP, DR_VIP6], dir, false), await startNginx(topo.ns.rs2, "rs2", [DR_VIP, DR_VIP6], dir, false));
   udp.push(await startServer(topo.ns.rs1, "rs1", DR_VIP, "8081", "53"));
 });
 
@@ -86,11 +89,20 @@ e2e("UDP request and reply through the VIP", () => {
   assert.equal(client("udp", DR_VIP, "53", "hello"), [`rs1 ${DR_CL} hello`]);
 });
 
-e2e("tslb doctor counts the DR service's key", () => {
+e2e("IPv6: requests alternate, each server sees the client, the client's frames go by XDP (the servers resolved with NDP)", async () => {
+  const before = await daemonCounters(socket);
+  const lines = client("http", DR_VIP6, "8080", "6");
+  lines.forEach((l, i) => assert.is(l, `rs${2 - (i % 2)} ${DR_CL6}`, `request ${i}: ${lines.join(",")}`));
+  const after = await daemonCounters(socket);
+  assert.ok(after.xdp_rx - before.xdp_rx >= 6 * 4, `taken ${after.xdp_rx - before.xdp_rx}`);
+  assert.is(after.xdp_tun - before.xdp_tun, 0);
+});
+
+e2e("tslb doctor counts the DR services' keys", () => {
   const r = cli(["doctor"]);
   assert.is(r.code, 0, r.out + r.err);
   // One key per service: a DR server's replies never pass tslb.
-  assert.match(r.out, /\[ ok \] xdp hand-off on lbc \(generic\): 2 steal keys/);
+  assert.match(r.out, /\[ ok \] xdp hand-off on lbc \(generic\): 3 steal keys/);
 });
 
 e2e("tslb --shutdown takes the program off", () => {

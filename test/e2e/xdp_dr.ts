@@ -1,10 +1,10 @@
 // End to end, direct routing on the XDP hand-off (--xdp), IPv4 and IPv6: client, real
-// servers and tslb's TAP on one bridge, an XDP program on the client's bridge port. The client's frames to
-// the VIP go straight into tslb's AF_XDP socket (not through the bridge to the TAP), and
-// leave through the TAP toward the real server's MAC as on the TUN path; the servers'
-// replies bypass tslb. nginx real servers listen on the VIP; every byte of a 5 MiB upload
-// is checked at the far end (its small frames by the socket, its full-size ones through
-// the TAP path), and the server's stack verifies every checksum.
+// servers and tslb's TAP on one bridge, an XDP program on the client's bridge port. The
+// client's frames to the VIP go straight into tslb's AF_XDP socket (not through the bridge
+// to the TAP), and leave through the TAP toward the real server's MAC as on the TUN path;
+// the servers' replies bypass tslb. nginx real servers listen on the VIP; every byte of a
+// 5 MiB upload is checked at the far end (its small frames by the socket, its full-size
+// ones through the TAP path), and the server's stack verifies every checksum.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";

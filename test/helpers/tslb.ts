@@ -31,7 +31,7 @@ export async function daemonCounters(socket: string): Promise<Record<string, num
  * Data-plane settings a test run may set for every daemon it starts (scripts/test.ts runs
  * the forwarding e2e files again with offloads off and several workers).
  */
-const DATAPLANE_ENV = ["TSLB_XDP", "TSLB_OFFLOAD", "TSLB_WORKERS", "TSLB_COALESCE"] as const;
+const DATAPLANE_ENV = ["TSLB_XDP", "TSLB_XDP_MODE", "TSLB_OFFLOAD", "TSLB_WORKERS", "TSLB_COALESCE"] as const;
 
 function dataplaneEnv(): Record<string, string> {
   const out: Record<string, string> = {};

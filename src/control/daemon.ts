@@ -18,7 +18,7 @@ import { sysctlRead, sysctlWrite } from "../io/sysctl.ts";
 import { openTap, openTun, openTunQueue, type TunDevice } from "../io/tun.ts";
 import { steerQueues } from "../io/steering.ts";
 import { type Sock, openRaw } from "../io/raw.ts";
-import { macText } from "../wire/ethernet.ts";
+import { macText, macWrite } from "../wire/ethernet.ts";
 import { SCHEDULER_NAMES } from "../sched/index.ts";
 import {
   COUNTER_WORDS, DROP_BASE, K_CONNS, K_INBYTES, K_INPKTS, K_OUTBYTES, K_OUTPKTS, MISC_BASE, STATS_WIDTH, destBase, sumCounter, svcBase,
@@ -193,7 +193,8 @@ export class Daemon {
     const macHi = (((h.getUint8(0) & 0xfc) | 0x02) << 8) | h.getUint8(1);
     const macLo = h.getInt32(2);
     this.log(`direct routing on ${tap.name}${this.opts.bridge ? ` (bridge ${this.opts.bridge})` : ""} as ${macText(macHi, macLo)}`);
-    this.drMac = Uint8Array.of(macHi >>> 8, macHi & 0xff, macLo >>> 24, (macLo >>> 16) & 0xff, (macLo >>> 8) & 0xff, macLo & 0xff);
+    this.drMac = new Uint8Array(6);
+    macWrite(new DataView(this.drMac.buffer), 0, macHi, macLo);
     return { fd: tap.fd, name: tap.name, macHi, macLo };
   }
 

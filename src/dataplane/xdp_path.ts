@@ -33,6 +33,7 @@ import type { Device } from "../io/device.ts";
 import { XskSocket } from "../io/xsk.ts";
 import { DROP_BASE, MISC_BASE, M_RX, M_TX, M_XDP_RX, M_XDP_TUN } from "../stats/counters.ts";
 import { csumFold } from "../wire/checksum.ts";
+import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, ethWrite } from "../wire/ethernet.ts";
 import { DROP } from "../wire/drop.ts";
 import type { Frame } from "../wire/frame.ts";
 import { csumComplete } from "../wire/gso.ts";
@@ -213,15 +214,9 @@ export class XdpPath {
     if (p.csumPartial !== 0) { csumComplete(u8, p.csumStart, s + p.len, p.csumAt, p.proto); p.csumPartial = 0; }
     const j = hops.sock(hop);
     const out = this.socks[j];
-    const mHi = hops.macHi(hop);
-    const mLo = hops.macLo(hop);
     // The Ethernet header goes where the received one was.
     const e = s - ETH;
-    u8[e] = mHi >>> 8; u8[e + 1] = mHi & 0xff;
-    u8[e + 2] = mLo >>> 24; u8[e + 3] = (mLo >>> 16) & 0xff; u8[e + 4] = (mLo >>> 8) & 0xff; u8[e + 5] = mLo & 0xff;
-    u8[e + 6] = out.macHi >>> 8; u8[e + 7] = out.macHi & 0xff;
-    u8[e + 8] = out.macLo >>> 24; u8[e + 9] = (out.macLo >>> 16) & 0xff; u8[e + 10] = (out.macLo >>> 8) & 0xff; u8[e + 11] = out.macLo & 0xff;
-    u8[e + 12] = v6 ? 0x86 : 0x08; u8[e + 13] = v6 ? 0xdd : 0x00;
+    ethWrite(this.area.dv, e, hops.macHi(hop), hops.macLo(hop), out.macHi, out.macLo, v6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4);
     this.counters[MISC_BASE + M_TX]++;
     // The joiner takes it (to send with the flow's next segment) or sends what it holds of
     // the flow first, so nothing overtakes.

@@ -11,6 +11,7 @@ import {
   MAP_ANONYMOUS, MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, PROT_READ, PROT_WRITE, SysError,
   bind, close, getsockoptBytes, kick, mmap, setsockopt, socket,
 } from "./libc.ts";
+import { macHi as readMacHi, macLo as readMacLo } from "../wire/ethernet.ts";
 
 const AF_XDP = 44, SOL_XDP = 283;
 const XDP_MMAP_OFFSETS = 1, XDP_RX_RING = 2, XDP_TX_RING = 3, XDP_UMEM_REG = 4, XDP_UMEM_FILL_RING = 5, XDP_UMEM_COMPLETION_RING = 6;
@@ -182,8 +183,9 @@ export interface XskPort {
  */
 export function openXsk(name: string, ifindex: number, mac: Uint8Array, areaAddr: number, base: number): XskPort {
   if (mac.length !== 6) throw new Error(`--xdp ${name}: not an Ethernet interface`);
-  const macHi = (mac[0] << 8) | mac[1];
-  const macLo = (mac[2] << 24) | (mac[3] << 16) | (mac[4] << 8) | mac[5];
+  const mdv = new DataView(mac.buffer, mac.byteOffset, 6);
+  const macHi = readMacHi(mdv, 0);
+  const macLo = readMacLo(mdv, 0);
   const fd = socket(AF_XDP, 3 /* SOCK_RAW */, 0);
   try {
     const reg = new Uint8Array(32); // struct xdp_umem_reg

@@ -233,7 +233,9 @@ export class Daemon {
     this.xdpFds.push(...steal);
     const area = allocXskArea(names.length, XDP_STAGING_BYTES);
     const ports: XskPort[] = [];
+    const drSegment: boolean[] = [];
     const modes: string[] = [];
+    const bridge = this.opts.bridge ? this.nl!.link(this.opts.bridge).index : 0;
     names.forEach((name, i) => {
       const { index: ifindex, address, master } = this.nl!.link(name);
       const port = openXsk(name, ifindex, address, area.addr, i * XSK_UMEM_BYTES);
@@ -243,15 +245,16 @@ export class Daemon {
       const macs = [address];
       if (master !== 0) macs.push(this.nl!.link(master).address);
       if (this.drMac !== null) macs.push(this.drMac);
-      const att = attachXdp(ifindex, name, macs.filter((m) => m.length === 6), steal, port.fd, this.opts.xdpMode);
+      const att = attachXdp(ifindex, name, macs.filter((m) => m.length === 6), steal, port.fd, this.opts.xdpMode, this.opts.xdpForward);
       this.xdpFds.push(att.link, att.xskMap);
       ports.push(port);
+      drSegment.push(bridge !== 0 && master === bridge);
       modes.push(`${name} (${att.mode})`);
     });
     this.steal = new StealKeys(steal);
     this.xdpModes = modes;
     this.log(`xdp hand-off on ${modes.join(", ")}`);
-    return { areaAddr: area.addr, areaBytes: names.length * XSK_UMEM_BYTES + XDP_STAGING_BYTES, ports };
+    return { areaAddr: area.addr, areaBytes: names.length * XSK_UMEM_BYTES + XDP_STAGING_BYTES, ports, drSegment };
   }
 
   /** The steal map follows the rules; a failure only leaves frames to the TUN path, so it is logged, not fatal. */
@@ -675,7 +678,7 @@ export class Daemon {
       pid: process.pid, socket: o.socket, tun: this.tun?.name ?? o.tun, tap: this.tap?.name ?? o.tap, bridge: o.bridge,
       vipDev: o.vipDev, connections: this.host.table.count, connMax: this.host.table.capacity,
       workers: 1 + this.queues.length, offload: this.tun?.vnet ?? false, rps: this.rps,
-      xdp: this.xdpModes, xdpKeys: this.steal?.size ?? 0,
+      xdp: this.xdpModes, xdpKeys: this.steal?.size ?? 0, xdpForward: this.opts.xdpForward,
     };
   }
 

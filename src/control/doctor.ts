@@ -77,7 +77,9 @@ export function hostFindings(status: StatusReply | null, rules: RuleSet): Findin
   out.push({ level: "info", text: `${status.workers} data-plane worker${status.workers === 1 ? "" : "s"}, TUN offloads ${status.offload ? "on" : "off"}, ` +
     `receive steering ${status.rps ? `to CPUs ${status.rps}` : "off"}` });
   if (status.xdp && status.xdp.length > 0) {
-    out.push({ level: "ok", text: `xdp hand-off on ${status.xdp.join(", ")}: ${status.xdpKeys ?? 0} steal keys (services, and their NAT and full NAT real servers' ports)` });
+    out.push({ level: "ok", text: `xdp hand-off on ${status.xdp.join(", ")}: ${status.xdpKeys ?? 0} steal keys (services, their NAT and full NAT real servers' ports, DR services' replies)` });
+    out.push({ level: "info", text: status.xdpForward === false ? "DR replies crossing this host are left to its bridge and routing (--xdp-forward off)"
+      : "DR replies crossing this host (its real servers' router) on these interfaces are routed by tslb (--xdp-forward on)" });
     for (const entry of status.xdp) {
       const dev = entry.split(" ")[0];
       const q = rxQueues(dev);

@@ -45,6 +45,12 @@ export interface GlobalOptions {
    * segmentation offload, and bulk transfers crawl through the sockets frame by frame.
    */
   xdpMode: "generic" | "native";
+  /**
+   * --xdp-forward on|off: the XDP programs forward DR real servers' replies themselves
+   * (route and neighbour from the host's tables) when this host is the servers' router,
+   * instead of leaving them to the host's bridge and routing.
+   */
+  xdpForward: boolean;
   /** Role chosen by the first argument: cli (ipvsadm), daemon, shutdown, simulate. */
   role: "cli" | "daemon" | "shutdown" | "simulate";
 }
@@ -70,7 +76,7 @@ export const DEFAULT_CONN_MAX = 1 << 20;
  */
 export const DEFAULT_WORKERS = Math.max(1, Math.min(8, availableParallelism() - 1));
 
-type OtherField = "connMax" | "fullnatPorts" | "offload" | "workers" | "coalesce" | "rps" | "xdp" | "xdpMode";
+type OtherField = "connMax" | "fullnatPorts" | "offload" | "workers" | "coalesce" | "rps" | "xdp" | "xdpMode" | "xdpForward";
 type TextField = "socket" | "tun" | "tap" | "bridge" | "vipDev" | "state" | "rules" | "metrics";
 type SysctlField = keyof DataplaneSysctls;
 
@@ -98,6 +104,7 @@ const VALUED: Record<string, { env: string; field: TextField | OtherField | Sysc
   "--rps": { env: "TSLB_RPS", field: "rps" },
   "--xdp": { env: "TSLB_XDP", field: "xdp" },
   "--xdp-mode": { env: "TSLB_XDP_MODE", field: "xdpMode" },
+  "--xdp-forward": { env: "TSLB_XDP_FORWARD", field: "xdpForward" },
 };
 
 const SYSCTL_MAX: Record<SysctlField, number> = { expireNodestConn: 1, expireQuiescentTemplate: 1, connReuseMode: 3, mssClamp: 1, sloppyTcp: 2, dropPacket: 1 };
@@ -105,8 +112,8 @@ const SYSCTL_MAX: Record<SysctlField, number> = { expireNodestConn: 1, expireQui
 function setValued(opts: GlobalOptions, name: string, field: TextField | OtherField | SysctlField, v: string): void {
   if (field === "connMax") opts.connMax = parseConnMax(v);
   else if (field === "fullnatPorts") opts.fullnatPorts = parsePortRange(name, v);
-  else if (field === "offload" || field === "coalesce" || field === "rps") {
-    if (v !== "on" && v !== "off") throw new OptionError(`--${field} wants on or off, not '${v}'`);
+  else if (field === "offload" || field === "coalesce" || field === "rps" || field === "xdpForward") {
+    if (v !== "on" && v !== "off") throw new OptionError(`${name} wants on or off, not '${v}'`);
     opts[field] = v === "on";
   } else if (field === "workers") opts.workers = parseWorkers(v);
   else if (field === "xdp") opts.xdp = parseInterfaces(name, v);
@@ -180,6 +187,7 @@ export function splitGlobalOptions(argv: string[], env: Record<string, string | 
     rps: true,
     xdp: [],
     xdpMode: "generic",
+    xdpForward: true,
     role: "cli",
   };
   for (const [name, spec] of Object.entries(VALUED)) {
@@ -240,6 +248,6 @@ export function daemonArgs(o: GlobalOptions): string[] {
   if (o.metrics) a.push("--metrics", o.metrics);
   if (o.logJson) a.push("--log-json");
   a.push("--offload", o.offload ? "on" : "off", "--workers", String(o.workers), "--coalesce", o.coalesce ? "on" : "off", "--rps", o.rps ? "on" : "off");
-  if (o.xdp.length > 0) a.push("--xdp", o.xdp.join(","), "--xdp-mode", o.xdpMode);
+  if (o.xdp.length > 0) a.push("--xdp", o.xdp.join(","), "--xdp-mode", o.xdpMode, "--xdp-forward", o.xdpForward ? "on" : "off");
   return a;
 }

@@ -149,4 +149,6 @@ export interface StatusReply {
   /** The XDP hand-off's interfaces with their mode ("lbc (generic)"), and its steal-map keys; [] = off. */
   xdp?: string[];
   xdpKeys?: number;
+  /** --xdp-forward: whether the hand-off takes DR real servers' replies. */
+  xdpForward?: boolean;
 }

@@ -2,12 +2,13 @@
 // rules. A service qualifies when it is TCP or UDP on one port and every one of its
 // destinations, of the service's own family, is masqueraded (-m), fully NATed (--fullnat)
 // or routed directly (-g): its packets are keyed by VIP and port, its NAT real servers'
-// replies by RIP and port (a DR server's replies go to the client without tslb, so they
-// have no key). Everything else (tunnels, NAT46/64, fwmark and port-0 services, the PROXY
+// replies by RIP and port. A DR server's replies go to the client without tslb; they are
+// keyed by VIP and port as their source (direction 2), for the program to forward itself
+// when it runs on the real servers' router (--xdp-forward). Everything else (tunnels, NAT46/64, fwmark and port-0 services, the PROXY
 // protocol, a service with a tunnelled destination) keeps the TUN path, which also stays
 // the fallback for whatever the hand-off cannot send itself.
 import { deleteElem, updateElem } from "../io/bpf.ts";
-import { STEAL_KEY_BYTES, stealKey, stealKey6 } from "../io/xdp.ts";
+import { DIR_DR_REPLY, DIR_SERVER, DIR_SERVICE, STEAL_KEY_BYTES, stealKey, stealKey6 } from "../io/xdp.ts";
 import { addrWords } from "../wire/addr.ts";
 import type { RuleSet } from "./model.ts";
 
@@ -21,13 +22,14 @@ export function stealKeys(rules: RuleSet): Map<string, Uint8Array> {
     if ((kind !== "tcp" && kind !== "udp") || port === 0 || s.dests.length === 0 || s.proxyProtocol !== 0) continue;
     if (!s.dests.every((d) => d.fwd !== "tunnel" && d.af === af)) continue;
     const proto = PROTO[kind];
-    const add = (a: string, p: number, fromServer: boolean) => {
+    const add = (a: string, p: number, dir: number) => {
       const w = addrWords(a);
-      const k = af === 4 ? stealKey(w[0], p, proto, fromServer) : stealKey6(w, p, proto, fromServer);
+      const k = af === 4 ? stealKey(w[0], p, proto, dir) : stealKey6(w, p, proto, dir);
       keys.set(k.join("."), k);
     };
-    add(addr, port, false);
-    for (const d of s.dests) if (d.fwd !== "route") add(d.addr, d.port, true);
+    add(addr, port, DIR_SERVICE);
+    for (const d of s.dests) if (d.fwd !== "route") add(d.addr, d.port, DIR_SERVER);
+    if (s.dests.some((d) => d.fwd === "route")) add(addr, port, DIR_DR_REPLY);
   }
   return keys;
 }

@@ -63,8 +63,11 @@ export interface WorkerInit {
   /** Raw ICMP / ICMPv6 sockets (copies of what the host receives: errors about tslb's tunnel packets), or -1. */
   icmpFd: number;
   icmp6Fd: number;
-  /** The XDP hand-off's sockets and their packet area (--xdp; worker 0 only), or null. */
-  xdp: { areaAddr: number; areaBytes: number; ports: XskPort[] } | null;
+  /**
+   * The XDP hand-off's sockets and their packet area (--xdp; worker 0 only), or null;
+   * `drSegment`: per socket, whether its interface is a port of the DR bridge (--bridge).
+   */
+  xdp: { areaAddr: number; areaBytes: number; ports: XskPort[]; drSegment: boolean[] } | null;
   snapshot: Snapshot;
 }
 
@@ -388,7 +391,7 @@ self.onmessage = (ev: MessageEvent<WorkerMessage>) => {
     if (m.xdp !== null) {
       const area = new Frame(viewMemory(m.xdp.areaAddr, m.xdp.areaBytes));
       xdpPath = new XdpPath(m.xdp.ports.map(adoptXsk), area, pipeline, counters, mainDev, mainVnet, tapDev, lock,
-        m.xdp.ports.length * XSK_UMEM_BYTES, m.coalesce);
+        m.xdp.ports.length * XSK_UMEM_BYTES, m.coalesce, m.xdp.drSegment);
     }
     announce(pipeline.cfg);
     lastSweepMs = nowMs();

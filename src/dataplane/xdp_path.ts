@@ -14,9 +14,15 @@
 // the TUN as the TUN path would write them: the kernel routes them (resolving the real
 // server's MAC as it does), and the server's answer teaches the hand-off the way.
 //
-// A DR service's frames leave through the TAP, as on the TUN path: the pipeline writes the
-// real server's MAC (resolved on the TAP) in front, and the hand-off has saved the client
-// frame's pass through the host's routing and bridge on its way to the TAP.
+// A DR service's frames: the pipeline writes the real server's MAC (resolved on the TAP)
+// in front, and the frame leaves through the TAP, as on the TUN path; or, once the server
+// has been heard from on a socket of a port of the DR bridge, out of that socket, past the
+// bridge as well. What teaches the way is the server's replies: when this host is also the
+// real servers' router, DR replies cross it, and with --xdp-forward the XDP program takes
+// them (src: a DR service's VIP and port). They are routed on to the client as a router
+// would (TTL, next hop learnt from the client's frames), without the connection table:
+// DR replies bypass the balancer's state, as in IPVS. The gain is the joiner's: a
+// response's segments reach the client as one, so its ACK rides on its next request.
 //
 // One hop is made here: the TTL goes down by one (the kernel does it on the TUN path). A
 // frame from AF_XDP carries no offload state: a transport checksum that a local sender
@@ -31,7 +37,7 @@
 // one, and its ACK rides on its next request (12–24 % of the small-request figures).
 import type { Device } from "../io/device.ts";
 import { XskSocket } from "../io/xsk.ts";
-import { DROP_BASE, MISC_BASE, M_RX, M_TX, M_XDP_RX, M_XDP_TUN } from "../stats/counters.ts";
+import { DROP_BASE, MISC_BASE, M_RX, M_TX, M_XDP_DR, M_XDP_RX, M_XDP_TUN } from "../stats/counters.ts";
 import { csumFold } from "../wire/checksum.ts";
 import { ETHERTYPE_IPV4, ETHERTYPE_IPV6, ethWrite } from "../wire/ethernet.ts";
 import { DROP } from "../wire/drop.ts";
@@ -73,6 +79,8 @@ export class XdpPath {
   private readonly servers = new NextHops();
   private readonly clients6 = new NextHops(1 << 14);
   private readonly servers6 = new NextHops(1 << 14);
+  /** DR real servers by MAC ([hi, lo, 0, 0]): the socket their replies came from. */
+  private readonly drServers = new NextHops(1 << 10);
   /** Joins a flow's back-to-back small segments before they leave a socket (--coalesce), or null. */
   private readonly joiner: TcpJoiner | null;
   private readonly bulkKey = new Int32Array(BULK_SLOTS);
@@ -91,6 +99,11 @@ export class XdpPath {
     /** Where the staging area starts in the packet area (XDP_STAGING_BYTES long), and whether to join. */
     stagingAt: number,
     join: boolean,
+    /**
+     * Per socket, whether its interface is a port of the DR bridge: only there may a DR
+     * reply teach where its server is (a client cannot claim a server's MAC from outside).
+     */
+    private readonly drSegment: readonly boolean[],
   ) {
     const out = (dev: number, off: number, len: number) => dev === JOIN_TAP ? this.tapSend(off, len) : this.transmit(dev - JOIN_DEV0, off, len);
     this.joiner = join ? new TcpJoiner(area.u8, stagingAt, false, out, counters, MISC_BASE + M_JOINED) : null;
@@ -165,6 +178,21 @@ export class XdpPath {
         p.csumAt = csumAt;
       }
     }
+    // A DR real server's reply (taken by its direction-2 key): see the top of this file.
+    const cfg = this.pipeline.cfg;
+    if (v6 ? cfg.isDrVip6(f0, f1, f2, f3) : cfg.isDrVip4(f0)) {
+      c[MISC_BASE + M_XDP_DR]++;
+      if (this.drSegment[i]) this.drServers.learn(fromHi, fromLo, 0, 0, i, fromHi, fromLo, this.pipeline.nowMs);
+      p.ipv = v6 ? 6 : 4;
+      p.l3 = l3;
+      p.l4 = l4;
+      p.start = l3;
+      p.len = end - l3;
+      p.proto = proto;
+      p.dir = 1;
+      this.send();
+      return;
+    }
     if (this.lock !== null) this.lock.lock();
     const v = this.pipeline.process(this.area, l3, len - ETH, now, 0);
     if (this.lock !== null) this.lock.unlock();
@@ -173,22 +201,28 @@ export class XdpPath {
       hops.learn(f0, f1, f2, f3, i, fromHi, fromLo, this.pipeline.nowMs);
       this.send();
     } else if (v === VERDICT_PASS) this.toTun();
-    else if (v === VERDICT_TX_L2 && this.tap !== null) this.sendL2();
+    else if (v === VERDICT_TX_L2 && this.tap !== null) {
+      // A DR client: its replies may come back through the hand-off.
+      if (p.dir === 0) (v6 ? this.clients6 : this.clients).learn(f0, f1, f2, f3, i, fromHi, fromLo, this.pipeline.nowMs);
+      this.sendL2();
+    }
   }
 
   /**
    * Direct routing: the pipeline wrote the real server's MAC (resolved on the TAP) in front
-   * of the packet, and the frame leaves through the TAP, as the TUN path sends it. The
-   * client's hop through the host's routing and bridge is what the hand-off saves.
+   * of the packet. The frame leaves by the socket the server's replies came from, or else
+   * through the TAP, as the TUN path sends it.
    */
   private sendL2(): void {
     const p = this.pipeline.pkt;
+    const u8 = this.area.u8;
+    const hop = this.drServers.find((u8[p.start] << 8) | u8[p.start + 1], get32(u8, p.start + 2) | 0, 0, 0, this.pipeline.nowMs);
+    const dev = hop >= 0 ? JOIN_DEV0 + this.drServers.sock(hop) : JOIN_TAP;
+    this.counters[MISC_BASE + M_TX]++;
     // The pipeline completed a partial checksum: a DR packet leaves with no offload state.
-    if (this.joiner !== null && p.proto === IPPROTO_TCP && this.joiner.add(JOIN_TAP, p.start, ETH, p.len, 0, true)) {
-      this.counters[MISC_BASE + M_TX]++;
-      return;
-    }
-    if (this.tapSend(p.start, p.len) >= 0) this.counters[MISC_BASE + M_TX]++;
+    if (this.joiner !== null && p.proto === IPPROTO_TCP && this.joiner.add(dev, p.start, ETH, p.len, 0, true)) return;
+    if (dev === JOIN_TAP) this.tapSend(p.start, p.len);
+    else this.transmit(dev - JOIN_DEV0, p.start, p.len);
   }
 
   private tapSend(at: number, len: number): number {

@@ -13,10 +13,16 @@
 //
 // Which frames: two BPF hash maps (the "steal maps"), shared by every interface's program:
 // for IPv4, 8-byte keys of address (4 bytes, network order), port (2, network order), IP
-// protocol, direction (0: the destination is a service, 1: the source is a real server);
+// protocol, direction (0: the destination is a service, 1: the source is a real server,
+// 2: the source is a DR service, so the frame is a DR real server's reply to a client);
 // for IPv6, 20-byte keys of the same with a 16-byte address (TCP or UDP right after the
 // fixed header: no extension headers). The control thread keeps them equal to the rules
 // (control/xdp_keys.ts).
+//
+// DR replies (--xdp-forward, on by default) do not need tslb, but when this host is also
+// the real servers' router they cross it: the program takes them too, and tslb routes
+// them on to the client from its sockets (dataplane/xdp_path.ts), past the host's bridge
+// and routing, joining a response's segments as it does for NAT.
 //
 // The program comes off when its link fd closes, so also when tslb dies.
 import { Asm, createLink, createMap, loadProgram, updateElem } from "./bpf.ts";
@@ -27,6 +33,9 @@ export const BPF_PROG_TYPE_XDP = 6;
 const XDP_FLAGS_SKB_MODE = 2, XDP_FLAGS_DRV_MODE = 4;
 const XDP_PASS = 2;
 const FUNC_MAP_LOOKUP = 1, FUNC_REDIRECT_MAP = 51;
+
+/** Steal-key directions: to a service, from a NAT real server, from a DR service (its real server's reply). */
+export const DIR_SERVICE = 0, DIR_SERVER = 1, DIR_DR_REPLY = 2;
 
 /**
  * The longest frame taken. A longer one is part of a bulk transfer (or a TCP super-packet,
@@ -48,28 +57,29 @@ const MOV64_X = 0xbf, MOV64_K = 0xb7, ADD64_K = 0x07, AND64_K = 0x57;
 const JA = 0x05, JGT_X = 0x2d, JGE_X = 0x3d, JEQ_K = 0x15, JNE_K = 0x55, CALL = 0x85, EXIT = 0x95;
 const JEQ32_K = 0x16, JNE32_K = 0x56;
 
-/** The steal-map key of an IPv4 address (int32 of its big-endian value), port and protocol. */
-export function stealKey(addr: number, port: number, proto: number, fromServer: boolean): Uint8Array {
-  return Uint8Array.of(addr >>> 24, (addr >>> 16) & 0xff, (addr >>> 8) & 0xff, addr & 0xff, port >>> 8, port & 0xff, proto, fromServer ? 1 : 0);
+/** The steal-map key of an IPv4 address (int32 of its big-endian value), port, protocol and direction (DIR_*). */
+export function stealKey(addr: number, port: number, proto: number, dir: number): Uint8Array {
+  return Uint8Array.of(addr >>> 24, (addr >>> 16) & 0xff, (addr >>> 8) & 0xff, addr & 0xff, port >>> 8, port & 0xff, proto, dir);
 }
 
 /** The IPv6 steal-map key: the address as 4 int32 words of its big-endian value. */
-export function stealKey6(words: readonly number[], port: number, proto: number, fromServer: boolean): Uint8Array {
+export function stealKey6(words: readonly number[], port: number, proto: number, dir: number): Uint8Array {
   const k = new Uint8Array(STEAL_KEY6_BYTES);
   const dv = new DataView(k.buffer);
   for (let i = 0; i < 4; i++) dv.setInt32(i * 4, words[i] | 0);
   dv.setUint16(16, port);
   k[18] = proto;
-  k[19] = fromServer ? 1 : 0;
+  k[19] = dir;
   return k;
 }
 
 /**
  * The program for one interface. Registers: r6 the context, r7 the IP protocol, r8 the
  * frame's start (kept across helper calls). Loads of network-order fields read them
- * little-endian, so constants are byte-swapped: 0x0008 is EtherType 0x0800.
+ * little-endian, so constants are byte-swapped: 0x0008 is EtherType 0x0800. With
+ * `drReplies`, a third key (the source, direction 2) takes DR real servers' replies.
  */
-export function xdpProgram(stealFd: number, steal6Fd: number, xskFd: number, macs: readonly Uint8Array[]) {
+export function xdpProgram(stealFd: number, steal6Fd: number, xskFd: number, macs: readonly Uint8Array[], drReplies = false) {
   const a = new Asm();
   a.i(MOV64_X, 6, 1);
   a.i(LDX_W, 8, 6, 0, 0); // data
@@ -97,14 +107,19 @@ export function xdpProgram(stealFd: number, steal6Fd: number, xskFd: number, mac
   a.label("key");
   a.i(LDX_W, 5, 8, 30, 0).i(STX_W, 10, 5, -8, 0);
   a.i(LDX_H, 5, 8, 36, 0).i(STX_H, 10, 5, -4, 0);
-  a.i(STX_B, 10, 7, -2, 0).i(ST_B, 10, 0, -1, 0);
-  a.mapFd(1, stealFd).i(MOV64_X, 2, 10).i(ADD64_K, 2, 0, 0, -8).i(CALL, 0, 0, 0, FUNC_MAP_LOOKUP);
+  a.i(STX_B, 10, 7, -2, 0).i(ST_B, 10, 0, -1, DIR_SERVICE);
+  lookup(a, stealFd, -8);
   a.jump(JNE_K, "take", 0, 0);
-  // Key 2: source address and port, direction 1.
+  // Key 2: source address and port, direction 1 (then 2).
   a.i(LDX_W, 5, 8, 26, 0).i(STX_W, 10, 5, -8, 0);
   a.i(LDX_H, 5, 8, 34, 0).i(STX_H, 10, 5, -4, 0);
-  a.i(ST_B, 10, 0, -1, 1);
-  a.mapFd(1, stealFd).i(MOV64_X, 2, 10).i(ADD64_K, 2, 0, 0, -8).i(CALL, 0, 0, 0, FUNC_MAP_LOOKUP);
+  a.i(ST_B, 10, 0, -1, DIR_SERVER);
+  lookup(a, stealFd, -8);
+  if (drReplies) {
+    a.jump(JNE_K, "take", 0, 0);
+    a.i(ST_B, 10, 0, -1, DIR_DR_REPLY);
+    lookup(a, stealFd, -8);
+  }
   a.jump(JEQ_K, "pass", 0, 0);
   a.jump(JA, "take");
   // IPv6: the transport header right after the fixed one (next header TCP or UDP).
@@ -116,14 +131,19 @@ export function xdpProgram(stealFd: number, steal6Fd: number, xskFd: number, mac
   a.label("key6");
   for (let w = 0; w < 4; w++) a.i(LDX_W, 5, 8, 38 + 4 * w, 0).i(STX_W, 10, 5, -24 + 4 * w, 0);
   a.i(LDX_H, 5, 8, 56, 0).i(STX_H, 10, 5, -8, 0);
-  a.i(STX_B, 10, 7, -6, 0).i(ST_B, 10, 0, -5, 0);
-  a.mapFd(1, steal6Fd).i(MOV64_X, 2, 10).i(ADD64_K, 2, 0, 0, -24).i(CALL, 0, 0, 0, FUNC_MAP_LOOKUP);
+  a.i(STX_B, 10, 7, -6, 0).i(ST_B, 10, 0, -5, DIR_SERVICE);
+  lookup(a, steal6Fd, -24);
   a.jump(JNE_K, "take", 0, 0);
-  // Key 2: source address (22..37) and port (54), direction 1.
+  // Key 2: source address (22..37) and port (54), direction 1 (then 2).
   for (let w = 0; w < 4; w++) a.i(LDX_W, 5, 8, 22 + 4 * w, 0).i(STX_W, 10, 5, -24 + 4 * w, 0);
   a.i(LDX_H, 5, 8, 54, 0).i(STX_H, 10, 5, -8, 0);
-  a.i(ST_B, 10, 0, -5, 1);
-  a.mapFd(1, steal6Fd).i(MOV64_X, 2, 10).i(ADD64_K, 2, 0, 0, -24).i(CALL, 0, 0, 0, FUNC_MAP_LOOKUP);
+  a.i(ST_B, 10, 0, -5, DIR_SERVER);
+  lookup(a, steal6Fd, -24);
+  if (drReplies) {
+    a.jump(JNE_K, "take", 0, 0);
+    a.i(ST_B, 10, 0, -5, DIR_DR_REPLY);
+    lookup(a, steal6Fd, -24);
+  }
   a.jump(JEQ_K, "pass", 0, 0);
   // To the socket of the queue the frame came in on; with none there, on to the kernel.
   a.label("take");
@@ -131,6 +151,11 @@ export function xdpProgram(stealFd: number, steal6Fd: number, xskFd: number, mac
   a.label("pass");
   a.i(MOV64_K, 0, 0, 0, XDP_PASS).i(EXIT);
   return a.done();
+}
+
+/** r0 = bpf_map_lookup_elem(map, fp + keyAt). */
+function lookup(a: Asm, mapFd: number, keyAt: number): void {
+  a.mapFd(1, mapFd).i(MOV64_X, 2, 10).i(ADD64_K, 2, 0, 0, keyAt).i(CALL, 0, 0, 0, FUNC_MAP_LOOKUP);
 }
 
 /** The steal maps (IPv4, IPv6), created once by the control thread (their fds are process-wide). */
@@ -159,17 +184,17 @@ export interface XdpAttachment {
 
 /**
  * Points queue 0 of interface `ifindex` at AF_XDP socket `xskFd` and attaches the program,
- * taking frames for the destination MACs `macs`, in `mode`: "native" (the driver runs it)
- * or "generic" (the kernel, on socket buffers).
+ * taking frames for the destination MACs `macs` (and DR replies with `drReplies`), in
+ * `mode`: "native" (the driver runs it) or "generic" (the kernel, on socket buffers).
  */
-export function attachXdp(ifindex: number, ifname: string, macs: readonly Uint8Array[], steal: [number, number], xskFd: number, mode: "native" | "generic"): XdpAttachment {
+export function attachXdp(ifindex: number, ifname: string, macs: readonly Uint8Array[], steal: [number, number], xskFd: number, mode: "native" | "generic", drReplies: boolean): XdpAttachment {
   const xskMap = createXskMap(ifname);
   let prog = -1;
   try {
     const v = new Uint8Array(4);
     new DataView(v.buffer).setUint32(0, xskFd, true);
     updateElem(xskMap, new Uint8Array(4), v);
-    prog = loadProgram(BPF_PROG_TYPE_XDP, xdpProgram(steal[0], steal[1], xskMap, macs), `(xdp ${ifname})`);
+    prog = loadProgram(BPF_PROG_TYPE_XDP, xdpProgram(steal[0], steal[1], xskMap, macs, drReplies), `(xdp ${ifname})`);
     const link = createLink(prog, ifindex, BPF_XDP, mode === "native" ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE, `(xdp ${mode} ${ifname})`);
     return { link, xskMap, mode };
   } catch (e) {

@@ -36,9 +36,11 @@ export const M_JOINED = 6;
 export const M_XDP_RX = 7;
 /** Of those, the ones sent on through the TUN (next hop not learnt yet, TTL, not ours). */
 export const M_XDP_TUN = 8;
-export const MISC_COUNT = 9;
+/** Of those, DR real servers' replies, routed on to their clients (--xdp-forward). */
+export const M_XDP_DR = 9;
+export const MISC_COUNT = 10;
 /** The names of the MISC counters, by index (drops op, metrics). */
-export const MISC_NAMES = ["rx", "tx", "pass", "segmented", "gso_rx", "coalesced", "joined", "xdp_rx", "xdp_tun"] as const;
+export const MISC_NAMES = ["rx", "tx", "pass", "segmented", "gso_rx", "coalesced", "joined", "xdp_rx", "xdp_tun", "xdp_dr"] as const;
 export const COUNTER_WORDS = MISC_BASE + MISC_COUNT;
 
 export function svcBase(id: number): number {

@@ -7,7 +7,7 @@
 import type { ServiceView, Stats } from "../control/protocol.ts";
 
 /** The kinds of tslb_worker_packets_total, in output order. */
-export const WORKER_KINDS = ["rx", "tx", "pass", "gso_rx", "segmented", "coalesced", "joined", "xdp_rx", "xdp_tun"] as const;
+export const WORKER_KINDS = ["rx", "tx", "pass", "gso_rx", "segmented", "coalesced", "joined", "xdp_rx", "xdp_tun", "xdp_dr"] as const;
 export type WorkerPackets = Record<(typeof WORKER_KINDS)[number], number>;
 
 export interface MetricsInput {

@@ -27,20 +27,20 @@ s("a NAT service: its VIP and port, and each real server's address and port, per
   ]);
 });
 
-s("a DR service: its VIP and port only (replies bypass tslb); mixed with NAT, the NAT servers' ports too", () => {
+s("a DR service: its VIP and port, as destination and as the source of replies to forward; mixed with NAT, the NAT servers' ports too", () => {
   assert.equal(keys([
     "-A -t 198.18.0.101:80 -s rr", "-a -t 198.18.0.101:80 -r 198.18.1.11:80 -g", "-a -t 198.18.0.101:80 -r 198.18.1.12:80 -g",
     "-A -t 198.18.0.104:80 -s rr", "-a -t 198.18.0.104:80 -r 198.18.1.11:80 -m", "-a -t 198.18.0.104:80 -r 198.18.1.12:80 -g",
-  ]), ["198.18.0.101.0.80.6.0", "198.18.0.104.0.80.6.0", "198.18.1.11.0.80.6.1"]);
+  ]), ["198.18.0.101.0.80.6.0", "198.18.0.101.0.80.6.2", "198.18.0.104.0.80.6.0", "198.18.0.104.0.80.6.2", "198.18.1.11.0.80.6.1"]);
 });
 
-s("IPv6: a NAT service's VIP and port and its servers' addresses and ports, in 20-byte keys; DR the VIP only", () => {
-  const k6 = (a: string, port: number, proto: number, fromServer: boolean) => stealKey6(parseIPv6(a)!, port, proto, fromServer).join(".");
+s("IPv6: a NAT service's VIP and port and its servers' addresses and ports, in 20-byte keys; DR the VIP both ways", () => {
+  const k6 = (a: string, port: number, proto: number, dir: number) => stealKey6(parseIPv6(a)!, port, proto, dir).join(".");
   assert.equal(keys([
     "-A -t [2001:2::100]:80 -s rr", "-a -t [2001:2::100]:80 -r [2001:2:0:1::11]:8080 -m",
     "-A -u [2001:2::102]:53 -s rr", "-a -u [2001:2::102]:53 -r [2001:2:0:1::12]:53 -g",
-  ]), [k6("2001:2::100", 80, 6, false), k6("2001:2::102", 53, 17, false), k6("2001:2:0:1::11", 8080, 6, true)].sort());
-  assert.equal([...stealKey6(parseIPv6("2001:2::1")!, 8080, 6, true)], [0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x1f, 0x90, 6, 1]);
+  ]), [k6("2001:2::100", 80, 6, 0), k6("2001:2::102", 53, 17, 0), k6("2001:2::102", 53, 17, 2), k6("2001:2:0:1::11", 8080, 6, 1)].sort());
+  assert.equal([...stealKey6(parseIPv6("2001:2::1")!, 8080, 6, 1)], [0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x1f, 0x90, 6, 1]);
 });
 
 s("full NAT: its VIP and port, and its servers' addresses and ports (their replies come back to tslb)", () => {
@@ -62,11 +62,12 @@ s("everything else keeps the TUN path: tunnels, NAT64, a tunnelled server among 
 });
 
 s("a key is address, port (network order), protocol and direction", () => {
-  assert.equal([...stealKey(0xc6120064 | 0, 80, 6, false)], [198, 18, 0, 100, 0, 80, 6, 0]);
-  assert.equal([...stealKey(0xc612010b | 0, 8080, 17, true)], [198, 18, 1, 11, 0x1f, 0x90, 17, 1]);
+  assert.equal([...stealKey(0xc6120064 | 0, 80, 6, 0)], [198, 18, 0, 100, 0, 80, 6, 0]);
+  assert.equal([...stealKey(0xc612010b | 0, 8080, 17, 1)], [198, 18, 1, 11, 0x1f, 0x90, 17, 1]);
+  assert.equal([...stealKey(0xc6120064 | 0, 80, 6, 2)], [198, 18, 0, 100, 0, 80, 6, 2]);
 });
 
-s("--xdp and --xdp-mode: parsed, checked, passed on to an auto-started daemon", () => {
+s("--xdp, --xdp-mode and --xdp-forward: parsed, checked, passed on to an auto-started daemon", () => {
   assert.equal(splitGlobalOptions([], {}).opts.xdp, []);
   const o = splitGlobalOptions(["--xdp", "eth0,br-port1", "-L"], {}).opts;
   assert.equal([o.xdp, o.xdpMode], [["eth0", "br-port1"], "generic"]);
@@ -76,8 +77,12 @@ s("--xdp and --xdp-mode: parsed, checked, passed on to an auto-started daemon", 
   assert.throws(() => splitGlobalOptions(["--xdp", "a-name-too-long-for-linux"], {}), /--xdp wants interface names/);
   assert.throws(() => splitGlobalOptions(["--xdp", "eth0,eth0"], {}), /--xdp names an interface twice/);
   assert.throws(() => splitGlobalOptions(["--xdp-mode", "offload"], {}), /--xdp-mode wants generic or native/);
+  assert.is(o.xdpForward, true);
+  assert.is(splitGlobalOptions(["--xdp-forward", "off"], {}).opts.xdpForward, false);
+  assert.is(splitGlobalOptions([], { TSLB_XDP_FORWARD: "off" }).opts.xdpForward, false);
+  assert.throws(() => splitGlobalOptions(["--xdp-forward", "yes"], {}), /--xdp-forward wants on or off, not 'yes'/);
   const a = daemonArgs(o);
-  assert.equal(a.slice(a.indexOf("--xdp"), a.indexOf("--xdp") + 4), ["--xdp", "eth0,br-port1", "--xdp-mode", "generic"]);
+  assert.equal(a.slice(a.indexOf("--xdp"), a.indexOf("--xdp") + 6), ["--xdp", "eth0,br-port1", "--xdp-mode", "generic", "--xdp-forward", "on"]);
   assert.not.ok(daemonArgs(splitGlobalOptions([], {}).opts).includes("--xdp"));
 });
 

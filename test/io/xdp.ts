@@ -10,19 +10,21 @@ import { XSK_MAX_FRAME } from "../../src/io/xsk.ts";
 
 const s = suite("XDP program");
 
-s("the verifier accepts it", () => {
+s("the verifier accepts it, with and without taking DR replies", () => {
   const steal = createStealMaps();
   const xsk = createXskMap("test");
   try {
-    // Three MACs, one with the top bit of its last four bytes set.
-    const prog = xdpProgram(steal[0], steal[1], xsk, [Uint8Array.of(2, 0, 0, 0, 0, 1), Uint8Array.of(0xfe, 0xff, 0x80, 1, 2, 0xff), Uint8Array.of(6, 5, 4, 3, 2, 1)]);
-    // Every jump lands inside the program.
-    prog.forEach(([op, , , off], pc) => {
-      if ((op & 0x07) === 0x05 && op !== 0x85 && op !== 0x95) assert.ok(pc + 1 + off >= 0 && pc + 1 + off < prog.length, `jump at ${pc}`);
-    });
-    const fd = loadProgram(BPF_PROG_TYPE_XDP, prog, "(test)");
-    assert.ok(fd >= 0);
-    close(fd);
+    for (const drReplies of [false, true]) {
+      // Three MACs, one with the top bit of its last four bytes set.
+      const prog = xdpProgram(steal[0], steal[1], xsk, [Uint8Array.of(2, 0, 0, 0, 0, 1), Uint8Array.of(0xfe, 0xff, 0x80, 1, 2, 0xff), Uint8Array.of(6, 5, 4, 3, 2, 1)], drReplies);
+      // Every jump lands inside the program.
+      prog.forEach(([op, , , off], pc) => {
+        if ((op & 0x07) === 0x05 && op !== 0x85 && op !== 0x95) assert.ok(pc + 1 + off >= 0 && pc + 1 + off < prog.length, `jump at ${pc}`);
+      });
+      const fd = loadProgram(BPF_PROG_TYPE_XDP, prog, "(test)");
+      assert.ok(fd >= 0);
+      close(fd);
+    }
   } finally {
     for (const fd of [...steal, xsk]) close(fd);
   }

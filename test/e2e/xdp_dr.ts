@@ -7,22 +7,14 @@
 // ones through the TAP path), and the server's stack verifies every checksum.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DR_CL, DR_CL6, DR_RS, DR_RS6, DR_VIP, DR_VIP6, DrTopology, sh } from "../../scripts/topology.ts";
-import { BIG_BYTES, type NginxServer, byteSum, ensureNginx, patternBytes, startNginx } from "../helpers/nginx.ts";
-import { BUN, ROOT, daemonCounters, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
+import { BIG_BYTES, type NginxServer, byteSum, ensureNginx, patternBytes, startNginx, storedUpload } from "../helpers/nginx.ts";
+import { BUN, ROOT, daemonCounters, drRules, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 
-const RULES = `-A -t ${DR_VIP}:8080 -s wrr
--a -t ${DR_VIP}:8080 -r ${DR_RS[0]} -g -w 3
--a -t ${DR_VIP}:8080 -r ${DR_RS[1]} -g -w 1
--A -u ${DR_VIP}:53 -s rr
--a -u ${DR_VIP}:53 -r ${DR_RS[0]} -g
--A -t [${DR_VIP6}]:8080 -s rr
--a -t [${DR_VIP6}]:8080 -r ${DR_RS6[0]} -g
--a -t [${DR_VIP6}]:8080 -r ${DR_RS6[1]} -g
-`;
+const RULES = drRules(DR_VIP, DR_VIP6, DR_RS, DR_RS6);
 
 ensureBinary();
 ensureNginx();
@@ -80,9 +72,7 @@ e2e("wrr 3:1 gives 15/5 of 20 requests, each server sees the client, the client'
 e2e("5 MiB up arrives whole (checksums completed, the server verifies them); 5 MiB down comes straight from the server", () => {
   const sum = byteSum(patternBytes(BIG_BYTES));
   assert.equal(client("put", DR_VIP, "8080", String(BIG_BYTES)), ["201"]);
-  const stored = ["rs1", "rs2"].map((n) => join(dir, n, "html", "up", "upload.bin")).map((f) => { try { return readFileSync(f); } catch { return null; } }).filter((b) => b !== null);
-  assert.is(stored.length, 1);
-  assert.is(byteSum(stored[0]!), sum);
+  assert.is(byteSum(storedUpload(dir)), sum);
   assert.equal(client("download", DR_VIP, "8080", "/big"), [`200 ${BIG_BYTES} ${sum}`]);
 });
 

@@ -37,6 +37,13 @@ export function byteSum(b: Uint8Array): number {
   return sum;
 }
 
+/** The upload (PUT /up/upload.bin) real server "rs1" or "rs2" stored under `dir`; throws unless exactly one did. */
+export function storedUpload(dir: string): Uint8Array {
+  const found = ["rs1", "rs2"].map((n) => join(dir, n, "html", "up", "upload.bin")).filter((f) => existsSync(f));
+  if (found.length !== 1) throw new Error(`the upload is stored on ${found.length} servers, not one`);
+  return readFileSync(found[0]);
+}
+
 export interface NginxServer {
   /** The access log's lines: "<proxy_protocol_addr> <status> <request_length> <bytes_sent>". */
   log(): string[];

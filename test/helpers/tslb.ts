@@ -96,3 +96,19 @@ export function keepAliveClient(ns: string, addr: string, port: string, timeoutM
     stop() { ka.kill(); },
   };
 }
+
+/**
+ * The direct-routing rules of the XDP tests: TCP 8080 wrr 3:1 over two real servers, UDP 53
+ * on the first, and IPv6 TCP 8080 rr over two.
+ */
+export function drRules(vip: string, vip6: string, rs: readonly string[], rs6: readonly string[]): string {
+  return `-A -t ${vip}:8080 -s wrr
+-a -t ${vip}:8080 -r ${rs[0]} -g -w 3
+-a -t ${vip}:8080 -r ${rs[1]} -g -w 1
+-A -u ${vip}:53 -s rr
+-a -u ${vip}:53 -r ${rs[0]} -g
+-A -t [${vip6}]:8080 -s rr
+-a -t [${vip6}]:8080 -r ${rs6[0]} -g
+-a -t [${vip6}]:8080 -r ${rs6[1]} -g
+`;
+}

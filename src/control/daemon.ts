@@ -8,7 +8,7 @@ import { dirname } from "node:path";
 import { DataplaneHost } from "../dataplane/host.ts";
 import { allowedCpuMask, setRps } from "../io/rps.ts";
 import { SysError, close } from "../io/libc.ts";
-import { attachXdp, createStealMaps } from "../io/xdp.ts";
+import { type XdpAttachment, attachXdp, createStealMaps, retargetXdp } from "../io/xdp.ts";
 import { XSK_UMEM_BYTES, type XskPort, allocXskArea, openXsk } from "../io/xsk.ts";
 import type { WorkerInit } from "../dataplane/worker.ts";
 import { StealKeys } from "./xdp_keys.ts";
@@ -18,7 +18,7 @@ import { sysctlRead, sysctlWrite } from "../io/sysctl.ts";
 import { openTap, openTun, openTunQueue, type TunDevice } from "../io/tun.ts";
 import { steerQueues } from "../io/steering.ts";
 import { type Sock, openRaw } from "../io/raw.ts";
-import { macText, macWrite } from "../wire/ethernet.ts";
+import { macHi, macLo, macText, macWrite } from "../wire/ethernet.ts";
 import { SCHEDULER_NAMES } from "../sched/index.ts";
 import {
   COUNTER_WORDS, DROP_BASE, K_CONNS, K_INBYTES, K_INPKTS, K_OUTBYTES, K_OUTPKTS, MISC_BASE, STATS_WIDTH, destBase, sumCounter, svcBase,
@@ -56,6 +56,16 @@ import { RATE_PERIOD_SEC, RateEstimator } from "../stats/rates.ts";
 
 /** How often the daemon looks for connections dropped at a full table (one log line per period at most). */
 const TABLE_WATCH_MS = 5000;
+/** How often the XDP hand-off checks its bridges' MACs (a netlink request per interface). */
+const XDP_MAC_WATCH_MS = 1000;
+
+/** MACs as text, "02:00:c6:12:01:01,..." (to compare and to log). */
+function macHex(macs: readonly Uint8Array[]): string {
+  return macs.map((m) => {
+    const dv = new DataView(m.buffer, m.byteOffset, 6);
+    return macText(macHi(dv, 0), macLo(dv, 0));
+  }).join(",");
+}
 
 /** Packets the kernel may queue on the TUN for the data plane. */
 const TUN_TXQUEUELEN = 10000;
@@ -84,6 +94,10 @@ export class Daemon {
   /** The XDP hand-off (--xdp): its steal map's keys, and every fd it holds open (links, maps, sockets). */
   private steal: StealKeys | null = null;
   private readonly xdpFds: number[] = [];
+  /** Each interface's program, with the MACs it takes frames for ("02:00:..,.."), to follow a bridge's MAC. */
+  private readonly xdpPrograms: { name: string; ifindex: number; master: number; macs: string; att: XdpAttachment }[] = [];
+  private stealMaps: [number, number] | null = null;
+  private xdpTimer: ReturnType<typeof setInterval> | null = null;
   /** "lbc (generic)" per interface of the hand-off, for doctor. */
   private xdpModes: string[] = [];
   private nl: RtNetlink | null = null;
@@ -240,21 +254,52 @@ export class Daemon {
       const { index: ifindex, address, master } = this.nl!.link(name);
       const port = openXsk(name, ifindex, address, area.addr, i * XSK_UMEM_BYTES);
       this.xdpFds.push(port.fd);
-      // The frames this host receives there: to the interface, to its bridge when it is a
-      // port of one, and to tslb's DR MAC.
-      const macs = [address];
-      if (master !== 0) macs.push(this.nl!.link(master).address);
-      if (this.drMac !== null) macs.push(this.drMac);
-      const att = attachXdp(ifindex, name, macs.filter((m) => m.length === 6), steal, port.fd, this.opts.xdpMode, this.opts.xdpForward);
+      const macs = this.xdpMacs(address, master);
+      const att = attachXdp(ifindex, name, macs, steal, port.fd, this.opts.xdpMode, this.opts.xdpForward);
       this.xdpFds.push(att.link, att.xskMap);
+      this.xdpPrograms.push({ name, ifindex, master, macs: macHex(macs), att });
       ports.push(port);
       drSegment.push(bridge !== 0 && master === bridge);
       modes.push(`${name} (${att.mode})`);
     });
     this.steal = new StealKeys(steal);
+    this.stealMaps = steal;
     this.xdpModes = modes;
+    this.xdpTimer = setInterval(() => this.followBridgeMacs(), XDP_MAC_WATCH_MS);
     this.log(`xdp hand-off on ${modes.join(", ")}`);
     return { areaAddr: area.addr, areaBytes: names.length * XSK_UMEM_BYTES + XDP_STAGING_BYTES, ports, drSegment };
+  }
+
+  /**
+   * The destination MACs the hand-off takes on an interface: the interface's own, its
+   * bridge's when it is a port of one, and tslb's DR MAC.
+   */
+  private xdpMacs(address: Uint8Array, master: number): Uint8Array[] {
+    const macs = [address];
+    if (master !== 0) macs.push(this.nl!.link(master).address);
+    if (this.drMac !== null) macs.push(this.drMac);
+    return macs.filter((m) => m.length === 6);
+  }
+
+  /**
+   * A bridge without a fixed MAC takes its lowest port's, so a port joining or leaving can
+   * change it, and the servers then send to the new one. Each program is replaced by one
+   * for the current MACs when they change (checked every XDP_MAC_WATCH_MS); until then
+   * those frames take the TUN path, as without --xdp.
+   */
+  private followBridgeMacs(): void {
+    for (const p of this.xdpPrograms) {
+      try {
+        const macs = this.xdpMacs(this.nl!.link(p.ifindex).address, p.master);
+        const hex = macHex(macs);
+        if (hex === p.macs) continue;
+        retargetXdp(p.att, p.name, macs, this.stealMaps!, this.opts.xdpForward);
+        this.log(`xdp hand-off on ${p.name} now takes frames to ${hex} (was ${p.macs})`);
+        p.macs = hex;
+      } catch (e) {
+        this.log(`xdp hand-off on ${p.name}: cannot follow its MACs (${(e as Error).message})`);
+      }
+    }
   }
 
   /** The steal map follows the rules; a failure only leaves frames to the TUN path, so it is logged, not fatal. */
@@ -756,6 +801,7 @@ export class Daemon {
       this.stopServer?.();
       if (this.rateTimer) clearInterval(this.rateTimer);
       if (this.opsTimer) clearInterval(this.opsTimer);
+      if (this.xdpTimer) clearInterval(this.xdpTimer);
       this.metrics?.stop();
       this.health?.stop();
       await this.host.stop().catch(() => undefined);

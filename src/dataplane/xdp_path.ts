@@ -179,8 +179,9 @@ export class XdpPath {
       }
     }
     // A DR real server's reply (taken by its direction-2 key): see the top of this file.
+    // Without DR services a NAT frame skips the lookup.
     const cfg = this.pipeline.cfg;
-    if (v6 ? cfg.isDrVip6(f0, f1, f2, f3) : cfg.isDrVip4(f0)) {
+    if (v6 ? cfg.drVips6.length !== 0 && cfg.isDrVip6(f0, f1, f2, f3) : cfg.drVips.length !== 0 && cfg.isDrVip4(f0)) {
       c[MISC_BASE + M_XDP_DR]++;
       if (this.drSegment[i]) this.drServers.learn(fromHi, fromLo, 0, 0, i, fromHi, fromLo, this.pipeline.nowMs);
       p.ipv = v6 ? 6 : 4;

@@ -3,7 +3,7 @@
 // and link commands. Set-up calls only: they throw SysError.
 import { SysError, bpf, bufPtr } from "./libc.ts";
 
-const BPF_MAP_CREATE = 0, BPF_MAP_UPDATE_ELEM = 2, BPF_MAP_DELETE_ELEM = 3, BPF_PROG_LOAD = 5, BPF_LINK_CREATE = 28;
+const BPF_MAP_CREATE = 0, BPF_MAP_UPDATE_ELEM = 2, BPF_MAP_DELETE_ELEM = 3, BPF_PROG_LOAD = 5, BPF_LINK_CREATE = 28, BPF_LINK_UPDATE = 29;
 
 /** One instruction: opcode, dst register, src register, offset (s16), immediate (s32). */
 export type Insn = [op: number, dst: number, src: number, off: number, imm: number];
@@ -123,6 +123,15 @@ export function deleteElem(fd: number, key: Uint8Array): void {
   } catch (e) {
     if (!(e instanceof SysError && e.code === "ENOENT")) throw e;
   }
+}
+
+/** Puts program `progFd` in place of the one link `linkFd` holds (atomically: no frame goes without). */
+export function updateLink(linkFd: number, progFd: number, what: string): void {
+  const attr = new Uint8Array(128);
+  const dv = new DataView(attr.buffer);
+  dv.setUint32(0, linkFd, true);
+  dv.setUint32(4, progFd, true);
+  bpf(BPF_LINK_UPDATE, attr, `bpf(BPF_LINK_UPDATE) ${what}`);
 }
 
 /**

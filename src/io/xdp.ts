@@ -25,7 +25,7 @@
 // and routing, joining a response's segments as it does for NAT.
 //
 // The program comes off when its link fd closes, so also when tslb dies.
-import { Asm, createLink, createMap, loadProgram, updateElem } from "./bpf.ts";
+import { Asm, createLink, createMap, loadProgram, updateElem, updateLink } from "./bpf.ts";
 import { close } from "./libc.ts";
 
 const BPF_MAP_TYPE_HASH = 1, BPF_MAP_TYPE_XSKMAP = 17, BPF_XDP = 37;
@@ -203,5 +203,18 @@ export function attachXdp(ifindex: number, ifname: string, macs: readonly Uint8A
   } finally {
     // The link holds the program.
     if (prog >= 0) close(prog);
+  }
+}
+
+/**
+ * Replaces an attached program with one taking frames for `macs` (the same socket, maps and
+ * mode): for when a bridge takes another MAC. The old program serves until the swap.
+ */
+export function retargetXdp(att: XdpAttachment, ifname: string, macs: readonly Uint8Array[], steal: [number, number], drReplies: boolean): void {
+  const prog = loadProgram(BPF_PROG_TYPE_XDP, xdpProgram(steal[0], steal[1], att.xskMap, macs, drReplies), `(xdp ${ifname})`);
+  try {
+    updateLink(att.link, prog, `(xdp ${ifname})`);
+  } finally {
+    close(prog);
   }
 }

@@ -131,6 +131,23 @@ e2e("a real server's answer to the balancer host itself (a health check's, say) 
   });
 });
 
+e2e("a bridge that takes another MAC: the programs follow it within seconds, and the replies go by XDP again", async () => {
+  // As a bridge without a fixed MAC does when its lowest port leaves. The servers learn the
+  // new MAC anew (their neighbour entries for the gateway flushed).
+  topo.ip(lb(), "link", "set", "br0", "address", "02:00:c6:12:01:fe");
+  for (const n of [topo.ns.rs1, topo.ns.rs2]) topo.ip(n, "neigh", "flush", "dev", "eth0");
+  await Bun.sleep(2500);
+  const before = await daemonCounters(socket);
+  alternate(VIP, CL);
+  const after = await daemonCounters(socket);
+  // What came in by the TUN (received, not taken from a socket): the replies, had the
+  // programs kept the old MAC.
+  const viaTun = (after.rx - after.xdp_rx) - (before.rx - before.xdp_rx);
+  console.log(`    (${after.xdp_rx - before.xdp_rx} frames taken by XDP, ${viaTun} received through the TUN)`);
+  assert.ok(after.xdp_rx - before.xdp_rx >= 20 * 7, `taken ${after.xdp_rx - before.xdp_rx}`);
+  assert.ok(viaTun <= 4, `through the TUN ${viaTun}`);
+});
+
 e2e("tslb doctor names the hand-off's interfaces and keys", () => {
   const r = cli(["doctor"]);
   assert.is(r.code, 0, r.out + r.err);

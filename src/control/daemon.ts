@@ -8,7 +8,7 @@ import { dirname } from "node:path";
 import { DataplaneHost } from "../dataplane/host.ts";
 import { allowedCpuMask, setRps } from "../io/rps.ts";
 import { SysError, close } from "../io/libc.ts";
-import { type XdpAttachment, attachXdp, createStealMaps, retargetXdp } from "../io/xdp.ts";
+import { type XdpAttachment, type XdpMaps, attachXdp, createXdpMaps, retargetXdp } from "../io/xdp.ts";
 import { XSK_UMEM_BYTES, type XskPort, allocXskArea, openXsk } from "../io/xsk.ts";
 import type { WorkerInit } from "../dataplane/worker.ts";
 import { StealKeys } from "./xdp_keys.ts";
@@ -96,7 +96,7 @@ export class Daemon {
   private readonly xdpFds: number[] = [];
   /** Each interface's program, with the MACs it takes frames for ("02:00:..,.."), to follow a bridge's MAC. */
   private readonly xdpPrograms: { name: string; ifindex: number; master: number; macs: string; att: XdpAttachment }[] = [];
-  private stealMaps: [number, number] | null = null;
+  private xdpMaps: XdpMaps | null = null;
   private xdpTimer: ReturnType<typeof setInterval> | null = null;
   /** "lbc (generic)" per interface of the hand-off, for doctor. */
   private xdpModes: string[] = [];
@@ -243,8 +243,8 @@ export class Daemon {
   private openXdp(): WorkerInit["xdp"] {
     const names = this.opts.xdp;
     if (names.length === 0) return null;
-    const steal = createStealMaps();
-    this.xdpFds.push(...steal);
+    const maps = createXdpMaps();
+    this.xdpFds.push(...maps.steal, maps.bulk);
     const area = allocXskArea(names.length, XDP_STAGING_BYTES);
     const ports: XskPort[] = [];
     const drSegment: boolean[] = [];
@@ -255,15 +255,15 @@ export class Daemon {
       const port = openXsk(name, ifindex, address, area.addr, i * XSK_UMEM_BYTES);
       this.xdpFds.push(port.fd);
       const macs = this.xdpMacs(address, master);
-      const att = attachXdp(ifindex, name, macs, steal, port.fd, this.opts.xdpMode, this.opts.xdpForward);
+      const att = attachXdp(ifindex, name, macs, maps, port.fd, this.opts.xdpMode, this.opts.xdpForward);
       this.xdpFds.push(att.link, att.xskMap);
       this.xdpPrograms.push({ name, ifindex, master, macs: macHex(macs), att });
       ports.push(port);
       drSegment.push(bridge !== 0 && master === bridge);
       modes.push(`${name} (${att.mode})`);
     });
-    this.steal = new StealKeys(steal);
-    this.stealMaps = steal;
+    this.steal = new StealKeys(maps.steal);
+    this.xdpMaps = maps;
     this.xdpModes = modes;
     this.xdpTimer = setInterval(() => this.followBridgeMacs(), XDP_MAC_WATCH_MS);
     this.log(`xdp hand-off on ${modes.join(", ")}`);
@@ -293,7 +293,7 @@ export class Daemon {
         const macs = this.xdpMacs(this.nl!.link(p.ifindex).address, p.master);
         const hex = macHex(macs);
         if (hex === p.macs) continue;
-        retargetXdp(p.att, p.name, macs, this.stealMaps!, this.opts.xdpForward);
+        retargetXdp(p.att, p.name, macs, this.xdpMaps!, this.opts.xdpForward);
         this.log(`xdp hand-off on ${p.name} now takes frames to ${hex} (was ${p.macs})`);
         p.macs = hex;
       } catch (e) {

@@ -67,7 +67,8 @@ const ETH = 14;
  * the sockets follow through the TUN too for BULK_MS, so that they cannot overtake the
  * super-packets still on the kernel's path. (A super-packet cannot take the socket path:
  * a socket frame holds one MTU.) The larger cause of reordering is kept out by the XDP
- * program, which leaves every frame over 1 024 bytes to the kernel (io/xdp.ts). A
+ * program, which leaves every frame over 1 024 bytes to the kernel, and a bulk flow's
+ * small frames after it (io/xdp.ts); this catches the frames it took just before. A
  * collision here only sends a flow the slower way.
  */
 const BULK_SLOTS = 1 << 12;

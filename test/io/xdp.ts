@@ -5,18 +5,18 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { loadProgram } from "../../src/io/bpf.ts";
 import { close } from "../../src/io/libc.ts";
-import { BPF_PROG_TYPE_XDP, STEAL_MAX_FRAME, createStealMaps, createXskMap, xdpProgram } from "../../src/io/xdp.ts";
+import { BPF_PROG_TYPE_XDP, STEAL_MAX_FRAME, createXdpMaps, createXskMap, xdpProgram } from "../../src/io/xdp.ts";
 import { XSK_MAX_FRAME } from "../../src/io/xsk.ts";
 
 const s = suite("XDP program");
 
 s("the verifier accepts it, with and without taking DR replies", () => {
-  const steal = createStealMaps();
+  const maps = createXdpMaps();
   const xsk = createXskMap("test");
   try {
     for (const drReplies of [false, true]) {
       // Three MACs, one with the top bit of its last four bytes set.
-      const prog = xdpProgram(steal[0], steal[1], xsk, [Uint8Array.of(2, 0, 0, 0, 0, 1), Uint8Array.of(0xfe, 0xff, 0x80, 1, 2, 0xff), Uint8Array.of(6, 5, 4, 3, 2, 1)], drReplies);
+      const prog = xdpProgram(maps, xsk, [Uint8Array.of(2, 0, 0, 0, 0, 1), Uint8Array.of(0xfe, 0xff, 0x80, 1, 2, 0xff), Uint8Array.of(6, 5, 4, 3, 2, 1)], drReplies);
       // Every jump lands inside the program.
       prog.forEach(([op, , , off], pc) => {
         if ((op & 0x07) === 0x05 && op !== 0x85 && op !== 0x95) assert.ok(pc + 1 + off >= 0 && pc + 1 + off < prog.length, `jump at ${pc}`);
@@ -26,7 +26,7 @@ s("the verifier accepts it, with and without taking DR replies", () => {
       close(fd);
     }
   } finally {
-    for (const fd of [...steal, xsk]) close(fd);
+    for (const fd of [...maps.steal, maps.bulk, xsk]) close(fd);
   }
 });
 

@@ -145,6 +145,19 @@ export const DR_VIP6 = "2001:2:0:4::100";
 export const DR_RS6 = ["2001:2:0:4::11", "2001:2:0:4::12"];
 export const DR_CL6 = "2001:2:0:4::2";
 
+/**
+ * A direct-routing real server in namespace `ns`: the VIPs on lo, and its eth0 neither
+ * answering nor announcing ARP for them (arp_ignore=1, arp_announce=2); rp_filter off for
+ * the client's packets.
+ */
+export function vipOnLo(ns: string, vip: string, vip6: string): void {
+  sh(["ip", "-n", ns, "addr", "add", `${vip}/32`, "dev", "lo"]);
+  sh(["ip", "-n", ns, "addr", "add", `${vip6}/128`, "dev", "lo"]);
+  for (const k of ["all.arp_ignore=1", "all.arp_announce=2", "eth0.arp_ignore=1", "eth0.arp_announce=2", "all.rp_filter=0", "eth0.rp_filter=0"]) {
+    sh(["ip", "netns", "exec", ns, "sysctl", "-qw", `net.ipv4.conf.${k}`]);
+  }
+}
+
 export class DrTopology {
   readonly ns: { lb: string; cl: string; rs1: string; rs2: string };
   readonly bridge = "br-dr";
@@ -181,14 +194,7 @@ export class DrTopology {
         this.ip(n, "addr", "add", `${addr6}/64`, "dev", "eth0", "nodad");
         this.ip(n, "link", "set", "eth0", "up");
       }
-      for (const n of [rs1, rs2]) {
-        this.ip(n, "addr", "add", `${DR_VIP}/32`, "dev", "lo");
-        this.ip(n, "addr", "add", `${DR_VIP6}/128`, "dev", "lo");
-        for (const k of ["net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2", "net.ipv4.conf.eth0.arp_ignore=1",
-          "net.ipv4.conf.eth0.arp_announce=2", "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.eth0.rp_filter=0"]) {
-          sh(["ip", "netns", "exec", n, "sysctl", "-qw", k]);
-        }
-      }
+      for (const n of [rs1, rs2]) vipOnLo(n, DR_VIP, DR_VIP6);
       return this;
     } catch (e) {
       this.destroy();

@@ -204,12 +204,12 @@ export class Daemon {
     const seed = `${readFirst("/etc/machine-id", "/proc/sys/kernel/hostname")}|${this.opts.bridge}|${tap.name}`;
     const h = new DataView(new ArrayBuffer(8));
     h.setBigUint64(0, BigInt.asUintN(64, BigInt(Bun.hash(seed))));
-    const macHi = (((h.getUint8(0) & 0xfc) | 0x02) << 8) | h.getUint8(1);
-    const macLo = h.getInt32(2);
-    this.log(`direct routing on ${tap.name}${this.opts.bridge ? ` (bridge ${this.opts.bridge})` : ""} as ${macText(macHi, macLo)}`);
+    const hi = (((h.getUint8(0) & 0xfc) | 0x02) << 8) | h.getUint8(1);
+    const lo = h.getInt32(2);
+    this.log(`direct routing on ${tap.name}${this.opts.bridge ? ` (bridge ${this.opts.bridge})` : ""} as ${macText(hi, lo)}`);
     this.drMac = new Uint8Array(6);
-    macWrite(new DataView(this.drMac.buffer), 0, macHi, macLo);
-    return { fd: tap.fd, name: tap.name, macHi, macLo };
+    macWrite(new DataView(this.drMac.buffer), 0, hi, lo);
+    return { fd: tap.fd, name: tap.name, macHi: hi, macLo: lo };
   }
 
   /**

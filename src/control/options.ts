@@ -46,8 +46,8 @@ export interface GlobalOptions {
    */
   xdpMode: "generic" | "native";
   /**
-   * --xdp-forward on|off: the XDP programs forward DR real servers' replies themselves
-   * (route and neighbour from the host's tables) when this host is the servers' router,
+   * --xdp-forward on|off: when this host is the DR real servers' router, the XDP programs
+   * take their replies and tslb routes them on to the client (dataplane/xdp_path.ts),
    * instead of leaving them to the host's bridge and routing.
    */
   xdpForward: boolean;

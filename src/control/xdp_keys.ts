@@ -2,11 +2,12 @@
 // rules. A service qualifies when it is TCP or UDP on one port and every one of its
 // destinations, of the service's own family, is masqueraded (-m), fully NATed (--fullnat)
 // or routed directly (-g): its packets are keyed by VIP and port, its NAT real servers'
-// replies by RIP and port. A DR server's replies go to the client without tslb; they are
-// keyed by VIP and port as their source (direction 2), for the program to forward itself
-// when it runs on the real servers' router (--xdp-forward). Everything else (tunnels, NAT46/64, fwmark and port-0 services, the PROXY
-// protocol, a service with a tunnelled destination) keeps the TUN path, which also stays
-// the fallback for whatever the hand-off cannot send itself.
+// replies by RIP and port. A DR server's replies need no tslb, but cross this host when it
+// is the servers' router: they are keyed by VIP and port as their source (direction 2),
+// taken with --xdp-forward and routed on by tslb. Everything else (tunnels, NAT46/64,
+// fwmark and port-0 services, the PROXY protocol, a service with a tunnelled destination)
+// keeps the TUN path, which also stays the fallback for whatever the hand-off cannot send
+// itself.
 import { deleteElem, updateElem } from "../io/bpf.ts";
 import { DIR_DR_REPLY, DIR_SERVER, DIR_SERVICE, STEAL_KEY_BYTES, stealKey, stealKey6 } from "../io/xdp.ts";
 import { addrWords } from "../wire/addr.ts";

@@ -129,14 +129,7 @@ export function xdpProgram(maps: XdpMaps, xskFd: number, macs: readonly Uint8Arr
   // Key 2: source address and port, direction 1 (then 2).
   a.i(LDX_W, 5, 8, 26, 0).i(STX_W, 10, 5, -8, 0);
   a.i(LDX_H, 5, 8, 34, 0).i(STX_H, 10, 5, -4, 0);
-  a.i(ST_B, 10, 0, -1, DIR_SERVER);
-  lookup(a, stealFd, -8);
-  if (drReplies) {
-    a.jump(JNE_K, "take", 0, 0);
-    a.i(ST_B, 10, 0, -1, DIR_DR_REPLY);
-    lookup(a, stealFd, -8);
-  }
-  a.jump(JEQ_K, "pass", 0, 0);
+  sourceKeys(a, stealFd, -8, -1, drReplies);
   a.jump(JA, "take");
   // IPv6: the transport header right after the fixed one (next header TCP or UDP).
   a.label("ipv6");
@@ -156,14 +149,7 @@ export function xdpProgram(maps: XdpMaps, xskFd: number, macs: readonly Uint8Arr
   // Key 2: source address (22..37) and port (54), direction 1 (then 2).
   for (let w = 0; w < 4; w++) a.i(LDX_W, 5, 8, 22 + 4 * w, 0).i(STX_W, 10, 5, -24 + 4 * w, 0);
   a.i(LDX_H, 5, 8, 54, 0).i(STX_H, 10, 5, -8, 0);
-  a.i(ST_B, 10, 0, -5, DIR_SERVER);
-  lookup(a, steal6Fd, -24);
-  if (drReplies) {
-    a.jump(JNE_K, "take", 0, 0);
-    a.i(ST_B, 10, 0, -5, DIR_DR_REPLY);
-    lookup(a, steal6Fd, -24);
-  }
-  a.jump(JEQ_K, "pass", 0, 0);
+  sourceKeys(a, steal6Fd, -24, -5, drReplies);
   // A frame of a flow marked bulk within BULK_NS stays with the kernel, behind its super-packets.
   a.label("take");
   a.i(CALL, 0, 0, 0, FUNC_KTIME_GET_NS).i(STX_DW, 10, 0, -40, 0);
@@ -202,6 +188,22 @@ const HASH_MUL = [0x9e3779b1, 0x85ebca6b, 0xc2b2ae35, 0x27d4eb2f, 0x165667b1, 0x
 function bulkSlot(a: Asm, bulkFd: number): void {
   a.i(MOV64_X, 5, 9).i(RSH64_K, 5, 0, 0, 20).i(AND64_K, 5, 0, 0, BULK_SLOTS - 1).i(STX_W, 10, 5, -32, 0);
   lookup(a, bulkFd, -32);
+}
+
+/**
+ * The source key at fp + keyAt (address and port stored, protocol in place) looked up as
+ * direction 1, then 2 with `drReplies`: on a hit to "take", on a miss to "pass"; the
+ * direction byte is at fp + dirAt.
+ */
+function sourceKeys(a: Asm, mapFd: number, keyAt: number, dirAt: number, drReplies: boolean): void {
+  a.i(ST_B, 10, 0, dirAt, DIR_SERVER);
+  lookup(a, mapFd, keyAt);
+  if (drReplies) {
+    a.jump(JNE_K, "take", 0, 0);
+    a.i(ST_B, 10, 0, dirAt, DIR_DR_REPLY);
+    lookup(a, mapFd, keyAt);
+  }
+  a.jump(JEQ_K, "pass", 0, 0);
 }
 
 /** r0 = bpf_map_lookup_elem(map, fp + keyAt). */

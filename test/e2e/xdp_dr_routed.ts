@@ -13,7 +13,7 @@ import * as assert from "uvu/assert";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CL, CL6, RS, RS6, Topology, sh } from "../../scripts/topology.ts";
+import { CL, CL6, RS, RS6, Topology, sh, vipOnLo } from "../../scripts/topology.ts";
 import { BIG_BYTES, type NginxServer, byteSum, ensureNginx, patternBytes, startNginx, storedUpload } from "../helpers/nginx.ts";
 import { BUN, ROOT, daemonCounters, drRules, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 
@@ -46,13 +46,7 @@ e2e.before(async () => {
   topo.ip(lb(), "-6", "route", "add", `${DVIP6}/128`, "dev", "br0");
   topo.ip(cl, "route", "add", `${DVIP}/32`, "via", "198.18.2.1");
   topo.ip(cl, "-6", "route", "add", `${DVIP6}/128`, "via", "2001:2:0:2::1");
-  for (const n of [rs1, rs2]) {
-    topo.ip(n, "addr", "add", `${DVIP}/32`, "dev", "lo");
-    topo.ip(n, "addr", "add", `${DVIP6}/128`, "dev", "lo");
-    for (const k of ["all.arp_ignore=1", "all.arp_announce=2", "eth0.arp_ignore=1", "eth0.arp_announce=2", "all.rp_filter=0", "eth0.rp_filter=0"]) {
-      topo.sysctl(n, `net.ipv4.conf.${k}`);
-    }
-  }
+  for (const n of [rs1, rs2]) vipOnLo(n, DVIP, DVIP6);
   servers.push(await startNginx(rs1, "rs1", [DVIP, DVIP6], dir, false), await startNginx(rs2, "rs2", [DVIP, DVIP6], dir, false));
   udp.push(await startServer(rs1, "rs1", DVIP, "8081", "53"));
 });

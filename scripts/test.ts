@@ -12,7 +12,7 @@ const TEST_DIR = join(ROOT, "test");
 const SKIP_DIRS = new Set(["fixtures", "golden", "helpers"]);
 const UNIT_TIMEOUT_MS = 120_000;
 /** End-to-end files of the forwarding modes, run a second time with VARIANT_ENV. */
-const VARIANT_FILES = ["nat", "nat_v6", "fullnat", "dr", "tunnel", "tunnel_pmtu", "fwmark", "offload", "proxy_protocol", "schedulers", "xdp", "xdp_dr", "xdp_dr_routed"];
+const VARIANT_FILES = ["nat", "nat_v6", "fullnat", "dr", "tunnel", "tunnel_pmtu", "fwmark", "offload", "proxy_protocol", "schedulers", "xdp", "xdp_dr", "xdp_dr_routed", "bulk_offload"];
 const VARIANT_ENV = { TSLB_OFFLOAD: "off", TSLB_WORKERS: "2" };
 /**
  * The forwarding modes once more with the XDP hand-off on the topology's client side and

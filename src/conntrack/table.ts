@@ -57,6 +57,8 @@ export const F_UNKEYED = 256;
 export const F_PROXY = 512;
 /** Full NAT to a real server of the other family: every packet is translated (NAT46/NAT64). */
 export const F_XLAT = 1024;
+/** Bulk offload asked for (dataplane/flow_offload.ts): the kernel may rewrite this connection's transfer frames. */
+export const F_OFFLOADED = 2048;
 /** Entries scanned for a half-open victim when the table is full (bounded work per new flow). */
 const EVICT_SCAN = 256;
 /** IPVS re-checks a template that still controls connections this often instead of freeing it. */
@@ -395,6 +397,11 @@ export class ConnTable {
     if (this.e[b] < now + timeoutSec) this.e[b] = now + timeoutSec;
   }
 
+  /** Sets flag bits (F_OFFLOADED). */
+  setFlags(id: number, bits: number): void {
+    this.e[id * STRIDE + E_STATE] |= bits << 8;
+  }
+
   /** Clears flag bits (e.g. F_NOOUTPUT once an OUTPUT packet is seen). */
   clearFlags(id: number, bits: number): void {
     const b = id * STRIDE + E_STATE;
@@ -448,7 +455,7 @@ export class ConnTable {
   template(id: number): number { return this.e[id * STRIDE + E_LINK]; }
 
   /** The hash of an entry's original (0) or reply (1) key, from its fields (as hashPkt made it). */
-  private keyHash(id: number, dir: number): number {
+  keyHash(id: number, dir: number): number {
     const e = this.e;
     const b = id * STRIDE;
     const proto = (e[b + E_DPORT] >> 16) & 0xff;

@@ -15,6 +15,8 @@ import { StealKeys } from "./xdp_keys.ts";
 import { XDP_STAGING_BYTES } from "../dataplane/xdp_path.ts";
 import { RtNetlink } from "../io/rtnetlink.ts";
 import { sysctlRead, sysctlWrite } from "../io/sysctl.ts";
+import { attachTcOffload, createOffloadMaps } from "../io/tc_offload.ts";
+import { OFFLOAD_HINT_SLOTS } from "../dataplane/flow_offload.ts";
 import { openTap, openTun, openTunQueue, type TunDevice } from "../io/tun.ts";
 import { steerQueues } from "../io/steering.ts";
 import { type Sock, openRaw } from "../io/raw.ts";
@@ -98,6 +100,8 @@ export class Daemon {
   private readonly xdpPrograms: { name: string; ifindex: number; master: number; macs: string; att: XdpAttachment }[] = [];
   private xdpMaps: XdpMaps | null = null;
   private xdpTimer: ReturnType<typeof setInterval> | null = null;
+  /** The bulk offload's state for doctor: "on (ifaces)", "off", or "off: why". */
+  private bulkOffload = "off";
   /** "lbc (generic)" per interface of the hand-off, for doctor. */
   private xdpModes: string[] = [];
   private nl: RtNetlink | null = null;
@@ -153,7 +157,7 @@ export class Daemon {
     this.net.installBase();
     this.marks = new MarkDevices(this.nl, this.log);
     const queues = this.openQueues();
-    await this.host.start(queues.map((q) => q.fd), this.tun.name, this.tun.vnet, o.coalesce, compile(this.rules, this.ids, this.gen, this.compileContext(this.rules)), this.openTap(), this.openIcmp(4), this.openIcmp(6), this.openXdp());
+    await this.host.start(queues.map((q) => q.fd), this.tun.name, this.tun.vnet, o.coalesce, compile(this.rules, this.ids, this.gen, this.compileContext(this.rules)), this.openTap(), this.openIcmp(4), this.openIcmp(6), this.openXdp(), this.openBulkOffload());
     this.health = new HealthControl(this.nl, this.log, () => void this.enqueue(() => this.recompile()));
     await this.loadAtStart();
     this.stopServer = serveControl(o.socket, (req) => this.handle(req), this.log);
@@ -268,6 +272,46 @@ export class Daemon {
     this.xdpTimer = setInterval(() => this.followBridgeMacs(), XDP_MAC_WATCH_MS);
     this.log(`xdp hand-off on ${modes.join(", ")}`);
     return { areaAddr: area.addr, areaBytes: names.length * XSK_UMEM_BYTES + XDP_STAGING_BYTES, ports, drSegment };
+  }
+
+  /**
+   * The bulk offload (--bulk-offload, on by default with --xdp): its maps, and its tc
+   * program on each interface of the hand-off. The rewritten frames are routed with a
+   * VIP as source from the real servers' side, which a strict reverse-path filter drops:
+   * then it stays off. A failure to load or attach is logged and leaves it off (the TUN
+   * carries the bulk frames as before).
+   */
+  private openBulkOffload(): WorkerInit["bulkOffload"] {
+    const names = this.opts.xdp;
+    this.bulkOffload = "off";
+    if (names.length === 0 || !this.opts.bulkOffload) return null;
+    const strict = names.map((n) => this.l3Device(n)).filter((d) => rpFilter(d) === 1);
+    if (strict.length > 0) {
+      this.bulkOffload = `off: strict rp_filter on ${strict.join(", ")}`;
+      this.log(`bulk offload ${this.bulkOffload} (it would drop the rewritten replies); bulk frames go through the TUN`);
+      return null;
+    }
+    const made: number[] = [];
+    try {
+      const maps = createOffloadMaps();
+      made.push(maps.v4, maps.v6);
+      for (const name of names) made.push(attachTcOffload(this.nl!.link(name).index, name, maps));
+      this.xdpFds.push(...made);
+      this.bulkOffload = `on (${names.join(", ")})`;
+      this.log(`bulk offload on ${names.join(", ")}`);
+      return { maps, hint: new SharedArrayBuffer(4 * OFFLOAD_HINT_SLOTS) };
+    } catch (e) {
+      for (const fd of made) close(fd);
+      this.bulkOffload = `off: ${(e as Error).message}`;
+      this.log(`bulk offload ${this.bulkOffload}; bulk frames go through the TUN`);
+      return null;
+    }
+  }
+
+  /** The device whose IPv4 settings apply to frames arriving on `name`: its bridge when it is a port of one. */
+  private l3Device(name: string): string {
+    const { master } = this.nl!.link(name);
+    return master !== 0 ? this.nl!.link(master).name : name;
   }
 
   /**
@@ -724,6 +768,7 @@ export class Daemon {
       vipDev: o.vipDev, connections: this.host.table.count, connMax: this.host.table.capacity,
       workers: 1 + this.queues.length, offload: this.tun?.vnet ?? false, rps: this.rps,
       xdp: this.xdpModes, xdpKeys: this.steal?.size ?? 0, xdpForward: this.opts.xdpForward,
+      bulkOffload: this.bulkOffload,
     };
   }
 
@@ -880,4 +925,16 @@ function ifaceMtu(ifindex: number): number {
     // fall through
   }
   return 1500;
+}
+
+/** The reverse-path filter the kernel applies to frames arriving on `dev`: max(all, dev). */
+function rpFilter(dev: string): number {
+  const read = (d: string) => {
+    try {
+      return Number(sysctlRead(`net/ipv4/conf/${d}/rp_filter`).trim()) || 0;
+    } catch {
+      return 0;
+    }
+  };
+  return Math.max(read("all"), read(dev));
 }

@@ -80,6 +80,9 @@ export function hostFindings(status: StatusReply | null, rules: RuleSet): Findin
     out.push({ level: "ok", text: `xdp hand-off on ${status.xdp.join(", ")}: ${status.xdpKeys ?? 0} steal keys (services, their NAT and full NAT real servers' ports, DR services' replies)` });
     out.push({ level: "info", text: status.xdpForward === false ? "DR replies crossing this host are left to its bridge and routing (--xdp-forward off)"
       : "DR replies crossing this host (its real servers' router) on these interfaces are routed by tslb (--xdp-forward on)" });
+    const bulk = status.bulkOffload ?? "off";
+    out.push(bulk.startsWith("on") ? { level: "ok", text: `bulk offload ${bulk}: the kernel rewrites established NAT connections' transfers (--bulk-offload on)` }
+      : { level: "info", text: `bulk offload ${bulk}: NAT transfers go through the TUN` });
     for (const entry of status.xdp) {
       const dev = entry.split(" ")[0];
       const q = rxQueues(dev);

@@ -51,6 +51,12 @@ export interface GlobalOptions {
    * instead of leaving them to the host's bridge and routing.
    */
   xdpForward: boolean;
+  /**
+   * --bulk-offload on|off: with --xdp, the kernel rewrites established NAT and full-NAT
+   * TCP connections' bulk frames itself (io/tc_offload.ts) instead of passing them through
+   * the TUN.
+   */
+  bulkOffload: boolean;
   /** Role chosen by the first argument: cli (ipvsadm), daemon, shutdown, simulate. */
   role: "cli" | "daemon" | "shutdown" | "simulate";
 }
@@ -76,7 +82,7 @@ export const DEFAULT_CONN_MAX = 1 << 20;
  */
 export const DEFAULT_WORKERS = Math.max(1, Math.min(8, availableParallelism() - 1));
 
-type OtherField = "connMax" | "fullnatPorts" | "offload" | "workers" | "coalesce" | "rps" | "xdp" | "xdpMode" | "xdpForward";
+type OtherField = "connMax" | "fullnatPorts" | "offload" | "workers" | "coalesce" | "rps" | "xdp" | "xdpMode" | "xdpForward" | "bulkOffload";
 type TextField = "socket" | "tun" | "tap" | "bridge" | "vipDev" | "state" | "rules" | "metrics";
 type SysctlField = keyof DataplaneSysctls;
 
@@ -105,6 +111,7 @@ const VALUED: Record<string, { env: string; field: TextField | OtherField | Sysc
   "--xdp": { env: "TSLB_XDP", field: "xdp" },
   "--xdp-mode": { env: "TSLB_XDP_MODE", field: "xdpMode" },
   "--xdp-forward": { env: "TSLB_XDP_FORWARD", field: "xdpForward" },
+  "--bulk-offload": { env: "TSLB_BULK_OFFLOAD", field: "bulkOffload" },
 };
 
 const SYSCTL_MAX: Record<SysctlField, number> = { expireNodestConn: 1, expireQuiescentTemplate: 1, connReuseMode: 3, mssClamp: 1, sloppyTcp: 2, dropPacket: 1 };
@@ -112,7 +119,7 @@ const SYSCTL_MAX: Record<SysctlField, number> = { expireNodestConn: 1, expireQui
 function setValued(opts: GlobalOptions, name: string, field: TextField | OtherField | SysctlField, v: string): void {
   if (field === "connMax") opts.connMax = parseConnMax(v);
   else if (field === "fullnatPorts") opts.fullnatPorts = parsePortRange(name, v);
-  else if (field === "offload" || field === "coalesce" || field === "rps" || field === "xdpForward") {
+  else if (field === "offload" || field === "coalesce" || field === "rps" || field === "xdpForward" || field === "bulkOffload") {
     if (v !== "on" && v !== "off") throw new OptionError(`${name} wants on or off, not '${v}'`);
     opts[field] = v === "on";
   } else if (field === "workers") opts.workers = parseWorkers(v);
@@ -188,6 +195,7 @@ export function splitGlobalOptions(argv: string[], env: Record<string, string | 
     xdp: [],
     xdpMode: "generic",
     xdpForward: true,
+    bulkOffload: true,
     role: "cli",
   };
   for (const [name, spec] of Object.entries(VALUED)) {
@@ -248,6 +256,7 @@ export function daemonArgs(o: GlobalOptions): string[] {
   if (o.metrics) a.push("--metrics", o.metrics);
   if (o.logJson) a.push("--log-json");
   a.push("--offload", o.offload ? "on" : "off", "--workers", String(o.workers), "--coalesce", o.coalesce ? "on" : "off", "--rps", o.rps ? "on" : "off");
-  if (o.xdp.length > 0) a.push("--xdp", o.xdp.join(","), "--xdp-mode", o.xdpMode, "--xdp-forward", o.xdpForward ? "on" : "off");
+  if (o.xdp.length > 0) a.push("--xdp", o.xdp.join(","), "--xdp-mode", o.xdpMode, "--xdp-forward", o.xdpForward ? "on" : "off",
+    "--bulk-offload", o.bulkOffload ? "on" : "off");
   return a;
 }

@@ -151,4 +151,6 @@ export interface StatusReply {
   xdpKeys?: number;
   /** --xdp-forward: whether the hand-off takes DR real servers' replies. */
   xdpForward?: boolean;
+  /** --bulk-offload: "on (ifaces)", "off", or "off: why". */
+  bulkOffload?: string;
 }

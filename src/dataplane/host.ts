@@ -62,7 +62,8 @@ export class DataplaneHost {
    * the TAP, the raw ICMP sockets and the firewall-mark TUNs, and sweeps the table; with
    * more than one worker every packet is processed under the shared lock.
    */
-  async start(queues: readonly number[], devName: string, offload: boolean, coalesce: boolean, snapshot: Snapshot, tap: WorkerInit["tap"], icmpFd = -1, icmp6Fd = -1, xdp: WorkerInit["xdp"] = null): Promise<void> {
+  async start(queues: readonly number[], devName: string, offload: boolean, coalesce: boolean, snapshot: Snapshot, tap: WorkerInit["tap"], icmpFd = -1, icmp6Fd = -1, xdp: WorkerInit["xdp"] = null,
+    bulkOffload: WorkerInit["bulkOffload"] = null): Promise<void> {
     const n = queues.length;
     this.ctl = new Int32Array(new SharedArrayBuffer(4 * (1 + n)));
     while (this.counterBlocks.length < n) this.addCounterBlock();
@@ -81,7 +82,7 @@ export class DataplaneHost {
         type: "init", index: i, workers: n, fd: queues[i], devName, offload, coalesce, wakeFd, table: this.table.shared,
         counters: this.counterSabs[i], ctl: this.ctl.buffer as SharedArrayBuffer, lock: this.lock, sched: this.sched,
         clockBaseSec: this.clockBaseSec, snapshot, tap: first ? tap : null, icmpFd: first ? icmpFd : -1, icmp6Fd: first ? icmp6Fd : -1,
-        xdp: first ? xdp : null,
+        xdp: first ? xdp : null, bulkOffload,
       };
       w.postMessage(init);
     }

@@ -4,9 +4,9 @@
 // Contract: allocates nothing, throws nothing; every packet not forwarded increments
 // exactly one drop counter (or the pass counter).
 import { destBound } from "../conntrack/dest_state.ts";
-import { CURSOR_LADDR, CURSOR_PORT, ConnTable, F_NOOUTPUT, F_ONEPACKET, F_PROXY, F_TEMPLATE, F_XLAT } from "../conntrack/table.ts";
+import { CURSOR_LADDR, CURSOR_PORT, ConnTable, F_NOOUTPUT, F_OFFLOADED, F_ONEPACKET, F_PROXY, F_TEMPLATE, F_XLAT } from "../conntrack/table.ts";
 import {
-  S_CLOSE, S_FIN_WAIT, S_NONE, S_SYN_RECV, S_TIME_WAIT, S_UDP, TABLE_INPUT, TABLE_INPUT_ONLY, TABLE_OUTPUT, tcpNextState,
+  S_CLOSE, S_ESTABLISHED, S_FIN_WAIT, S_NONE, S_SYN_RECV, S_TIME_WAIT, S_UDP, TABLE_INPUT, TABLE_INPUT_ONLY, TABLE_OUTPUT, tcpNextState,
 } from "../conntrack/tcp_state.ts";
 import { DR_QUEUED, drXmit } from "../forward/dr.ts";
 import { FWD_FULLNAT, FWD_MASQ, FWD_ROUTE, FWD_TUNNEL } from "../forward/fwd.ts";
@@ -34,6 +34,7 @@ import { TCP_ACKF, TCP_RST, TCP_SEQ, TCP_SYN } from "../wire/tcp.ts";
 import type { ActiveConfig } from "./snapshot.ts";
 import { VERDICT_CONSUMED, VERDICT_DROP, VERDICT_PASS, VERDICT_SEGMENT, VERDICT_TX, VERDICT_TX_L2 } from "./verdict.ts";
 import { csumComplete, csumSetPartial } from "../wire/gso.ts";
+import { type FlowOffload, OFFLOAD_MIN_LEN } from "./flow_offload.ts";
 
 /**
  * Local ports tried per local address for a new full-NAT connection before the pool
@@ -71,6 +72,8 @@ export class Pipeline {
   private rand = 0x2545f491;
   /** The TAP side (direct routing), when the daemon runs one. */
   l2: L2Host | null = null;
+  /** The bulk offload (--bulk-offload with --xdp), or null. */
+  offload: FlowOffload | null = null;
   /** Wall-clock milliseconds of the current batch (neighbour cache timers). */
   nowMs = 0;
   /** The packet came in an Ethernet frame from the TAP (not from a TUN). */
@@ -455,6 +458,7 @@ export class Pipeline {
       : t.insert(p, cfg.svcId[s], destId, ds.addr[b], ds.addr[b + 1], ds.addr[b + 2], ds.addr[b + 3], dport,
         flags, masq, state, now, cfg.timeouts[state], tmpl);
     if (id < 0) return id === -1 ? -DROP.TABLE_FULL : id;
+    if (masq && this.offload !== null && p.proto === IPPROTO_TCP) this.offload.forget(p);
     // --proxy-protocol: only a connection whose SYN tslb saw (so it knows the client's ISN).
     const proxy = cfg.svcProxy[s];
     if (proxy !== 0 && masq && p.proto === IPPROTO_TCP && (p.tcpFlags & TCP_SYN) !== 0) {
@@ -633,6 +637,12 @@ export class Pipeline {
       t.touch(id, now, this.cfg.timeouts[S_UDP]);
     }
     const fwd = (flags >> FWD_SHIFT) & 3;
+    if (this.offload !== null && p.len > OFFLOAD_MIN_LEN && (flags & (F_OFFLOADED | F_PROXY | F_XLAT)) === 0 &&
+        p.proto === IPPROTO_TCP && (fwd === FWD_MASQ || fwd === FWD_FULLNAT) && t.state(id) === S_ESTABLISHED) {
+      // A transfer: the kernel takes its frames from now on (dataplane/flow_offload.ts).
+      t.setFlags(id, F_OFFLOADED);
+      this.offload.request(id);
+    }
     if (fwd === FWD_FULLNAT) {
       let r: number;
       if ((flags & F_XLAT) !== 0) {

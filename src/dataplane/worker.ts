@@ -32,6 +32,8 @@ import { Sock } from "../io/raw.ts";
 import { viewMemory } from "../io/libc.ts";
 import { XSK_UMEM_BYTES, type XskPort, adoptXsk } from "../io/xsk.ts";
 import { XdpPath } from "./xdp_path.ts";
+import { FlowOffload, OFFLOAD_SWEEP_MS } from "./flow_offload.ts";
+import type { OffloadMaps } from "../io/tc_offload.ts";
 
 declare const self: Worker;
 
@@ -68,6 +70,8 @@ export interface WorkerInit {
    * `drSegment`: per socket, whether its interface is a port of the DR bridge (--bridge).
    */
   xdp: { areaAddr: number; areaBytes: number; ports: XskPort[]; drSegment: boolean[] } | null;
+  /** The bulk offload's maps and shared hint (--bulk-offload with --xdp; every worker), or null. */
+  bulkOffload: { maps: OffloadMaps; hint: SharedArrayBuffer } | null;
   snapshot: Snapshot;
 }
 
@@ -131,6 +135,11 @@ let xdpPath: XdpPath | null = null;
 let xskFds: number[] = [];
 /** Frames the hand-off could not send yet: poll without sleeping until they are out. */
 let xdpBacklog = false;
+/** The bulk offload (--bulk-offload), or null; when it last folded its counts in. */
+let flowOffload: FlowOffload | null = null;
+let lastOffloadSweepMs = 0;
+const lockPipeline = (): void => lock?.lock();
+const unlockPipeline = (): void => lock?.unlock();
 
 function readOnlyDevice(sock: Sock): Device {
   return { name: sock.label, fd: sock.fd, l2: false, recv: (b, o, c) => sock.recv(b, o, c), send: () => -1, close: () => sock.close() };
@@ -339,6 +348,13 @@ function batch(): number {
     for (let k = 0; k < xskFds.length; k++) if (poller.readable(nd + 1 + k)) xdpPath.receive(k, now);
     xdpBacklog = xdpPath.flush();
   }
+  if (flowOffload !== null) {
+    flowOffload.flush(table);
+    if (ms - lastOffloadSweepMs >= OFFLOAD_SWEEP_MS) {
+      flowOffload.sweep(table, now, pipeline.cfg.timeouts, lockPipeline, unlockPipeline);
+      lastOffloadSweepMs = ms;
+    }
+  }
   const budget = Math.ceil((table.capacity * (ms - lastSweepMs)) / SWEEP_PERIOD_MS);
   if (index === 0 && budget >= 64) sweep(now, Math.min(budget, table.capacity));
   return ms;
@@ -392,6 +408,10 @@ self.onmessage = (ev: MessageEvent<WorkerMessage>) => {
       const area = new Frame(viewMemory(m.xdp.areaAddr, m.xdp.areaBytes));
       xdpPath = new XdpPath(m.xdp.ports.map(adoptXsk), area, pipeline, counters, mainDev, mainVnet, tapDev, lock,
         m.xdp.ports.length * XSK_UMEM_BYTES, m.coalesce, m.xdp.drSegment);
+    }
+    if (m.bulkOffload !== null) {
+      flowOffload = new FlowOffload(m.bulkOffload.maps, new Int32Array(m.bulkOffload.hint), counters);
+      pipeline.offload = flowOffload;
     }
     announce(pipeline.cfg);
     lastSweepMs = nowMs();

@@ -312,3 +312,10 @@ export function getsockopt(fd: number, level: number, name: number, op = "getsoc
   check(C.getsockopt(fd, level, name, optInt.subarray(0, 1), optInt.subarray(1, 2)), op);
   return optInt[0];
 }
+
+/** bpf(2) for the per-flow map calls (dataplane/flow_offload.ts): the result or -errno, no throw. */
+export function bpfNoThrow(cmd: number, attr: Uint8Array): number {
+  const nr = process.arch === "arm64" ? 280 : 321;
+  const r = C.syscall(nr, cmd, attr, attr.length);
+  return r >= 0 ? r : -errno();
+}

@@ -126,16 +126,17 @@ export class RtNetlink {
   }
 
   /**
-   * ifindex, link-layer address (empty without one, as on a TUN) and master (a bridge port's
-   * bridge; 0: none) of the link named `name`, or of ifindex `name`; throws SysError ENODEV
+   * ifindex, link-layer address (empty without one, as on a TUN), master (a bridge port's
+   * bridge; 0: none) and name of the link named `name`, or of ifindex `name`; throws SysError ENODEV
    * when there is no such link.
    */
-  link(name: string | number): { index: number; address: Uint8Array; master: number } {
+  link(name: string | number): { index: number; address: Uint8Array; master: number; name: string } {
     this.b.begin(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, this.nextSeq()).ifinfomsg({ index: typeof name === "number" ? name : 0 });
     if (typeof name === "string") this.b.attrStr(IFLA_IFNAME, name);
     let index = 0;
     let master = 0;
     let address = new Uint8Array(0);
+    let ifname = typeof name === "string" ? name : "";
     this.transact("RTM_GETLINK", String(name), (u8, m) => {
       if (m.type !== RTM_NEWLINK) return;
       index = ifinfomsgRead(u8, m.off + NLMSG_HDRLEN).index;
@@ -144,8 +145,11 @@ export class RtNetlink {
       if (a >= 0) address = u8.slice(a, a + rtaLen(u8, a));
       const mo = rtaFind(u8, attrs, m.off + m.len, IFLA_MASTER);
       if (mo >= 0) master = rtaU32(u8, mo);
+      const no = rtaFind(u8, attrs, m.off + m.len, IFLA_IFNAME);
+      // NUL-terminated.
+      if (no >= 0) ifname = new TextDecoder().decode(u8.subarray(no, no + rtaLen(u8, no))).replace(/\0.*$/s, "");
     }, true);
-    return { index, address, master };
+    return { index, address, master, name: ifname };
   }
 
   linkSetUp(ifindex: number): void {

@@ -38,9 +38,11 @@ export const M_XDP_RX = 7;
 export const M_XDP_TUN = 8;
 /** Of those, DR real servers' replies, routed on to their clients (--xdp-forward). */
 export const M_XDP_DR = 9;
-export const MISC_COUNT = 10;
+/** Connections whose bulk frames the kernel took over (--bulk-offload); their frames count in the service stats. */
+export const M_OFFLOADED = 10;
+export const MISC_COUNT = 11;
 /** The names of the MISC counters, by index (drops op, metrics). */
-export const MISC_NAMES = ["rx", "tx", "pass", "segmented", "gso_rx", "coalesced", "joined", "xdp_rx", "xdp_tun", "xdp_dr"] as const;
+export const MISC_NAMES = ["rx", "tx", "pass", "segmented", "gso_rx", "coalesced", "joined", "xdp_rx", "xdp_tun", "xdp_dr", "offloaded"] as const;
 export const COUNTER_WORDS = MISC_BASE + MISC_COUNT;
 
 export function svcBase(id: number): number {

@@ -8,7 +8,8 @@ import type { ServiceView, Stats } from "../control/protocol.ts";
 
 /** The kinds of tslb_worker_packets_total, in output order. */
 export const WORKER_KINDS = ["rx", "tx", "pass", "gso_rx", "segmented", "coalesced", "joined", "xdp_rx", "xdp_tun", "xdp_dr"] as const;
-export type WorkerPackets = Record<(typeof WORKER_KINDS)[number], number>;
+/** A worker's counters: the packet kinds, and the connections it handed to the bulk offload. */
+export type WorkerPackets = Record<(typeof WORKER_KINDS)[number] | "offloaded", number>;
 
 export interface MetricsInput {
   /** Totals over every service since start (or the last full -Z): /proc/net/ip_vs_stats. */
@@ -126,6 +127,8 @@ export function formatMetrics(m: MetricsInput): string {
     "TCP super-packets read (gso_rx) and cut into segments (segmented), UDP super-packets written by coalescing (coalesced), " +
     "TCP segments and pure ACKs that went out inside another segment (joined).",
     m.workers.flatMap((w, i) => WORKER_KINDS.map((k): Sample => [{ worker: String(i), kind: k }, w[k]])));
+  out += family("tslb_bulk_offloaded_connections_total", "counter", "Connections per data-plane worker whose bulk frames the kernel took over (--bulk-offload).",
+    m.workers.map((w, i): Sample => [{ worker: String(i) }, w.offloaded]));
   out += family("tslb_rule_applies_total", "counter", "Rule-change batches (a command, a -R, a state or rules file load, a reload) by source and result.",
     Object.entries(m.applies).map(([k, n]) => {
       const [source, result] = k.split("|");

@@ -40,7 +40,7 @@ function input(): MetricsInput {
   };
   return {
     totals: stats(11, 61, 50, 6100, 70000), services: reply.services, drops: { no_dest: 4, table_full: 0 },
-    conntrack: { entries: 17, capacity: 1024 }, workers: [{ rx: 100, tx: 90, pass: 1, gso_rx: 3, segmented: 0, coalesced: 2, joined: 5, xdp_rx: 0, xdp_tun: 0, xdp_dr: 0 }],
+    conntrack: { entries: 17, capacity: 1024 }, workers: [{ rx: 100, tx: 90, pass: 1, gso_rx: 3, segmented: 0, coalesced: 2, joined: 5, xdp_rx: 0, xdp_tun: 0, xdp_dr: 0, offloaded: 2 }],
     applies: { "cli|ok": 3, "restore|error": 1 }, startTimeSec: 1_700_000_000,
   };
 }
@@ -86,6 +86,7 @@ prom("tslb series: per-backend counters, health as a state set, drops, table, wo
   assert.equal(v("tslb_drops_total", { reason: "no_dest" }), [4]);
   assert.equal([v("tslb_connection_table_entries", {}), v("tslb_connection_table_capacity", {})], [[17], [1024]]);
   assert.equal(v("tslb_worker_packets_total", { worker: "0" }), [100, 90, 1, 3, 0, 2, 5, 0, 0, 0]);
+  assert.equal(v("tslb_bulk_offloaded_connections_total", { worker: "0" }), [2]);
   assert.equal(v("tslb_rule_applies_total", { source: "restore", result: "error" }), [1]);
   assert.equal(v("tslb_start_time_seconds", {}), [1_700_000_000]);
   for (const [name, f] of m) if (name.endsWith("_total")) assert.is(f.type, "counter", name);

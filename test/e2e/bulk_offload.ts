@@ -1,0 +1,163 @@
+// End to end, the bulk offload (--bulk-offload, on by default with --xdp): once an
+// established NAT or full-NAT connection sends a frame over 1 024 bytes, a tc program on
+// the hand-off's interfaces rewrites its bulk frames in the kernel. Transfers both ways,
+// IPv4 and IPv6, must arrive whole with almost nothing through the TUN; the kernel's
+// frames must still count in the service's statistics; and the checksums the program
+// updates must be right in both of the kernel's states: a partial sum (a super-packet,
+// finished at the egress) and a complete one (a real server sending without checksum
+// offload). With the veths' transmit checksumming off, the balancer finishes partial sums
+// in software and the receivers verify every segment: a wrong sum stalls the transfer.
+import { suite } from "uvu";
+import * as assert from "uvu/assert";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { CL6, LB_RS, RS, RS6, Topology, VIP, VIP6, sh } from "../../scripts/topology.ts";
+import { BIG_BYTES, type NginxServer, byteSum, ensureNginx, patternBytes, startNginx, storedUpload } from "../helpers/nginx.ts";
+import { BUN, ROOT, daemonCounters, ensureBinary, tslb } from "../helpers/tslb.ts";
+
+const RULES = `-A -t ${VIP}:80 -s rr
+-a -t ${VIP}:80 -r ${RS[0]}:8080 -m
+-A -t ${VIP}:81 -s rr
+-a -t ${VIP}:81 -r ${RS[1]}:8080 --fullnat
+-A -t [${VIP6}]:80 -s rr
+-a -t [${VIP6}]:80 -r [${RS6[1]}]:8080 -m
+`;
+const XDP_DEVS = "lbc,lbr1,lbr2";
+
+ensureBinary();
+ensureNginx();
+if (sh(["which", "ethtool"], true).code !== 0) {
+  sh(["timeout", "300", "apt-get", "install", "-y", "-qq", "ethtool"], true);
+}
+const topo = new Topology("e2ebulk");
+const socket = `/tmp/tslb-e2e-bulk-${process.pid}/tslb.sock`;
+const dir = mkdtempSync(join(tmpdir(), "tslb-nginx-bulk-"));
+const servers: NginxServer[] = [];
+const lb = () => topo.ns.lb;
+let bulkOffload = "on";
+const cli = (args: string[], stdin?: string) =>
+  tslb(lb(), socket, args, { stdin, env: { TSLB_XDP: XDP_DEVS, TSLB_BULK_OFFLOAD: bulkOffload } });
+const client = (...args: string[]) => topo.exec(topo.ns.cl, [BUN, join(ROOT, "scripts/client.ts"), ...args], true).out.trim().split("\n");
+const bigSum = () => byteSum(patternBytes(BIG_BYTES));
+const ethtool = (ns: string, dev: string, ...args: string[]) => topo.exec(ns, ["ethtool", "-K", dev, ...args], false);
+
+/** Runs `transfer`; returns how many connections were offloaded and how many packets came in through the TUN meanwhile. */
+async function measure(transfer: () => void): Promise<{ offloaded: number; viaTun: number }> {
+  const before = await daemonCounters(socket);
+  transfer();
+  const after = await daemonCounters(socket);
+  const viaTun = (after.rx - after.xdp_rx) - (before.rx - before.xdp_rx);
+  const offloaded = after.offloaded - before.offloaded;
+  console.log(`    (${offloaded} connection(s) offloaded, ${viaTun} packets through the TUN)`);
+  return { offloaded, viaTun };
+}
+
+/** The bytes a PUT left on a server (removed, so the next PUT is checked afresh). */
+function takeUpload(): Uint8Array {
+  const b = storedUpload(dir);
+  for (const n of ["rs1", "rs2"]) rmSync(join(dir, n, "html", "up", "upload.bin"), { force: true });
+  return b;
+}
+
+/** A service's exact counters: Conns, InPkts, OutPkts, InBytes, OutBytes. */
+function serviceStats(svc: string): number[] {
+  const line = cli(["-L", "-n", "--stats", "--exact"]).out.split("\n").find((l) => l.startsWith(`TCP  ${svc} `));
+  assert.ok(line, `no line for ${svc}`);
+  return line!.trim().split(/\s+/).slice(2).map(Number);
+}
+
+const e2e = suite("e2e bulk offload");
+
+e2e.before(async () => {
+  topo.up();
+  servers.push(await startNginx(topo.ns.rs1, "rs1", [RS[0], RS6[0]], dir, false), await startNginx(topo.ns.rs2, "rs2", [RS[1], RS6[1]], dir, false));
+});
+
+e2e.after(() => {
+  tslb(lb(), socket, ["--shutdown"]);
+  for (const s of servers) s.stop();
+  topo.destroy();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+e2e("-R with --xdp: tslb doctor reports the bulk offload on the hand-off's interfaces", () => {
+  const r = cli(["-R"], RULES);
+  assert.is(r.code, 0, r.err);
+  const d = cli(["doctor"]);
+  assert.match(d.out, /\[ ok \] bulk offload on \(lbc, lbr1, lbr2\)/);
+});
+
+e2e("5 MiB down arrives whole; the connection is offloaded and its super-packets skip the TUN", async () => {
+  const { offloaded, viaTun } = await measure(() => assert.equal(client("download", VIP, "80", "/big"), [`200 ${BIG_BYTES} ${bigSum()}`]));
+  assert.is(offloaded, 1);
+  // Through the TUN: the frames before the entries are in, not the whole download (80
+  // super-packets of 64 KiB, or 3 600 segments with TUN offloads off).
+  assert.ok(viaTun <= (process.env.TSLB_OFFLOAD === "off" ? 200 : 20), `through the TUN ${viaTun}`);
+});
+
+e2e("the kernel's frames count in the service's statistics (OutBytes covers the download)", async () => {
+  const before = serviceStats(`${VIP}:80`);
+  assert.equal(client("download", VIP, "80", "/big"), [`200 ${BIG_BYTES} ${bigSum()}`]);
+  // Folded in every 250 ms by the worker that offloaded the connection.
+  await Bun.sleep(1500);
+  const after = serviceStats(`${VIP}:80`);
+  assert.is(after[0] - before[0], 1, "one connection");
+  assert.ok(after[4] - before[4] >= BIG_BYTES, `OutBytes ${after[4] - before[4]}`);
+  assert.ok(after[2] - before[2] >= 10, `OutPkts ${after[2] - before[2]}`);
+});
+
+e2e("5 MiB up arrives whole (the client's frames rewritten toward the real server)", async () => {
+  const { offloaded } = await measure(() => assert.equal(client("put", VIP, "80", String(BIG_BYTES)), ["201"]));
+  assert.is(offloaded, 1);
+  assert.is(byteSum(takeUpload()), bigSum());
+});
+
+e2e("full NAT: the server sees tslb's address; 5 MiB down arrives whole, offloaded", async () => {
+  assert.equal(client("http", VIP, "81", "2"), [`rs2 ${LB_RS}`, `rs2 ${LB_RS}`]);
+  const { offloaded } = await measure(() => assert.equal(client("download", VIP, "81", "/big"), [`200 ${BIG_BYTES} ${bigSum()}`]));
+  assert.is(offloaded, 1);
+});
+
+e2e("IPv6: the client's address preserved; 5 MiB down and up arrive whole, offloaded", async () => {
+  assert.equal(client("http", VIP6, "80", "1"), [`rs2 ${CL6}`]);
+  const down = await measure(() => assert.equal(client("download", VIP6, "80", "/big"), [`200 ${BIG_BYTES} ${bigSum()}`]));
+  assert.is(down.offloaded, 1);
+  const up = await measure(() => assert.equal(client("put", VIP6, "80", String(BIG_BYTES)), ["201"]));
+  assert.is(up.offloaded, 1);
+  assert.is(byteSum(takeUpload()), bigSum());
+});
+
+e2e("partial sums: with transmit checksumming off on lb's interfaces, lb finishes them in software and the receivers verify them", async () => {
+  for (const dev of ["lbc", "lbr1", "lbr2"]) ethtool(lb(), dev, "tx", "off");
+  for (const [vip, port] of [[VIP, "80"], [VIP, "81"], [VIP6, "80"]]) {
+    const { offloaded } = await measure(() => assert.equal(client("download", vip, port, "/big"), [`200 ${BIG_BYTES} ${bigSum()}`], `${vip}:${port}`));
+    assert.is(offloaded, 1);
+  }
+  assert.equal(client("put", VIP, "80", String(BIG_BYTES)), ["201"]);
+  assert.is(byteSum(takeUpload()), bigSum());
+});
+
+e2e("complete sums: real servers and client sending without checksum offload (full-size frames, each summed), receivers verify", async () => {
+  for (const ns of [topo.ns.rs1, topo.ns.rs2, topo.ns.cl]) ethtool(ns, "eth0", "tx", "off");
+  for (const [vip, port] of [[VIP, "80"], [VIP, "81"], [VIP6, "80"]]) {
+    const { offloaded } = await measure(() => assert.equal(client("download", vip, port, "/big"), [`200 ${BIG_BYTES} ${bigSum()}`], `${vip}:${port}`));
+    assert.is(offloaded, 1);
+  }
+  for (const vip of [VIP, VIP6]) {
+    assert.equal(client("put", vip, "80", String(BIG_BYTES)), ["201"]);
+    assert.is(byteSum(takeUpload()), bigSum());
+  }
+});
+
+e2e("--bulk-offload off: nothing offloaded, the transfer goes through the TUN and arrives whole", async () => {
+  assert.is(tslb(lb(), socket, ["--shutdown"]).code, 0);
+  bulkOffload = "off";
+  assert.is(cli(["-R"], RULES).code, 0);
+  assert.match(cli(["doctor"]).out, /bulk offload off: NAT transfers go through the TUN/);
+  const { offloaded, viaTun } = await measure(() => assert.equal(client("download", VIP, "80", "/big"), [`200 ${BIG_BYTES} ${bigSum()}`]));
+  assert.is(offloaded, 0);
+  assert.ok(viaTun >= 40, `through the TUN ${viaTun}`);
+});
+
+e2e.run();

@@ -41,6 +41,7 @@ export const CONFIGS: Config[] = [
   { name: "tslb-nat-w2", kind: "tslb", fwd: "-m", flags: ["--workers", "2"], what: "tslb NAT, --workers 2 (multi-queue)", pps: true },
   { name: "tslb-nat-nocoalesce", kind: "tslb", fwd: "-m", flags: ["--coalesce", "off"], what: "tslb NAT, --coalesce off (every datagram and segment its own write)", pps: true },
   { name: "tslb-nat-xdp", kind: "tslb", fwd: "-m", flags: ["--xdp", "veth-lbc,veth-lb1,veth-lb2"], what: "tslb NAT, --xdp on the client side and the bridge ports toward the real servers (AF_XDP hand-off, generic XDP)", pps: true },
+  { name: "tslb-nat-xdp-nobulk", kind: "tslb", fwd: "-m", flags: ["--xdp", "veth-lbc,veth-lb1,veth-lb2", "--bulk-offload", "off"], what: "tslb NAT, --xdp with --bulk-offload off (bulk frames through the TUN instead of the kernel's tc rewrite)", pps: false },
   { name: "tslb-nat-xdp-nocoalesce", kind: "tslb", fwd: "-m", flags: ["--xdp", "veth-lbc,veth-lb1,veth-lb2", "--coalesce", "off"], what: "tslb NAT, --xdp with --coalesce off (no segment joining on either path)", pps: false },
   { name: "tslb-nat-xdp-native", kind: "tslb", fwd: "-m", flags: ["--xdp", "veth-lbc,veth-lb1,veth-lb2", "--xdp-mode", "native"], what: "tslb NAT, --xdp with --xdp-mode native (the veths then stop their peers' TSO)", pps: true },
   { name: "tslb-nat-norps", kind: "tslb", fwd: "-m", flags: ["--rps", "off"], what: "tslb NAT, --rps off (the kernel's work on tslb's writes stays on the worker's CPU)", pps: true },

@@ -5,7 +5,7 @@
 //   a frame over OFFLOAD_MIN_LEN: a transfer, whose bytes the kernel then rewrites without
 //   the TUN. The worker puts the connection's two entries in after its batch (flush()), out
 //   of the packet lock: map updates are system calls.
-// - Every SWEEP_MS the worker reads its entries' counts (sweep()): the new frames and bytes
+// - Every OFFLOAD_SWEEP_MS the worker reads its entries' counts (sweep()): the new frames and bytes
 //   go into the service's and destination's InPkts/OutPkts and bytes, as if tslb had
 //   forwarded them, and keep the connection alive. An entry whose connection is gone (expired,
 //   removed with its destination, replaced) comes out.
@@ -24,9 +24,10 @@ import {
 } from "../io/tc_offload.ts";
 import { K_INBYTES, K_INPKTS, K_OUTBYTES, K_OUTPKTS, MISC_BASE, M_OFFLOADED, destBase, svcBase } from "../stats/counters.ts";
 import type { Pkt } from "../wire/pkt.ts";
+import { STEAL_MAX_FRAME } from "../io/xdp.ts";
 
-/** A frame longer than this marks a transfer (the XDP program's STEAL_MAX_FRAME: longer ones reach the TUN). */
-export const OFFLOAD_MIN_LEN = 1024;
+/** A frame longer than this marks a transfer: the XDP program leaves such frames to the kernel (so to the TUN, or to the tc rewrite). */
+export const OFFLOAD_MIN_LEN = STEAL_MAX_FRAME;
 /** Connections one worker offloads at once; more go on through the TUN. */
 export const OFFLOAD_SLOTS = 1024;
 /** How often a worker folds its entries' counts in and checks their connections. */

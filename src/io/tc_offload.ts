@@ -87,12 +87,7 @@ export function tcOffloadProgram(maps: OffloadMaps) {
   a.i(LDX_B, 5, 8, 23, 0).jump(JNE_K, "next", 5, 6);
   a.i(LDX_B, 5, 8, 47, 0).jump(JSET_K, "next", 5, TCP_FIN_SYN_RST);
   // Key at fp-16: source, destination, ports (bytes 26..37).
-  for (let w = 0; w < 3; w++) a.i(LDX_W, 5, 8, 26 + 4 * w, 0).i(STX_W, 10, 5, -16 + 4 * w, 0);
-  lookup(a, maps.v4, -16);
-  a.jump(JEQ_K, "next", 0, 0);
-  a.i(MOV64_X, 7, 0);
-  count(a, OFFLOAD_PACKETS_AT, OFFLOAD_BYTES_AT);
-  csumDiff(a, -16, 8);
+  matchFlow(a, maps.v4, 26, 3, -16, 8, OFFLOAD_PACKETS_AT, OFFLOAD_BYTES_AT);
   // The IPv4 header sum, then TCP's (the addresses are in its pseudo-header), then the ports.
   a.i(MOV64_X, 1, 6).i(MOV64_K, 2, 0, 0, 24).i(MOV64_K, 3, 0, 0, 0).i(MOV64_X, 4, 9).i(MOV64_K, 5, 0, 0, 0);
   a.i(CALL, 0, 0, 0, FUNC_L3_CSUM_REPLACE).jump(JNE_K, "next", 0, 0);
@@ -107,12 +102,7 @@ export function tcOffloadProgram(maps: OffloadMaps) {
   a.i(LDX_B, 5, 8, 20, 0).jump(JNE_K, "next", 5, 6);
   a.i(LDX_B, 5, 8, 67, 0).jump(JSET_K, "next", 5, TCP_FIN_SYN_RST);
   // Key at fp-40: source, destination, ports (bytes 22..57).
-  for (let w = 0; w < 9; w++) a.i(LDX_W, 5, 8, 22 + 4 * w, 0).i(STX_W, 10, 5, -40 + 4 * w, 0);
-  lookup(a, maps.v6, -40);
-  a.jump(JEQ_K, "next", 0, 0);
-  a.i(MOV64_X, 7, 0);
-  count(a, OFFLOAD6_PACKETS_AT, OFFLOAD6_BYTES_AT);
-  csumDiff(a, -40, 32);
+  matchFlow(a, maps.v6, 22, 9, -40, 32, OFFLOAD6_PACKETS_AT, OFFLOAD6_BYTES_AT);
   // BPF_F_IPV6: a complete sum of the socket buffer (a NIC's) is left alone for IPv6 (the
   // kernel would fold the pseudo-header change into it wrongly). A kernel without the flag
   // refuses the call, and the frame goes on unchanged.
@@ -122,6 +112,20 @@ export function tcOffloadProgram(maps: OffloadMaps) {
   a.label("next");
   a.i(MOV64_K, 0, 0, 0, TCX_NEXT).i(EXIT);
   return a.done();
+}
+
+/**
+ * The frame's `words` words from byte `from` (addresses, then ports) as the key at fp +
+ * keyAt, looked up in `mapFd`: a miss goes to "next"; on a hit r7 = the value, the frame
+ * is counted in it, and r9 = the checksum difference of the `addrBytes` address bytes.
+ */
+function matchFlow(a: Asm, mapFd: number, from: number, words: number, keyAt: number, addrBytes: number, packetsAt: number, bytesAt: number): void {
+  for (let w = 0; w < words; w++) a.i(LDX_W, 5, 8, from + 4 * w, 0).i(STX_W, 10, 5, keyAt + 4 * w, 0);
+  lookup(a, mapFd, keyAt);
+  a.jump(JEQ_K, "next", 0, 0);
+  a.i(MOV64_X, 7, 0);
+  count(a, packetsAt, bytesAt);
+  csumDiff(a, keyAt, addrBytes);
 }
 
 /** r0 = bpf_map_lookup_elem(map, fp + keyAt). */

@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CL6, LB_RS, RS, RS6, Topology, VIP, VIP6, sh } from "../../scripts/topology.ts";
-import { BIG_BYTES, type NginxServer, byteSum, ensureNginx, patternBytes, startNginx, storedUpload } from "../helpers/nginx.ts";
+import { BIG_BYTES, type NginxServer, byteSum, ensureNginx, patternBytes, startNginx, takeUpload } from "../helpers/nginx.ts";
 import { BUN, ROOT, daemonCounters, ensureBinary, tslb } from "../helpers/tslb.ts";
 
 const RULES = `-A -t ${VIP}:80 -s rr
@@ -51,13 +51,6 @@ async function measure(transfer: () => void): Promise<{ offloaded: number; viaTu
   const offloaded = after.offloaded - before.offloaded;
   console.log(`    (${offloaded} connection(s) offloaded, ${viaTun} packets through the TUN)`);
   return { offloaded, viaTun };
-}
-
-/** The bytes a PUT left on a server (removed, so the next PUT is checked afresh). */
-function takeUpload(): Uint8Array {
-  const b = storedUpload(dir);
-  for (const n of ["rs1", "rs2"]) rmSync(join(dir, n, "html", "up", "upload.bin"), { force: true });
-  return b;
 }
 
 /** A service's exact counters: Conns, InPkts, OutPkts, InBytes, OutBytes. */
@@ -110,7 +103,7 @@ e2e("the kernel's frames count in the service's statistics (OutBytes covers the 
 e2e("5 MiB up arrives whole (the client's frames rewritten toward the real server)", async () => {
   const { offloaded } = await measure(() => assert.equal(client("put", VIP, "80", String(BIG_BYTES)), ["201"]));
   assert.is(offloaded, 1);
-  assert.is(byteSum(takeUpload()), bigSum());
+  assert.is(byteSum(takeUpload(dir)), bigSum());
 });
 
 e2e("full NAT: the server sees tslb's address; 5 MiB down arrives whole, offloaded", async () => {
@@ -125,7 +118,7 @@ e2e("IPv6: the client's address preserved; 5 MiB down and up arrive whole, offlo
   assert.is(down.offloaded, 1);
   const up = await measure(() => assert.equal(client("put", VIP6, "80", String(BIG_BYTES)), ["201"]));
   assert.is(up.offloaded, 1);
-  assert.is(byteSum(takeUpload()), bigSum());
+  assert.is(byteSum(takeUpload(dir)), bigSum());
 });
 
 e2e("partial sums: with transmit checksumming off on lb's interfaces, lb finishes them in software and the receivers verify them", async () => {
@@ -135,7 +128,7 @@ e2e("partial sums: with transmit checksumming off on lb's interfaces, lb finishe
     assert.is(offloaded, 1);
   }
   assert.equal(client("put", VIP, "80", String(BIG_BYTES)), ["201"]);
-  assert.is(byteSum(takeUpload()), bigSum());
+  assert.is(byteSum(takeUpload(dir)), bigSum());
 });
 
 e2e("complete sums: real servers and client sending without checksum offload (full-size frames, each summed), receivers verify", async () => {
@@ -146,7 +139,7 @@ e2e("complete sums: real servers and client sending without checksum offload (fu
   }
   for (const vip of [VIP, VIP6]) {
     assert.equal(client("put", vip, "80", String(BIG_BYTES)), ["201"]);
-    assert.is(byteSum(takeUpload()), bigSum());
+    assert.is(byteSum(takeUpload(dir)), bigSum());
   }
 });
 

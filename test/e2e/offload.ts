@@ -6,11 +6,11 @@
 // The same transfers with --offload off see no super-packet at all.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RS, RS6, Topology, VIP, VIP6 } from "../../scripts/topology.ts";
-import { BIG_BYTES, type NginxServer, SMALL_BYTES, byteSum, ensureNginx, patternBytes, startNginx } from "../helpers/nginx.ts";
+import { BIG_BYTES, type NginxServer, SMALL_BYTES, byteSum, ensureNginx, patternBytes, startNginx, takeUpload } from "../helpers/nginx.ts";
 import { BUN, ROOT, daemonCounters, ensureBinary, tslb } from "../helpers/tslb.ts";
 
 const RULES = `-A -t ${VIP}:80 -s rr
@@ -34,15 +34,6 @@ let offload = "on";
 const cli = (args: string[], stdin?: string) => tslb(lb(), socket, args, { stdin, env: { TSLB_OFFLOAD: offload } });
 const client = (...args: string[]) => topo.exec(topo.ns.cl, [BUN, join(ROOT, "scripts/client.ts"), ...args], true).out.trim().split("\n");
 const bigSum = () => byteSum(patternBytes(BIG_BYTES));
-
-/** The file a PUT left on either server (removed, so the next PUT is checked afresh). */
-function takeUpload(): Uint8Array {
-  const stored = ["rs1", "rs2"].map((n) => join(dir, n, "html", "up", "upload.bin")).filter((f) => existsSync(f));
-  assert.is(stored.length, 1, "stored on one server");
-  const body = readFileSync(stored[0]);
-  unlinkSync(stored[0]);
-  return body;
-}
 
 function boot(): void {
   const r = cli(["-R"], RULES);
@@ -70,7 +61,7 @@ for (const [name, vip, port] of [["NAT", VIP, "80"], ["NAT IPv6", VIP6, "80"], [
     const before = await daemonCounters(socket);
     assert.equal(client("download", vip, port, "/big"), [`200 ${BIG_BYTES} ${bigSum()}`]);
     assert.equal(client("put", vip, port, String(BIG_BYTES)), ["201"]);
-    const body = takeUpload();
+    const body = takeUpload(dir);
     assert.equal([body.length, byteSum(body)], [BIG_BYTES, bigSum()]);
     const after = await daemonCounters(socket);
     const gso = after.gso_rx - before.gso_rx;
@@ -98,7 +89,7 @@ e2e("NAT and full NAT: a small file's header and body segments (and FIN) are joi
 e2e("NAT46 (full NAT, IPv4 VIP, IPv6 server): super-packets are cut into segments", async () => {
   const before = await daemonCounters(socket);
   assert.equal(client("put", VIP, "82", String(BIG_BYTES)), ["201"]);
-  const body = takeUpload();
+  const body = takeUpload(dir);
   assert.equal([body.length, byteSum(body)], [BIG_BYTES, bigSum()]);
   assert.equal(client("download", VIP, "82", "/big"), [`200 ${BIG_BYTES} ${bigSum()}`]);
   const after = await daemonCounters(socket);
@@ -111,7 +102,7 @@ e2e("--offload off: the same transfers, no super-packet", async () => {
   boot();
   assert.equal(client("download", VIP, "80", "/big"), [`200 ${BIG_BYTES} ${bigSum()}`]);
   assert.equal(client("put", VIP, "81", String(BIG_BYTES)), ["201"]);
-  const body = takeUpload();
+  const body = takeUpload(dir);
   assert.equal([body.length, byteSum(body)], [BIG_BYTES, bigSum()]);
   const c = await daemonCounters(socket);
   assert.is(c.gso_rx, 0);

@@ -1,6 +1,6 @@
 // nginx as a real server that speaks the PROXY protocol (`listen ... proxy_protocol`), for
 // the --proxy-protocol end-to-end test. Installed from Debian when missing (bounded).
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const NGINX = "/usr/sbin/nginx";
@@ -42,6 +42,13 @@ export function storedUpload(dir: string): Uint8Array {
   const found = ["rs1", "rs2"].map((n) => join(dir, n, "html", "up", "upload.bin")).filter((f) => existsSync(f));
   if (found.length !== 1) throw new Error(`the upload is stored on ${found.length} servers, not one`);
   return readFileSync(found[0]);
+}
+
+/** storedUpload(), and the file removed, so the next PUT is checked afresh (whichever server takes it). */
+export function takeUpload(dir: string): Uint8Array {
+  const body = storedUpload(dir);
+  for (const n of ["rs1", "rs2"]) rmSync(join(dir, n, "html", "up", "upload.bin"), { force: true });
+  return body;
 }
 
 export interface NginxServer {

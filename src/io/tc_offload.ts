@@ -29,7 +29,7 @@ const BPF_MAP_TYPE_HASH = 1;
 export const BPF_PROG_TYPE_SCHED_CLS = 3;
 const BPF_TCX_INGRESS = 46;
 /** tcx: go on to the next program (or the kernel's path when none follows). */
-const TCX_NEXT = -1;
+export const TCX_NEXT = -1;
 const FUNC_MAP_LOOKUP = 1, FUNC_SKB_STORE_BYTES = 9, FUNC_L3_CSUM_REPLACE = 10, FUNC_L4_CSUM_REPLACE = 11,
   FUNC_CSUM_DIFF = 28, FUNC_SET_HASH_INVALID = 41;
 const BPF_F_PSEUDO_HDR = 0x10, BPF_F_IPV6 = 0x80;
@@ -52,6 +52,7 @@ const JA = 0x05, JGT_X = 0x2d, JEQ_K = 0x15, JNE_K = 0x55, JSET_K = 0x45, CALL =
 const TCP_FIN_SYN_RST = 0x07;
 // __sk_buff fields.
 const SKB_LEN = 0, SKB_DATA = 76, SKB_DATA_END = 80;
+const ETH_HLEN = 14;
 
 /** The maps the tc program and every worker share: IPv4 and IPv6. */
 export interface OffloadMaps {
@@ -133,10 +134,13 @@ function lookup(a: Asm, mapFd: number, keyAt: number): void {
   a.mapFd(1, mapFd).i(MOV64_X, 2, 10).i(ADD64_K, 2, 0, 0, keyAt).i(CALL, 0, 0, 0, FUNC_MAP_LOOKUP);
 }
 
-/** The entry's frame count += 1 and byte count += the frame's length (atomic: several CPUs). */
+/**
+ * The entry's frame count += 1 and byte count += the IP packet's length (the frame's less
+ * its Ethernet header: IPVS counts IP bytes), atomically: several CPUs may count at once.
+ */
 function count(a: Asm, packetsAt: number, bytesAt: number): void {
   a.i(MOV64_K, 1, 0, 0, 1).i(ATOMIC_DW, 7, 1, packetsAt, 0);
-  a.i(LDX_W, 1, 6, SKB_LEN, 0).i(ATOMIC_DW, 7, 1, bytesAt, 0);
+  a.i(LDX_W, 1, 6, SKB_LEN, 0).i(ADD64_K, 1, 0, 0, -ETH_HLEN).i(ATOMIC_DW, 7, 1, bytesAt, 0);
 }
 
 /** r9 = the checksum difference from the key's addresses (fp + keyAt, `bytes`) to the value's. */

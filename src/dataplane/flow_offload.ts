@@ -7,8 +7,10 @@
 //   of the packet lock: map updates are system calls.
 // - Every OFFLOAD_SWEEP_MS the worker reads its entries' counts (sweep()): the new frames and bytes
 //   go into the service's and destination's InPkts/OutPkts and bytes, as if tslb had
-//   forwarded them, and keep the connection alive. An entry whose connection is gone (expired,
-//   removed with its destination, replaced) comes out.
+//   forwarded them, and keep the connection alive. An entry whose connection is gone
+//   (expired, replaced) or whose real server is (removed, failed its health check) comes
+//   out; a rule change makes the worker look at once. While a worker has entries it
+//   wakes at least that often, even when every frame of theirs goes by the kernel.
 // - A new connection whose addresses and ports an offloaded one had (a client reusing its
 //   port before the old entry's sweep) must not find the old real server's rewrite: the
 //   pipeline tells (forget()) when a shared hint says such a key may be in the map, and the
@@ -24,6 +26,7 @@ import {
 } from "../io/tc_offload.ts";
 import { K_INBYTES, K_INPKTS, K_OUTBYTES, K_OUTPKTS, MISC_BASE, M_OFFLOADED, destBase, svcBase } from "../stats/counters.ts";
 import type { Pkt } from "../wire/pkt.ts";
+import type { ActiveConfig } from "./snapshot.ts";
 import { STEAL_MAX_FRAME } from "../io/xdp.ts";
 
 /** A frame longer than this marks a transfer: the XDP program leaves such frames to the kernel (so to the TUN, or to the tc rewrite). */
@@ -148,11 +151,14 @@ export class FlowOffload {
   }
 
   /**
-   * Every OFFLOAD_SWEEP_MS: each entry's new frames and bytes into the stats (and a
-   * connection that moved is kept alive for `timeouts` of its state); entries of
-   * connections that are gone come out. `lock`/`unlock` bracket the table work.
+   * Every OFFLOAD_SWEEP_MS, and at once after a rule change: each entry's new frames and
+   * bytes into the stats (and a connection that moved is kept alive for its state's
+   * timeout in `cfg`); entries of connections that are gone come out, and so do those
+   * whose real server was removed or failed its health check: their frames then reach
+   * tslb again, which treats them as IPVS does (--expire-nodest-conn). `lock`/`unlock`
+   * bracket the table work.
    */
-  sweep(t: ConnTable, now: number, timeouts: ArrayLike<number>, lock: () => void, unlock: () => void): void {
+  sweep(t: ConnTable, now: number, cfg: ActiveConfig, lock: () => void, unlock: () => void): void {
     for (let s = 0; s < OFFLOAD_SLOTS && this.used > 0; s++) {
       const b = s * W_STRIDE;
       const id = this.slot[b + W_CONN];
@@ -160,10 +166,10 @@ export class FlowOffload {
       const map = this.slot[b + W_AF] === 4 ? this.maps.v4 : this.maps.v6;
       const o = s * 2 * KEY_BYTES;
       lock();
-      const live = this.owns(t, s, id);
+      const live = this.owns(t, s, id) && cfg.destPresent[t.dest(id)] !== 0;
       let moved = this.harvest(s, 0, map, o);
       moved = this.harvest(s, 1, map, o + KEY_BYTES) || moved;
-      if (live && moved) t.touch(id, now, timeouts[t.state(id)]);
+      if (live && moved) t.touch(id, now, cfg.timeouts[t.state(id)]);
       unlock();
       if (!live) this.release(s, map, o);
     }

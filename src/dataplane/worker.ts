@@ -188,6 +188,8 @@ function adopt(snap: Snapshot): void {
   lock?.unlock();
   setDevices(snap);
   announce(pipeline.cfg);
+  // A removed or failed real server's offloaded connections come back to tslb at once.
+  lastOffloadSweepMs = 0;
   Atomics.store(ctl, 1 + index, snap.gen);
   postMessage({ type: "adopted", gen: snap.gen });
 }
@@ -292,7 +294,8 @@ function loop(): void {
   const until = nowMs() + SYNC_SLICE_MS;
   for (;;) {
     const pending = Atomics.load(ctl, 0) !== Atomics.load(ctl, 1 + index);
-    poller.wait(pending || xdpBacklog ? 0 : IDLE_POLL_MS);
+    // Offloaded connections' frames may all go by the kernel: their sweep keeps its pace.
+    poller.wait(pending || xdpBacklog ? 0 : flowOffload !== null && flowOffload.used > 0 ? OFFLOAD_SWEEP_MS : IDLE_POLL_MS);
     const woken = poller.readable(devs.length);
     if (woken) drainEventFd(wakeFd);
     if (batch() > until || woken || pending) break;
@@ -351,7 +354,7 @@ function batch(): number {
   if (flowOffload !== null) {
     flowOffload.flush(table);
     if (ms - lastOffloadSweepMs >= OFFLOAD_SWEEP_MS) {
-      flowOffload.sweep(table, now, pipeline.cfg.timeouts, lockPipeline, unlockPipeline);
+      flowOffload.sweep(table, now, pipeline.cfg, lockPipeline, unlockPipeline);
       lastOffloadSweepMs = ms;
     }
   }

@@ -9,7 +9,7 @@
 // in software and the receivers verify every segment: a wrong sum stalls the transfer.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CL6, LB_RS, RS, RS6, Topology, VIP, VIP6, sh } from "../../scripts/topology.ts";
@@ -140,6 +140,67 @@ e2e("complete sums: real servers and client sending without checksum offload (fu
   for (const vip of [VIP, VIP6]) {
     assert.equal(client("put", vip, "80", String(BIG_BYTES)), ["201"]);
     assert.is(byteSum(takeUpload(dir)), bigSum());
+  }
+});
+
+/**
+ * A slow download (16 KiB every 20 ms through a 32 KiB receive buffer: about 6 s for the
+ * 5 MiB file) from the client, started in the background; bytes() reads how far it got.
+ */
+function slowDownload(): { bytes: () => number; stop: () => void } {
+  const file = join(dir, "slow-progress");
+  const py = `import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+s.connect(("${VIP}", 80))
+s.sendall(b"GET /big HTTP/1.1\\r\\nHost: t\\r\\n\\r\\n")
+n = 0
+s.settimeout(0.02)
+while True:
+    try:
+        b = s.recv(16384)
+        if not b: break
+        n += len(b)
+    except socket.timeout:
+        pass
+    open("${file}.tmp", "w").write(str(n))
+    import os; os.replace("${file}.tmp", "${file}")
+    time.sleep(0.02)
+`;
+  const p = Bun.spawn(["timeout", "30", "ip", "netns", "exec", topo.ns.cl, "python3", "-c", py], { stdout: "ignore", stderr: "inherit" });
+  return {
+    bytes: () => {
+      try {
+        return Number(readFileSync(file, "utf8")) || 0;
+      } catch {
+        return 0;
+      }
+    },
+    stop: () => p.kill(),
+  };
+}
+
+e2e("a real server removed (-d) during an offloaded transfer: its frames stop within a second, as through the TUN", async () => {
+  const before = await daemonCounters(socket);
+  const dl = slowDownload();
+  try {
+    await Bun.sleep(1500);
+    const started = dl.bytes();
+    assert.ok(started > 0 && started < BIG_BYTES, `started ${started}`);
+    assert.is((await daemonCounters(socket)).offloaded - before.offloaded, 1, "offloaded");
+    assert.is(cli(["-d", "-t", `${VIP}:80`, "-r", `${RS[0]}:8080`]).code, 0);
+    // The rule change makes the worker take the kernel's entries out; the connection's
+    // next frame reaches tslb, which expires it (--expire-nodest-conn 1) and resets it.
+    await Bun.sleep(1000);
+    const at = dl.bytes();
+    await Bun.sleep(1500);
+    const later = dl.bytes();
+    console.log(`    (${started} bytes before -d, ${at} a second after, ${later} 1.5 s later)`);
+    assert.ok(later - at <= 32768, `still flowing: ${later - at} bytes`);
+    assert.ok(later < BIG_BYTES);
+  } finally {
+    dl.stop();
+    assert.is(cli(["-a", "-t", `${VIP}:80`, "-r", `${RS[0]}:8080`, "-m"]).code, 0);
   }
 });
 

@@ -282,10 +282,14 @@ export class Daemon {
    * carries the bulk frames as before).
    */
   private openBulkOffload(): WorkerInit["bulkOffload"] {
-    const names = this.opts.xdp;
+    // After openXdp (the argument before it): its interfaces, with their bridges.
+    const ports = this.xdpPrograms;
+    const names = ports.map((p) => p.name);
     this.bulkOffload = "off";
-    if (names.length === 0 || !this.opts.bulkOffload) return null;
-    const strict = names.map((n) => this.l3Device(n)).filter((d) => rpFilter(d) === 1);
+    if (ports.length === 0 || !this.opts.bulkOffload) return null;
+    // The device whose IPv4 settings apply to what arrives on a port: its bridge, if any.
+    const l3 = new Set(ports.map((p) => (p.master !== 0 ? this.nl!.link(p.master).name : p.name)));
+    const strict = [...l3].filter((d) => rpFilter(d) === 1);
     if (strict.length > 0) {
       this.bulkOffload = `off: strict rp_filter on ${strict.join(", ")}`;
       this.log(`bulk offload ${this.bulkOffload} (it would drop the rewritten replies); bulk frames go through the TUN`);
@@ -295,7 +299,7 @@ export class Daemon {
     try {
       const maps = createOffloadMaps();
       made.push(maps.v4, maps.v6);
-      for (const name of names) made.push(attachTcOffload(this.nl!.link(name).index, name, maps));
+      for (const p of ports) made.push(attachTcOffload(p.ifindex, p.name, maps));
       this.xdpFds.push(...made);
       this.bulkOffload = `on (${names.join(", ")})`;
       this.log(`bulk offload on ${names.join(", ")}`);
@@ -306,12 +310,6 @@ export class Daemon {
       this.log(`bulk offload ${this.bulkOffload}; bulk frames go through the TUN`);
       return null;
     }
-  }
-
-  /** The device whose IPv4 settings apply to frames arriving on `name`: its bridge when it is a port of one. */
-  private l3Device(name: string): string {
-    const { master } = this.nl!.link(name);
-    return master !== 0 ? this.nl!.link(master).name : name;
   }
 
   /**

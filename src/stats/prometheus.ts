@@ -125,7 +125,8 @@ export function formatMetrics(m: MetricsInput): string {
   out += family("tslb_connection_table_capacity", "gauge", "Capacity of the connection table (--conn-max).", [[{}, m.conntrack.capacity]]);
   out += family("tslb_worker_packets_total", "counter", "Packets per data-plane worker: read (rx), written (tx), passed on unchanged (pass), " +
     "TCP super-packets read (gso_rx) and cut into segments (segmented), UDP super-packets written by coalescing (coalesced), " +
-    "TCP segments and pure ACKs that went out inside another segment (joined).",
+    "TCP segments and pure ACKs that went out inside another segment (joined), frames taken from the XDP hand-off (xdp_rx), " +
+    "of those sent on through the TUN (xdp_tun) and DR replies routed on to clients (xdp_dr).",
     m.workers.flatMap((w, i) => WORKER_KINDS.map((k): Sample => [{ worker: String(i), kind: k }, w[k]])));
   out += family("tslb_bulk_offloaded_connections_total", "counter", "Connections per data-plane worker whose bulk frames the kernel took over (--bulk-offload).",
     m.workers.map((w, i): Sample => [{ worker: String(i) }, w.offloaded]));

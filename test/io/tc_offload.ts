@@ -7,9 +7,8 @@
 // the balancer finishes it in software and the receiver checks it.)
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { loadProgram } from "../../src/io/bpf.ts";
+import { loadProgram, updateElem } from "../../src/io/bpf.ts";
 import { bpf, bufPtr, close } from "../../src/io/libc.ts";
-import { updateElem } from "../../src/io/bpf.ts";
 import {
   BPF_PROG_TYPE_SCHED_CLS, OFFLOAD6_BYTES_AT, OFFLOAD6_PACKETS_AT, OFFLOAD_BYTES_AT, OFFLOAD_PACKETS_AT, OFFLOAD_VALUE6_BYTES,
   OFFLOAD_VALUE_BYTES, type OffloadMaps, TCX_NEXT, createOffloadMaps, tcOffloadProgram,

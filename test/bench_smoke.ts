@@ -12,7 +12,7 @@ const BENCH = join(import.meta.dir, "..", "bench");
 /** Not benches, or end to end whatever their gating: the runner and the namespace benches. */
 const NOT_MICRO = new Set(["run.ts", "decap_rate.ts", "restore_scale.ts", "e2e.ts"]);
 /** These must be found, so the test cannot pass by running nothing. */
-const EXPECTED = ["conn_table.ts", "data_path.ts", "schedulers.ts", "tunnel.ts"];
+const EXPECTED = ["conn_table.ts", "data_path.ts", "schedulers.ts", "tunnel.ts", "xdp_path.ts"];
 /** Per bench; the short modes finish in about a second, ~4× slower on a busy 2-core machine. */
 const TIMEOUT_MS = 30_000;
 

@@ -256,7 +256,7 @@ export class Daemon {
     const bridge = this.opts.bridge ? this.nl!.link(this.opts.bridge).index : 0;
     names.forEach((name, i) => {
       const { index: ifindex, address, master } = this.nl!.link(name);
-      const port = openXsk(name, ifindex, address, area.addr, i * XSK_UMEM_BYTES);
+      const port = openXsk(name, ifindex, address, area.addr, i * XSK_UMEM_BYTES, this.opts.offload);
       this.xdpFds.push(port.fd);
       const macs = this.xdpMacs(address, master);
       const att = attachXdp(ifindex, name, macs, maps, port.fd, this.opts.xdpMode, this.opts.xdpForward);
@@ -264,7 +264,7 @@ export class Daemon {
       this.xdpPrograms.push({ name, ifindex, master, macs: macHex(macs), att });
       ports.push(port);
       drSegment.push(bridge !== 0 && master === bridge);
-      modes.push(`${name} (${att.mode})`);
+      modes.push(`${name} (${att.mode}${port.txCsum ? ", tx csum" : ""})`);
     });
     this.steal = new StealKeys(maps.steal);
     this.xdpMaps = maps;
@@ -299,10 +299,20 @@ export class Daemon {
     try {
       const maps = createOffloadMaps();
       made.push(maps.v4, maps.v6);
-      for (const p of ports) made.push(attachTcOffload(p.ifindex, p.name, maps));
+      // On a bridge's ports too: there a transfer's frames are rewritten and sent on before
+      // the bridge (and its XDP program, which would copy each super-packet) sees them.
+      const on = [...names];
+      for (const p of ports) {
+        made.push(attachTcOffload(p.ifindex, p.name, maps));
+        for (const port of bridgePorts(p.name)) {
+          if (names.includes(port)) continue;
+          made.push(attachTcOffload(this.nl!.link(port).index, port, maps));
+          on.push(`${port} (port of ${p.name})`);
+        }
+      }
       this.xdpFds.push(...made);
-      this.bulkOffload = `on (${names.join(", ")})`;
-      this.log(`bulk offload on ${names.join(", ")}`);
+      this.bulkOffload = `on (${on.join(", ")})`;
+      this.log(`bulk offload on ${on.join(", ")}`);
       return { maps, hint: new SharedArrayBuffer(4 * OFFLOAD_HINT_SLOTS) };
     } catch (e) {
       for (const fd of made) close(fd);
@@ -911,6 +921,15 @@ function readFirst(...paths: string[]): string {
     try { return readFileSync(p, "utf8").trim(); } catch { /* next */ }
   }
   return "";
+}
+
+/** The ports of bridge `dev` (none when it is not a bridge). */
+function bridgePorts(dev: string): string[] {
+  try {
+    return readdirSync(`/sys/class/net/${dev}/brif`).sort();
+  } catch {
+    return [];
+  }
 }
 
 /** MTU of the interface with index `ifindex` (1500 when it cannot be read). */

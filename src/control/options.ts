@@ -25,7 +25,7 @@ export interface GlobalOptions {
   fullnatPorts: [number, number];
   /** --log-json: log lines as JSON. */
   logJson: boolean;
-  /** --offload on|off: TUN checksum and TSO offloads (IFF_VNET_HDR). Default on. */
+  /** --offload on|off: TUN checksum and TSO offloads (IFF_VNET_HDR), and with --xdp the sockets' transmit checksum offload. Default on. */
   offload: boolean;
   /** --workers N: data-plane workers, one TUN queue each. */
   workers: number;

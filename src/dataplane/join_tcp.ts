@@ -78,13 +78,14 @@ export class TcpJoiner extends StagingSlots {
   /**
    * `base`: the staging area's first byte in u8 (TCP_JOIN_SLOTS × TCP_JOIN_SLOT_BYTES).
    * `vnet`: writes to device 0 carry a virtio_net_hdr (offloading TUN). `send(dev, off,
-   * len)` writes u8[off, off+len) to device `dev` (0: the TUN, the vnet header included
-   * when there is one; 1: the TAP). `joined[at]` counts the segments and pure ACKs that
-   * went out inside another segment.
+   * len, partial)` writes u8[off, off+len) to device `dev` (0: the TUN, the vnet header
+   * included when there is one; 1: the TAP; others are the caller's), `partial` when its
+   * checksum holds the pseudo-header sum. `joined[at]` counts the segments and pure ACKs
+   * that went out inside another segment.
    */
   constructor(
     private readonly u8: Uint8Array, private readonly base: number, private readonly vnet: boolean,
-    private readonly send: (dev: number, off: number, len: number) => number, private readonly joined: Float64Array, private readonly at: number,
+    private readonly send: (dev: number, off: number, len: number, partial: number) => number, private readonly joined: Float64Array, private readonly at: number,
   ) {
     super(TCP_JOIN_SLOTS);
   }
@@ -278,7 +279,7 @@ export class TcpJoiner extends StagingSlots {
       if (this.partial[s] === 0) vnetWritePlain(u8, off);
       else vnetWritePartial(u8, off, l4, 16);
     }
-    this.send(this.dev[s], off, n);
+    this.send(this.dev[s], off, n, this.partial[s]);
     this.release(s);
   }
 }

@@ -409,7 +409,7 @@ self.onmessage = (ev: MessageEvent<WorkerMessage>) => {
     pipeline.l2 = l2;
     if (m.xdp !== null) {
       const area = new Frame(viewMemory(m.xdp.areaAddr, m.xdp.areaBytes));
-      xdpPath = new XdpPath(m.xdp.ports.map(adoptXsk), area, pipeline, counters, mainDev, mainVnet, tapDev, lock,
+      xdpPath = new XdpPath(m.xdp.ports.map((port) => adoptXsk(port, area.dv)), area, pipeline, counters, mainDev, mainVnet, tapDev, lock,
         m.xdp.ports.length * XSK_UMEM_BYTES, m.coalesce, m.xdp.drSegment);
     }
     if (m.bulkOffload !== null) {

@@ -27,9 +27,10 @@
 // One hop is made here: the TTL goes down by one (the kernel does it on the TUN path). A
 // frame from AF_XDP carries no offload state: a transport checksum that a local sender
 // left partial (a veth peer does) holds the pseudo-header sum, and is recognised by it
-// (a complete checksum equal to it is completed to itself: the same value). It is
-// completed before the frame leaves through a socket, or handed to the kernel as partial
-// on an offloading TUN.
+// (a complete checksum equal to it is completed to itself: the same value). It leaves a
+// socket still partial where the kernel takes AF_XDP TX metadata (io/xsk.ts: the kernel
+// or the NIC completes it), and is completed here before it leaves one otherwise; an
+// offloading TUN gets it as partial.
 //
 // With --coalesce (the default) a flow's back-to-back small TCP segments are joined before
 // they leave a socket, by the TUN path's joiner (dataplane/join_tcp.ts) over a staging
@@ -106,7 +107,8 @@ export class XdpPath {
      */
     private readonly drSegment: readonly boolean[],
   ) {
-    const out = (dev: number, off: number, len: number) => dev === JOIN_TAP ? this.tapSend(off, len) : this.transmit(dev - JOIN_DEV0, off, len);
+    const out = (dev: number, off: number, len: number, partial: number) =>
+      dev === JOIN_TAP ? this.tapSend(off, len) : this.transmit(dev - JOIN_DEV0, off, len, partial);
     this.joiner = join ? new TcpJoiner(area.u8, stagingAt, false, out, counters, MISC_BASE + M_JOINED) : null;
   }
 
@@ -224,7 +226,7 @@ export class XdpPath {
     // The pipeline completed a partial checksum: a DR packet leaves with no offload state.
     if (this.joiner !== null && p.proto === IPPROTO_TCP && this.joiner.add(dev, p.start, ETH, p.len, 0, true)) return;
     if (dev === JOIN_TAP) this.tapSend(p.start, p.len);
-    else this.transmit(dev - JOIN_DEV0, p.start, p.len);
+    else this.transmit(dev - JOIN_DEV0, p.start, p.len, 0);
   }
 
   private tapSend(at: number, len: number): number {
@@ -247,26 +249,41 @@ export class XdpPath {
     // The TTL or hop limit: one that ends here is the kernel's to answer (ICMP time exceeded).
     if (hop < 0 || u8[s + (v6 ? 7 : 8)] <= 1 || this.isBulk(u8, p)) { this.toTun(); return; }
     decrementTtl(this.area.dv, p);
-    if (p.csumPartial !== 0) { csumComplete(u8, p.csumStart, s + p.len, p.csumAt, p.proto); p.csumPartial = 0; }
     const j = hops.sock(hop);
     const out = this.socks[j];
+    // A partial checksum leaves as it is when the kernel completes it (TX metadata).
+    let partial = 0;
+    if (p.csumPartial !== 0) {
+      if (out.txCsum) partial = 1;
+      else csumComplete(u8, p.csumStart, s + p.len, p.csumAt, p.proto);
+      p.csumPartial = 0;
+    }
     // The Ethernet header goes where the received one was.
     const e = s - ETH;
     ethWrite(this.area.dv, e, hops.macHi(hop), hops.macLo(hop), out.macHi, out.macLo, v6 ? ETHERTYPE_IPV6 : ETHERTYPE_IPV4);
     this.counters[MISC_BASE + M_TX]++;
     // The joiner takes it (to send with the flow's next segment) or sends what it holds of
     // the flow first, so nothing overtakes.
-    if (this.joiner !== null && p.proto === IPPROTO_TCP && this.joiner.add(JOIN_DEV0 + j, e, ETH, p.len + ETH, 0, true)) return;
-    this.transmit(j, e, p.len + ETH);
+    if (this.joiner !== null && p.proto === IPPROTO_TCP && this.joiner.add(JOIN_DEV0 + j, e, ETH, p.len + ETH, partial, true)) return;
+    this.transmit(j, e, p.len + ETH, partial);
   }
 
-  /** Copies the frame u8[at, at+len) into a send frame of socket j and queues it. */
-  private transmit(j: number, at: number, len: number): number {
+  /**
+   * Copies the Ethernet frame u8[at, at+len) into a send frame of socket j and queues it;
+   * `partial`: its TCP or UDP checksum holds the pseudo-header sum, for the kernel to complete.
+   */
+  private transmit(j: number, at: number, len: number, partial: number): number {
     const out = this.socks[j];
     const f = out.txFrame();
     if (f < 0) { this.counters[DROP_BASE + DROP.TX_ERROR]++; return -1; }
-    this.area.u8.copyWithin(f, at, at + len);
-    out.txPush(f, len);
+    const u8 = this.area.u8;
+    u8.copyWithin(f, at, at + len);
+    if (partial === 0) out.txPush(f, len);
+    else {
+      // IPv4 without options or IPv6 without extension headers (what the XDP program takes).
+      const v6 = u8[at + 12] === 0x86;
+      out.txPushPartial(f, len, ETH + (v6 ? 40 : 20), u8[at + ETH + (v6 ? 6 : 9)] === IPPROTO_TCP ? 16 : 6);
+    }
     return len;
   }
 

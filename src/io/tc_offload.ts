@@ -9,9 +9,16 @@
 // client; full NAT also swaps in the local address and port), updates the IPv4 header's
 // and TCP's checksums through the kernel's helpers (they know the socket buffer's checksum
 // state: a super-packet's partial sum takes the change of the pseudo-header only), counts
-// the frame in the entry, and lets the kernel route it on: the rewritten frame no longer
-// matches the policy rule that sends real servers' replies into the TUN, and its new
-// destination is routed like any other.
+// the frame in the entry, and sends it on itself (forward()): the kernel's FIB gives the
+// way out and the next hop's MAC, the TTL goes down by one, and the frame is redirected to
+// that interface's output, past the host's bridge and routing. The rewritten frame no
+// longer matches the policy rule that sends real servers' replies into the TUN. Where the
+// FIB has no answer yet (no neighbour entry, say) the rewritten frame goes on to the
+// kernel, which routes it like any other.
+//
+// The program also goes on the ports of a bridge the hand-off names (the daemon's choice):
+// there it sees a transfer's frames before the bridge does, so they never reach the
+// bridge's XDP program, whose generic mode copies every super-packet whole first.
 //
 // Frames with SYN, FIN or RST are never rewritten: they take the usual path, so tslb's
 // state machine sees every connection's opening and closing. The XDP program still takes
@@ -31,7 +38,10 @@ const BPF_TCX_INGRESS = 46;
 /** tcx: go on to the next program (or the kernel's path when none follows). */
 export const TCX_NEXT = -1;
 const FUNC_MAP_LOOKUP = 1, FUNC_SKB_STORE_BYTES = 9, FUNC_L3_CSUM_REPLACE = 10, FUNC_L4_CSUM_REPLACE = 11,
-  FUNC_CSUM_DIFF = 28, FUNC_SET_HASH_INVALID = 41;
+  FUNC_REDIRECT = 23, FUNC_CSUM_DIFF = 28, FUNC_SET_HASH_INVALID = 41, FUNC_FIB_LOOKUP = 69;
+/** struct bpf_fib_lookup (64 bytes): family, l4_protocol, sport, dport, tot_len, ifindex, ..., src at 16, dst at 32, smac at 52, dmac at 58. */
+const FIB_BYTES = 64, FIB_IFINDEX = 8, FIB_SRC = 16, FIB_DST = 32, FIB_SMAC = 52, FIB_DMAC = 58;
+const AF_INET = 2, AF_INET6 = 10;
 const BPF_F_PSEUDO_HDR = 0x10, BPF_F_IPV6 = 0x80;
 
 /** Map sizes: IPv4 keys are addresses and ports (12 bytes); values the new ones, then the counts. */
@@ -46,12 +56,14 @@ export const OFFLOAD6_PACKETS_AT = 40, OFFLOAD6_BYTES_AT = 48;
 export const OFFLOAD_MAX_ENTRIES = 32768;
 
 // eBPF opcodes (include/uapi/linux/bpf.h).
-const LDX_W = 0x61, LDX_H = 0x69, LDX_B = 0x71, STX_W = 0x63, ATOMIC_DW = 0xdb;
+const LDX_W = 0x61, LDX_H = 0x69, LDX_B = 0x71, STX_W = 0x63, STX_H = 0x6b, STX_B = 0x73, ST_DW = 0x7a, ATOMIC_DW = 0xdb;
 const MOV64_X = 0xbf, MOV64_K = 0xb7, ADD64_K = 0x07, AND64_K = 0x57;
-const JA = 0x05, JGT_X = 0x2d, JEQ_K = 0x15, JNE_K = 0x55, JSET_K = 0x45, CALL = 0x85, EXIT = 0x95;
+const JGT_X = 0x2d, JEQ_K = 0x15, JNE_K = 0x55, JSET_K = 0x45, JLE_K = 0xb5, CALL = 0x85, EXIT = 0x95;
 const TCP_FIN_SYN_RST = 0x07;
 // __sk_buff fields.
-const SKB_LEN = 0, SKB_DATA = 76, SKB_DATA_END = 80;
+const SKB_LEN = 0, SKB_INGRESS_IFINDEX = 36, SKB_DATA = 76, SKB_DATA_END = 80;
+/** Where the program keeps the frame's TTL (or hop limit) and IPv4 TTL/protocol word, read before any helper. */
+const TTL_AT = -112, TTL_WORD_AT = -120;
 const ETH_HLEN = 14;
 
 /** The maps the tc program and every worker share: IPv4 and IPv6. */
@@ -87,6 +99,7 @@ export function tcOffloadProgram(maps: OffloadMaps) {
   a.i(LDX_H, 5, 8, 20, 0).i(AND64_K, 5, 0, 0, 0xff3f).jump(JNE_K, "next", 5, 0); // not a fragment
   a.i(LDX_B, 5, 8, 23, 0).jump(JNE_K, "next", 5, 6);
   a.i(LDX_B, 5, 8, 47, 0).jump(JSET_K, "next", 5, TCP_FIN_SYN_RST);
+  a.i(LDX_B, 5, 8, 22, 0).i(STX_W, 10, 5, TTL_AT, 0).i(LDX_H, 5, 8, 22, 0).i(STX_W, 10, 5, TTL_WORD_AT, 0);
   // Key at fp-16: source, destination, ports (bytes 26..37).
   matchFlow(a, maps.v4, 26, 3, -16, 8, OFFLOAD_PACKETS_AT, OFFLOAD_BYTES_AT);
   // The IPv4 header sum, then TCP's (the addresses are in its pseudo-header), then the ports.
@@ -95,13 +108,14 @@ export function tcOffloadProgram(maps: OffloadMaps) {
   l4ByDiff(a, 50, BPF_F_PSEUDO_HDR);
   a.jump(JNE_K, "next", 0, 0);
   rewrite(a, -16 + 8, 8, 50, 26, OFFLOAD_KEY_BYTES);
-  a.jump(JA, "next");
+  forward(a, 4);
   // IPv6 without extension headers.
   a.label("ipv6");
   a.i(MOV64_X, 4, 8).i(ADD64_K, 4, 0, 0, 74); // Ethernet 14 + IPv6 40 + TCP 20
   a.jump(JGT_X, "next", 4, 0, 3);
   a.i(LDX_B, 5, 8, 20, 0).jump(JNE_K, "next", 5, 6);
   a.i(LDX_B, 5, 8, 67, 0).jump(JSET_K, "next", 5, TCP_FIN_SYN_RST);
+  a.i(LDX_B, 5, 8, 21, 0).i(STX_W, 10, 5, TTL_AT, 0);
   // Key at fp-40: source, destination, ports (bytes 22..57).
   matchFlow(a, maps.v6, 22, 9, -40, 32, OFFLOAD6_PACKETS_AT, OFFLOAD6_BYTES_AT);
   // BPF_F_IPV6: a complete sum of the socket buffer (a NIC's) is left alone for IPv6 (the
@@ -110,6 +124,7 @@ export function tcOffloadProgram(maps: OffloadMaps) {
   l4ByDiff(a, 70, BPF_F_PSEUDO_HDR | BPF_F_IPV6);
   a.jump(JNE_K, "next", 0, 0);
   rewrite(a, -40 + 32, 32, 70, 22, OFFLOAD_KEY6_BYTES);
+  forward(a, 6);
   a.label("next");
   a.i(MOV64_K, 0, 0, 0, TCX_NEXT).i(EXIT);
   return a.done();
@@ -167,6 +182,54 @@ function rewrite(a: Asm, portsAt: number, valuePortsAt: number, csumAt: number, 
   a.i(MOV64_X, 1, 6).i(MOV64_K, 2, 0, 0, at).i(MOV64_X, 3, 7).i(MOV64_K, 4, 0, 0, bytes).i(MOV64_K, 5, 0, 0, 0);
   a.i(CALL, 0, 0, 0, FUNC_SKB_STORE_BYTES);
   a.i(MOV64_X, 1, 6).i(CALL, 0, 0, 0, FUNC_SET_HASH_INVALID);
+}
+
+/**
+ * After the rewrite: the frame leaves by the route of its new addresses, found in the
+ * kernel's FIB (policy rules included; bpf_fib_lookup also checks that a super-packet's
+ * segments fit the way out), with the next hop's MAC and the TTL or hop limit one lower,
+ * redirected to that interface's output. Where the kernel could only route it itself (no
+ * neighbour entry yet, a TTL that ends here, forwarding off), it goes on to the kernel as
+ * rewritten. On a bridge port this also keeps the frame out of the bridge, and so out of
+ * the bridge's XDP program, which would copy a super-packet whole before looking at it.
+ */
+function forward(a: Asm, family: 4 | 6): void {
+  const p = -80 - (family === 4 ? 0 : 24); // the lookup's parameters, below the key
+  const words = family === 4 ? 1 : 4;
+  const valueDst = family === 4 ? 4 : 16;
+  a.i(LDX_W, 5, 10, TTL_AT, 0).jump(JLE_K, `fwd${family}_next`, 5, 1);
+  for (let o = 0; o < FIB_BYTES; o += 8) a.i(ST_DW, 10, 0, p + o, 0);
+  a.i(ST_DW, 10, 0, p, family === 4 ? AF_INET | (6 << 8) : AF_INET6 | (6 << 8)); // family, TCP
+  // The ports and addresses the frame now carries (the value's).
+  a.i(LDX_H, 5, 7, valueDst * 2, 0).i(STX_H, 10, 5, p + 2, 0).i(LDX_H, 5, 7, valueDst * 2 + 2, 0).i(STX_H, 10, 5, p + 4, 0);
+  a.i(LDX_W, 5, 6, SKB_INGRESS_IFINDEX, 0).i(STX_W, 10, 5, p + FIB_IFINDEX, 0);
+  for (let w = 0; w < words; w++) {
+    a.i(LDX_W, 5, 7, 4 * w, 0).i(STX_W, 10, 5, p + FIB_SRC + 4 * w, 0);
+    a.i(LDX_W, 5, 7, valueDst + 4 * w, 0).i(STX_W, 10, 5, p + FIB_DST + 4 * w, 0);
+  }
+  a.i(MOV64_X, 1, 6).i(MOV64_X, 2, 10).i(ADD64_K, 2, 0, 0, p).i(MOV64_K, 3, 0, 0, FIB_BYTES).i(MOV64_K, 4, 0, 0, 0);
+  a.i(CALL, 0, 0, 0, FUNC_FIB_LOOKUP).jump(JNE_K, `fwd${family}_next`, 0, 0);
+  if (family === 4) {
+    // TTL − 1, and the header sum for its 16-bit word (TTL, protocol: read little-endian, TTL is the low byte).
+    a.i(LDX_W, 4, 10, TTL_WORD_AT, 0).i(MOV64_X, 3, 4).i(ADD64_K, 4, 0, 0, -1).i(STX_W, 10, 4, TTL_WORD_AT, 0);
+    a.i(MOV64_X, 1, 6).i(MOV64_K, 2, 0, 0, ETH_HLEN + 10).i(MOV64_K, 5, 0, 0, 2).i(CALL, 0, 0, 0, FUNC_L3_CSUM_REPLACE);
+    a.jump(JNE_K, `fwd${family}_next`, 0, 0);
+    storeStack(a, ETH_HLEN + 8, TTL_WORD_AT, 1);
+  } else {
+    a.i(LDX_W, 5, 10, TTL_AT, 0).i(ADD64_K, 5, 0, 0, -1).i(STX_B, 10, 5, TTL_AT, 0);
+    storeStack(a, ETH_HLEN + 7, TTL_AT, 1);
+  }
+  storeStack(a, 0, p + FIB_DMAC, 6);
+  storeStack(a, 6, p + FIB_SMAC, 6);
+  a.i(LDX_W, 1, 10, p + FIB_IFINDEX, 0).i(MOV64_K, 2, 0, 0, 0).i(CALL, 0, 0, 0, FUNC_REDIRECT).i(EXIT);
+  a.label(`fwd${family}_next`);
+  a.i(MOV64_K, 0, 0, 0, TCX_NEXT).i(EXIT);
+}
+
+/** bpf_skb_store_bytes(skb, at, fp + from, bytes, 0). */
+function storeStack(a: Asm, at: number, from: number, bytes: number): void {
+  a.i(MOV64_X, 1, 6).i(MOV64_K, 2, 0, 0, at).i(MOV64_X, 3, 10).i(ADD64_K, 3, 0, 0, from).i(MOV64_K, 4, 0, 0, bytes).i(MOV64_K, 5, 0, 0, 0);
+  a.i(CALL, 0, 0, 0, FUNC_SKB_STORE_BYTES);
 }
 
 /**

@@ -5,6 +5,14 @@
 // copyWithin (no allocation, no system call). The kernel copies into and out of the
 // frames (copy mode works on every driver, veth and bridges included).
 //
+// Sending with a partial transport checksum: where the kernel can (Linux 6.8+: AF_XDP TX
+// metadata, XDP_UMEM_TX_METADATA_LEN), each socket's UMEM is registered with room for a
+// struct xsk_tx_metadata in front of every send frame, and a frame whose checksum holds
+// only the pseudo-header sum (as a local sender left it) goes out with
+// XDP_TXMD_FLAGS_CHECKSUM: the kernel builds its socket buffer as CHECKSUM_PARTIAL, so a
+// veth peer's stack takes it as it is, and a NIC (or the kernel, for one without the
+// offload) completes it. tslb then never sums a payload itself (xdp_path.ts).
+//
 // Hot calls (rxCount, rxAddr/rxLen, rxRelease, txFrame/txPush, flushTx) never allocate
 // and never throw; set-up (openXsk) throws SysError.
 import {
@@ -16,6 +24,17 @@ import { macHi as readMacHi, macLo as readMacLo } from "../wire/ethernet.ts";
 const AF_XDP = 44, SOL_XDP = 283;
 const XDP_MMAP_OFFSETS = 1, XDP_RX_RING = 2, XDP_TX_RING = 3, XDP_UMEM_REG = 4, XDP_UMEM_FILL_RING = 5, XDP_UMEM_COMPLETION_RING = 6;
 const XDP_COPY = 2;
+/** xdp_umem_reg flags and xdp_desc options (include/uapi/linux/if_xdp.h). */
+const XDP_UMEM_TX_METADATA_LEN = 1 << 2;
+const XDP_TX_METADATA = 1 << 1;
+const XDP_TXMD_FLAGS_CHECKSUM = 1 << 1;
+/** sizeof(struct xsk_tx_metadata): flags u64, then request { csum_start u16, csum_offset u16, launch_time u64 }. */
+const TX_METADATA_LEN = 24;
+/**
+ * Where a send frame starts within its chunk: the TX metadata goes just before it. (The
+ * kernel receives at 256 bytes into a chunk; sends may start anywhere.)
+ */
+const TX_HEADROOM = 64;
 const PGOFF_RX = 0, PGOFF_TX = 0x80000000, PGOFF_FILL = 0x100000000, PGOFF_COMP = 0x180000000;
 
 /** Bytes per frame; a frame holds one Ethernet frame of up to an MTU of 1 500 and more. */
@@ -81,6 +100,10 @@ export class XskSocket {
     private readonly tx: Ring,
     private readonly fill: Ring,
     private readonly comp: Ring,
+    /** The packet area (to write TX metadata in front of a send frame). */
+    private readonly area: DataView,
+    /** Frames may leave with a partial checksum (txPushPartial): the UMEM has TX metadata room. */
+    readonly txCsum: boolean,
   ) {
     // Our ends of the rings start where they stand (0 on a new socket); the arithmetic
     // wraps at 2^32 as the kernel's does.
@@ -90,7 +113,7 @@ export class XskSocket {
     // Half the frames wait in the fill ring, half are for sending.
     for (let i = 0; i < RING; i++) this.putFill(i * XSK_FRAME);
     Atomics.store(fill.u32, fill.prod, this.fillProd);
-    for (let i = RING; i < FRAMES; i++) this.free[this.nfree++] = i * XSK_FRAME;
+    for (let i = RING; i < FRAMES; i++) this.free[this.nfree++] = i * XSK_FRAME + TX_HEADROOM;
   }
 
   private putFill(addr: number): void {
@@ -127,11 +150,26 @@ export class XskSocket {
   }
   /** Queues the frame at `at` (from txFrame) of `len` bytes for sending. */
   txPush(at: number, len: number): void {
+    this.desc(at, len, 0);
+  }
+  /**
+   * Queues a frame whose transport checksum (at csumStart + csumOffset, frame offsets)
+   * holds the pseudo-header sum, for the kernel to complete (only when txCsum).
+   */
+  txPushPartial(at: number, len: number, csumStart: number, csumOffset: number): void {
+    const m = at - TX_METADATA_LEN;
+    this.area.setUint32(m, XDP_TXMD_FLAGS_CHECKSUM, true);
+    this.area.setUint32(m + 4, 0, true);
+    this.area.setUint16(m + 8, csumStart, true);
+    this.area.setUint16(m + 10, csumOffset, true);
+    this.desc(at, len, XDP_TX_METADATA);
+  }
+  private desc(at: number, len: number, options: number): void {
     const d = this.tx.desc + ((this.txProd & (RING - 1)) << 2);
     this.tx.u32[d] = at - this.base;
     this.tx.u32[d + 1] = 0;
     this.tx.u32[d + 2] = len;
-    this.tx.u32[d + 3] = 0;
+    this.tx.u32[d + 3] = options;
     this.txProd = (this.txProd + 1) >>> 0;
   }
   /**
@@ -158,7 +196,8 @@ export class XskSocket {
     let cons = Atomics.load(c.u32, c.cons);
     const prod = Atomics.load(c.u32, c.prod);
     while (cons !== prod) {
-      this.free[this.nfree++] = c.u32[c.desc + ((cons & (RING - 1)) << 1)];
+      // The chunk's send frame, whatever offset within it the kernel reports.
+      this.free[this.nfree++] = (c.u32[c.desc + ((cons & (RING - 1)) << 1)] & ~(XSK_FRAME - 1)) + TX_HEADROOM;
       cons = (cons + 1) >>> 0;
     }
     Atomics.store(c.u32, c.cons, cons);
@@ -174,26 +213,43 @@ export interface XskPort {
   macLo: number;
   /** Where its slice of the packet area starts. */
   base: number;
+  /** Its UMEM has TX metadata room: frames may leave with a partial checksum. */
+  txCsum: boolean;
 }
 
 /**
  * An AF_XDP socket on queue 0 of interface `name` (index `ifindex`, MAC `mac`), with its
- * UMEM at `areaAddr + base` (a slice of allocXskArea's mapping), bound in copy mode. Its
+ * UMEM at `areaAddr + base` (a slice of allocXskArea's mapping), bound in copy mode; with
+ * `txMetadata`, room for TX metadata if the kernel has it (partial checksums on send). Its
  * rings are mapped by the thread that uses it (adoptXsk): fds and mappings are process-wide.
  */
-export function openXsk(name: string, ifindex: number, mac: Uint8Array, areaAddr: number, base: number): XskPort {
+export function openXsk(name: string, ifindex: number, mac: Uint8Array, areaAddr: number, base: number, txMetadata: boolean): XskPort {
   if (mac.length !== 6) throw new Error(`--xdp ${name}: not an Ethernet interface`);
   const mdv = new DataView(mac.buffer, mac.byteOffset, 6);
   const macHi = readMacHi(mdv, 0);
   const macLo = readMacLo(mdv, 0);
   const fd = socket(AF_XDP, 3 /* SOCK_RAW */, 0);
   try {
-    const reg = new Uint8Array(32); // struct xdp_umem_reg
+    const reg = new Uint8Array(32); // struct xdp_umem_reg: addr, len, chunk_size, headroom, flags, tx_metadata_len
     const dv = new DataView(reg.buffer);
     dv.setBigUint64(0, BigInt(areaAddr + base), true);
     dv.setBigUint64(8, BigInt(XSK_UMEM_BYTES), true);
     dv.setUint32(16, XSK_FRAME, true);
-    setsockopt(fd, SOL_XDP, XDP_UMEM_REG, reg, `XDP_UMEM_REG ${name}`);
+    // A kernel without TX metadata refuses the flag (EINVAL): then without it.
+    let txCsum = false;
+    if (txMetadata) {
+      dv.setUint32(24, XDP_UMEM_TX_METADATA_LEN, true);
+      dv.setUint32(28, TX_METADATA_LEN, true);
+      try {
+        setsockopt(fd, SOL_XDP, XDP_UMEM_REG, reg, `XDP_UMEM_REG ${name}`);
+        txCsum = true;
+      } catch (e) {
+        if (!(e instanceof SysError)) throw e;
+        dv.setUint32(24, 0, true);
+        dv.setUint32(28, 0, true);
+      }
+    }
+    if (!txCsum) setsockopt(fd, SOL_XDP, XDP_UMEM_REG, reg, `XDP_UMEM_REG ${name}`);
     for (const opt of [XDP_UMEM_FILL_RING, XDP_UMEM_COMPLETION_RING, XDP_RX_RING, XDP_TX_RING]) setsockopt(fd, SOL_XDP, opt, RING, `AF_XDP ring size ${name}`);
     const sa = new Uint8Array(16); // struct sockaddr_xdp
     const sdv = new DataView(sa.buffer);
@@ -207,15 +263,15 @@ export function openXsk(name: string, ifindex: number, mac: Uint8Array, areaAddr
       if (e instanceof SysError) throw new SysError(`bind(AF_XDP) ${name}`, e.errno);
       throw e;
     }
-    return { name, ifindex, fd, macHi, macLo, base };
+    return { name, ifindex, fd, macHi, macLo, base, txCsum };
   } catch (e) {
     close(fd);
     throw e;
   }
 }
 
-/** Maps the rings of a socket from openXsk, in the thread that will use them. */
-export function adoptXsk(port: XskPort): XskSocket {
+/** Maps the rings of a socket from openXsk, in the thread that will use them; `area` is the packet area. */
+export function adoptXsk(port: XskPort, area: DataView): XskSocket {
   const off = new Uint8Array(128); // struct xdp_mmap_offsets: rx, tx, fill, completion
   getsockoptBytes(port.fd, SOL_XDP, XDP_MMAP_OFFSETS, off, `XDP_MMAP_OFFSETS ${port.name}`);
   const odv = new DataView(off.buffer);
@@ -223,5 +279,5 @@ export function adoptXsk(port: XskPort): XskSocket {
   const tx = mapRing(port.fd, odv, 32, PGOFF_TX, 16, "tx ring");
   const fill = mapRing(port.fd, odv, 64, PGOFF_FILL, 8, "fill ring");
   const comp = mapRing(port.fd, odv, 96, PGOFF_COMP, 8, "completion ring");
-  return new XskSocket(port.name, port.fd, port.ifindex, port.macHi, port.macLo, port.base, rx, tx, fill, comp);
+  return new XskSocket(port.name, port.fd, port.ifindex, port.macHi, port.macLo, port.base, rx, tx, fill, comp, area, port.txCsum);
 }

@@ -12,8 +12,9 @@ function socketWithRings(start = 0) {
   const rx = memRing(16), tx = memRing(16), fill = memRing(8), comp = memRing(8);
   // The kernel's indices may start anywhere; the socket's own must follow them.
   for (const r of [rx, tx, fill, comp]) { r.u32[r.prod] = start; r.u32[r.cons] = start; }
-  const sock = new XskSocket("test", -1, 1, 0x0200, 0x01020304, BASE, rx, tx, fill, comp);
-  return { sock, rx, tx, fill, comp };
+  const area = new DataView(new ArrayBuffer(BASE + 2 * XSK_RING * XSK_FRAME));
+  const sock = new XskSocket("test", -1, 1, 0x0200, 0x01020304, BASE, rx, tx, fill, comp, area, true);
+  return { sock, rx, tx, fill, comp, area };
 }
 
 const s = suite("AF_XDP rings");
@@ -61,5 +62,36 @@ for (const start of [0, 0xffff_fffd]) {
     }
   });
 }
+
+s("a partial checksum's frame carries TX metadata in front: checksum flag, start and offset", () => {
+  const { sock, tx, area } = socketWithRings();
+  const f = sock.txFrame();
+  assert.ok((f - BASE) % XSK_FRAME >= 24, "room for the metadata in the frame's own chunk");
+  sock.txPushPartial(f, 80, 34, 16);
+  const d = tx.desc;
+  assert.equal([tx.u32[d] + BASE, tx.u32[d + 2], tx.u32[d + 3]], [f, 80, 2], "XDP_TX_METADATA in the options");
+  // struct xsk_tx_metadata: flags (u64), csum_start (u16), csum_offset (u16), launch_time (u64).
+  assert.equal([area.getBigUint64(f - 24, true), area.getUint16(f - 16, true), area.getUint16(f - 14, true)], [2n, 34, 16]);
+  const g = sock.txFrame();
+  sock.txPush(g, 60);
+  assert.is(tx.u32[d + 4 + 3], 0, "a plain frame has no options");
+});
+
+s("a completed frame comes back as its chunk's send frame, whatever offset the kernel reports", () => {
+  const { sock, tx, comp } = socketWithRings();
+  const frames: number[] = [];
+  for (let i = 0; i < XSK_RING; i++) { const f = sock.txFrame(); frames.push(f); sock.txPush(f, 64); }
+  sock.flushTx();
+  // The kernel reports the chunk's start for the first, the frame's address for the rest.
+  for (let i = 0; i < XSK_RING; i++) {
+    const off = frames[i] - BASE;
+    comp.u32[comp.desc + i * 2] = i === 0 ? off - (off % XSK_FRAME) : off;
+  }
+  comp.u32[comp.prod] = XSK_RING;
+  tx.u32[tx.cons] = XSK_RING;
+  const again = new Set<number>();
+  for (let i = 0; i < XSK_RING; i++) again.add(sock.txFrame());
+  assert.equal([...again].sort(), [...frames].sort());
+});
 
 s.run();

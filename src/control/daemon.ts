@@ -271,7 +271,7 @@ export class Daemon {
     this.xdpModes = modes;
     this.xdpTimer = setInterval(() => this.followBridgeMacs(), XDP_MAC_WATCH_MS);
     this.log(`xdp hand-off on ${modes.join(", ")}`);
-    return { areaAddr: area.addr, areaBytes: names.length * XSK_UMEM_BYTES + XDP_STAGING_BYTES, ports, drSegment };
+    return { areaAddr: area.addr, areaBytes: names.length * XSK_UMEM_BYTES + XDP_STAGING_BYTES, ports, drSegment, join: this.opts.coalesce && this.opts.xdpJoin };
   }
 
   /**

@@ -57,6 +57,12 @@ export interface GlobalOptions {
    * the TUN.
    */
   bulkOffload: boolean;
+  /**
+   * --xdp-join on|off: with --xdp and --coalesce, the hand-off joins a flow's back-to-back
+   * small TCP segments too. Off by default: on this path it buys requests per second at
+   * high concurrency with a longer tail at low (bench/RESULTS.md, 20:00).
+   */
+  xdpJoin: boolean;
   /** Role chosen by the first argument: cli (ipvsadm), daemon, shutdown, simulate. */
   role: "cli" | "daemon" | "shutdown" | "simulate";
 }
@@ -82,7 +88,7 @@ export const DEFAULT_CONN_MAX = 1 << 20;
  */
 export const DEFAULT_WORKERS = Math.max(1, Math.min(8, availableParallelism() - 1));
 
-type OtherField = "connMax" | "fullnatPorts" | "offload" | "workers" | "coalesce" | "rps" | "xdp" | "xdpMode" | "xdpForward" | "bulkOffload";
+type OtherField = "connMax" | "fullnatPorts" | "offload" | "workers" | "coalesce" | "rps" | "xdp" | "xdpMode" | "xdpForward" | "bulkOffload" | "xdpJoin";
 type TextField = "socket" | "tun" | "tap" | "bridge" | "vipDev" | "state" | "rules" | "metrics";
 type SysctlField = keyof DataplaneSysctls;
 
@@ -112,6 +118,7 @@ const VALUED: Record<string, { env: string; field: TextField | OtherField | Sysc
   "--xdp-mode": { env: "TSLB_XDP_MODE", field: "xdpMode" },
   "--xdp-forward": { env: "TSLB_XDP_FORWARD", field: "xdpForward" },
   "--bulk-offload": { env: "TSLB_BULK_OFFLOAD", field: "bulkOffload" },
+  "--xdp-join": { env: "TSLB_XDP_JOIN", field: "xdpJoin" },
 };
 
 const SYSCTL_MAX: Record<SysctlField, number> = { expireNodestConn: 1, expireQuiescentTemplate: 1, connReuseMode: 3, mssClamp: 1, sloppyTcp: 2, dropPacket: 1 };
@@ -119,7 +126,7 @@ const SYSCTL_MAX: Record<SysctlField, number> = { expireNodestConn: 1, expireQui
 function setValued(opts: GlobalOptions, name: string, field: TextField | OtherField | SysctlField, v: string): void {
   if (field === "connMax") opts.connMax = parseConnMax(v);
   else if (field === "fullnatPorts") opts.fullnatPorts = parsePortRange(name, v);
-  else if (field === "offload" || field === "coalesce" || field === "rps" || field === "xdpForward" || field === "bulkOffload") {
+  else if (field === "offload" || field === "coalesce" || field === "rps" || field === "xdpForward" || field === "bulkOffload" || field === "xdpJoin") {
     if (v !== "on" && v !== "off") throw new OptionError(`${name} wants on or off, not '${v}'`);
     opts[field] = v === "on";
   } else if (field === "workers") opts.workers = parseWorkers(v);
@@ -196,6 +203,7 @@ export function splitGlobalOptions(argv: string[], env: Record<string, string | 
     xdpMode: "generic",
     xdpForward: true,
     bulkOffload: true,
+    xdpJoin: false,
     role: "cli",
   };
   for (const [name, spec] of Object.entries(VALUED)) {
@@ -257,6 +265,6 @@ export function daemonArgs(o: GlobalOptions): string[] {
   if (o.logJson) a.push("--log-json");
   a.push("--offload", o.offload ? "on" : "off", "--workers", String(o.workers), "--coalesce", o.coalesce ? "on" : "off", "--rps", o.rps ? "on" : "off");
   if (o.xdp.length > 0) a.push("--xdp", o.xdp.join(","), "--xdp-mode", o.xdpMode, "--xdp-forward", o.xdpForward ? "on" : "off",
-    "--bulk-offload", o.bulkOffload ? "on" : "off");
+    "--bulk-offload", o.bulkOffload ? "on" : "off", "--xdp-join", o.xdpJoin ? "on" : "off");
   return a;
 }

@@ -67,9 +67,10 @@ export interface WorkerInit {
   icmp6Fd: number;
   /**
    * The XDP hand-off's sockets and their packet area (--xdp; worker 0 only), or null;
-   * `drSegment`: per socket, whether its interface is a port of the DR bridge (--bridge).
+   * `drSegment`: per socket, whether its interface is a port of the DR bridge (--bridge);
+   * `join`: the hand-off joins small TCP segments (--coalesce with --xdp-join).
    */
-  xdp: { areaAddr: number; areaBytes: number; ports: XskPort[]; drSegment: boolean[] } | null;
+  xdp: { areaAddr: number; areaBytes: number; ports: XskPort[]; drSegment: boolean[]; join: boolean } | null;
   /** The bulk offload's maps and shared hint (--bulk-offload with --xdp; every worker), or null. */
   bulkOffload: { maps: OffloadMaps; hint: SharedArrayBuffer } | null;
   snapshot: Snapshot;
@@ -410,7 +411,7 @@ self.onmessage = (ev: MessageEvent<WorkerMessage>) => {
     if (m.xdp !== null) {
       const area = new Frame(viewMemory(m.xdp.areaAddr, m.xdp.areaBytes));
       xdpPath = new XdpPath(m.xdp.ports.map((port) => adoptXsk(port, area.dv)), area, pipeline, counters, mainDev, mainVnet, tapDev, lock,
-        m.xdp.ports.length * XSK_UMEM_BYTES, m.coalesce, m.xdp.drSegment);
+        m.xdp.ports.length * XSK_UMEM_BYTES, m.xdp.join, m.xdp.drSegment);
     }
     if (m.bulkOffload !== null) {
       flowOffload = new FlowOffload(m.bulkOffload.maps, new Int32Array(m.bulkOffload.hint), counters);

@@ -21,8 +21,9 @@
 // real servers' router, DR replies cross it, and with --xdp-forward the XDP program takes
 // them (src: a DR service's VIP and port). They are routed on to the client as a router
 // would (TTL, next hop learnt from the client's frames), without the connection table:
-// DR replies bypass the balancer's state, as in IPVS. The gain is the joiner's: a
-// response's segments reach the client as one, so its ACK rides on its next request.
+// DR replies bypass the balancer's state, as in IPVS. The gain over the host's bridge
+// and routing is the hand-off's (no skb path through the host's stack; with --xdp-join,
+// a response's segments also reach the client as one).
 //
 // One hop is made here: the TTL goes down by one (the kernel does it on the TUN path). A
 // frame from AF_XDP carries no offload state: a transport checksum that a local sender
@@ -32,10 +33,12 @@
 // or the NIC completes it), and is completed here before it leaves one otherwise; an
 // offloading TUN gets it as partial.
 //
-// With --coalesce (the default) a flow's back-to-back small TCP segments are joined before
-// they leave a socket, by the TUN path's joiner (dataplane/join_tcp.ts) over a staging
-// area at the end of the packet area: nginx's two-segment responses reach the client as
-// one, and its ACK rides on its next request (12–24 % of the small-request figures).
+// With --xdp-join on (and --coalesce) a flow's back-to-back small TCP segments are joined
+// before they leave a socket, by the TUN path's joiner (dataplane/join_tcp.ts) over a
+// staging area at the end of the packet area: nginx's two-segment responses reach the
+// client as one, and its ACK rides on its next request. Off by default: with the
+// hand-off this cheap it buys requests per second only at high concurrency, and costs
+// tail latency at low (bench/RESULTS.md, 19:50).
 import type { Device } from "../io/device.ts";
 import { XskSocket } from "../io/xsk.ts";
 import { DROP_BASE, MISC_BASE, M_RX, M_TX, M_XDP_DR, M_XDP_RX, M_XDP_TUN } from "../stats/counters.ts";

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CL6, LB_RS, RS, RS6, Topology, VIP, VIP6, sh } from "../../scripts/topology.ts";
 import { BIG_BYTES, type NginxServer, byteSum, ensureNginx, patternBytes, startNginx, takeUpload } from "../helpers/nginx.ts";
-import { BUN, ROOT, daemonCounters, ensureBinary, tslb } from "../helpers/tslb.ts";
+import { BUN, ROOT, daemonCounters, e2eSocket, ensureBinary, tslb } from "../helpers/tslb.ts";
 
 const RULES = `-A -t ${VIP}:80 -s rr
 -a -t ${VIP}:80 -r ${RS[0]}:8080 -m
@@ -31,7 +31,7 @@ if (sh(["which", "ethtool"], true).code !== 0) {
   sh(["timeout", "300", "apt-get", "install", "-y", "-qq", "ethtool"], true);
 }
 const topo = new Topology("e2ebulk");
-const socket = `/tmp/tslb-e2e-bulk-${process.pid}/tslb.sock`;
+const socket = e2eSocket("bulk");
 const dir = mkdtempSync(join(tmpdir(), "tslb-nginx-bulk-"));
 const servers: NginxServer[] = [];
 const lb = () => topo.ns.lb;

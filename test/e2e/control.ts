@@ -5,11 +5,11 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { chmodSync, statSync } from "node:fs";
 import { Topology, VIP } from "../../scripts/topology.ts";
-import { BIN, EMPTY_DIR, ensureBinary, tslb } from "../helpers/tslb.ts";
+import { BIN, EMPTY_DIR, e2eSocket, ensureBinary, tslb } from "../helpers/tslb.ts";
 
 ensureBinary();
 const topo = new Topology("e2ectl");
-const socket = `/tmp/tslb-e2e-ctl-${process.pid}/tslb.sock`;
+const socket = e2eSocket("ctl");
 const cli = (args: string[], stdin?: string) => tslb(topo.ns.lb, socket, args, { stdin });
 
 /** One raw exchange on the control socket: `payload` as is (written in full), the reply line ("" when none). */

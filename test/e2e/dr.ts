@@ -5,11 +5,11 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { DR_CL, DR_CL6, DR_RS, DR_RS6, DR_VIP, DR_VIP6, DrTopology } from "../../scripts/topology.ts";
-import { BUN, ROOT, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
+import { BUN, ROOT, e2eSocket, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 
 ensureBinary();
 const topo = new DrTopology("e2edr");
-const socket = `/tmp/tslb-e2e-dr-${process.pid}/tslb.sock`;
+const socket = e2eSocket("dr");
 const servers: ReturnType<typeof Bun.spawn>[] = [];
 const cli = (args: string[], stdin?: string) => tslb(topo.ns.lb, socket, args, { stdin, env: { TSLB_BRIDGE: topo.bridge } });
 const client = (...args: string[]) => topo.exec(topo.ns.cl, [BUN, join(ROOT, "scripts/client.ts"), ...args], true).out.trim().split("\n");

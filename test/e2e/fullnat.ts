@@ -5,7 +5,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { CL, LB_RS, RS, RS6, Topology, VIP, VIP6 } from "../../scripts/topology.ts";
-import { BUN, ROOT, daemonCounters, ensureBinary, keepAliveClient, startServer, tslb } from "../helpers/tslb.ts";
+import { BUN, ROOT, daemonCounters, e2eSocket, ensureBinary, keepAliveClient, startServer, tslb } from "../helpers/tslb.ts";
 import { join } from "node:path";
 
 const LB_RS6 = "2001:2:0:1::1";
@@ -34,7 +34,7 @@ const RULES = `-A -t ${VIP}:80 -s rr
 
 ensureBinary();
 const topo = new Topology("e2efnat", true);
-const socket = `/tmp/tslb-e2e-fnat-${process.pid}/tslb.sock`;
+const socket = e2eSocket("fnat");
 const servers: ReturnType<typeof Bun.spawn>[] = [];
 const lb = () => topo.ns.lb;
 let pool = POOL;

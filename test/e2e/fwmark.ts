@@ -5,14 +5,14 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { CL, RS, Topology, sh } from "../../scripts/topology.ts";
-import { BUN, ROOT, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
+import { BUN, ROOT, e2eSocket, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 
 /** An address that only the mark makes special: no VIP route exists for it. */
 const MARKED = "198.18.3.10";
 
 ensureBinary();
 const topo = new Topology("e2efwm");
-const socket = `/tmp/tslb-e2e-fwm-${process.pid}/tslb.sock`;
+const socket = e2eSocket("fwm");
 const servers: ReturnType<typeof Bun.spawn>[] = [];
 const cli = (args: string[], stdin?: string) => tslb(topo.ns.lb, socket, args, { stdin });
 const client = (...args: string[]) => topo.exec(topo.ns.cl, [BUN, join(ROOT, "scripts/client.ts"), ...args], true).out.trim().split("\n");

@@ -9,7 +9,7 @@ import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { DR_RS, DR_VIP, DrTopology, RS, Topology, VIP } from "../../scripts/topology.ts";
-import { BUN, ROOT, ensureBinary, tslb } from "../helpers/tslb.ts";
+import { BUN, ROOT, e2eSocket, ensureBinary, tslb } from "../helpers/tslb.ts";
 
 const INTERVAL_MS = 1000, FALL = 3, RISE = 2;
 const CHECK = `--check-interval ${INTERVAL_MS / 1000} --check-timeout 0.5 --check-fall ${FALL} --check-rise ${RISE}`;
@@ -26,7 +26,7 @@ const RULES = `-A -t ${VIP}:80 -s rr
 
 ensureBinary();
 const topo = new Topology("e2ehealth");
-const socket = `/tmp/tslb-e2e-health-${process.pid}/tslb.sock`;
+const socket = e2eSocket("health");
 const logFile = join(dirname(socket), "tslb.log");
 const lb = () => topo.ns.lb;
 const cli = (args: string[], stdin?: string) => tslb(lb(), socket, args, { stdin, env: { TSLB_VIP_DEV: topo.vipDev } });
@@ -170,7 +170,7 @@ health.run();
 
 const dr = suite("e2e --check-via-vip (direct routing)");
 const drTopo = new DrTopology("e2ehvia");
-const drSocket = `/tmp/tslb-e2e-hvia-${process.pid}/tslb.sock`;
+const drSocket = e2eSocket("hvia");
 const drCli = (args: string[], stdin?: string) => tslb(drTopo.ns.lb, drSocket, args, { stdin, env: { TSLB_BRIDGE: drTopo.bridge } });
 const drServers: ReturnType<typeof Bun.spawn>[] = [];
 

@@ -3,7 +3,7 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { CL, CL2, RS, Topology, VIP, sh } from "../../scripts/topology.ts";
-import { BUN, ROOT, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
+import { BUN, ROOT, e2eSocket, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 import { join } from "node:path";
 import { availableParallelism } from "node:os";
 import { request } from "../../src/control/client.ts";
@@ -17,7 +17,7 @@ const RULES = `-A -t ${VIP}:80 -s rr
 
 ensureBinary();
 const topo = new Topology("e2enat");
-const socket = `/tmp/tslb-e2e-nat-${process.pid}/tslb.sock`;
+const socket = e2eSocket("nat");
 const servers: ReturnType<typeof Bun.spawn>[] = [];
 const lb = () => topo.ns.lb;
 const cli = (args: string[], stdin?: string) => tslb(lb(), socket, args, { stdin, env: { TSLB_VIP_DEV: topo.vipDev } });

@@ -5,11 +5,11 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { CL26, CL6, RS, RS6, Topology, VIP6 } from "../../scripts/topology.ts";
-import { BUN, ROOT, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
+import { BUN, ROOT, e2eSocket, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 
 ensureBinary();
 const topo = new Topology("e2ev6");
-const socket = `/tmp/tslb-e2e-v6-${process.pid}/tslb.sock`;
+const socket = e2eSocket("v6");
 const servers: ReturnType<typeof Bun.spawn>[] = [];
 const cli = (args: string[], stdin?: string) => tslb(topo.ns.lb, socket, args, { stdin, env: { TSLB_VIP_DEV: topo.vipDev } });
 const client = (ns: string, ...args: string[]) => topo.exec(ns, [BUN, join(ROOT, "scripts/client.ts"), ...args], true).out.trim().split("\n");

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RS, RS6, Topology, VIP, VIP6 } from "../../scripts/topology.ts";
 import { BIG_BYTES, type NginxServer, SMALL_BYTES, byteSum, ensureNginx, patternBytes, startNginx, takeUpload } from "../helpers/nginx.ts";
-import { BUN, ROOT, daemonCounters, ensureBinary, tslb } from "../helpers/tslb.ts";
+import { BUN, ROOT, daemonCounters, e2eSocket, ensureBinary, tslb } from "../helpers/tslb.ts";
 
 const RULES = `-A -t ${VIP}:80 -s rr
 -a -t ${VIP}:80 -r ${RS[0]}:8080 -m
@@ -26,7 +26,7 @@ const RULES = `-A -t ${VIP}:80 -s rr
 ensureBinary();
 ensureNginx();
 const topo = new Topology("e2eoff");
-const socket = `/tmp/tslb-e2e-off-${process.pid}/tslb.sock`;
+const socket = e2eSocket("off");
 const dir = mkdtempSync(join(tmpdir(), "tslb-nginx-off-"));
 const servers: NginxServer[] = [];
 const lb = () => topo.ns.lb;

@@ -5,15 +5,15 @@
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { CL, RS, Topology, VIP, sh } from "../../scripts/topology.ts";
-import { BIN, BUN, ROOT, ensureBinary, keepAliveClient, tslb } from "../helpers/tslb.ts";
+import { BIN, BUN, ROOT, e2eSocket, ensureBinary, keepAliveClient, tslb } from "../helpers/tslb.ts";
 import { parsePromText } from "../helpers/prom_text.ts";
 
 ensureBinary();
 const topo = new Topology("e2eops");
-const dir = `/tmp/tslb-e2e-ops-${process.pid}`;
-const socket = join(dir, "tslb.sock");
+const socket = e2eSocket("ops");
+const dir = dirname(socket);
 const lb = () => topo.ns.lb;
 const cli = (args: string[], stdin?: string) => tslb(lb(), socket, args, { stdin });
 const client = (...args: string[]) => topo.exec(topo.ns.cl, [BUN, join(ROOT, "scripts/client.ts"), ...args], true).out.trim().split("\n");

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CL, CL6, RS, RS6, Topology, VIP, VIP6 } from "../../scripts/topology.ts";
-import { BUN, ROOT, ensureBinary, tslb } from "../helpers/tslb.ts";
+import { BUN, ROOT, e2eSocket, ensureBinary, tslb } from "../helpers/tslb.ts";
 import { BIG_BYTES, type NginxServer, byteSum, ensureNginx, patternBytes, startNginx, storedUpload } from "../helpers/nginx.ts";
 
 const RULES = `-A -t ${VIP}:80 -s rr --proxy-protocol v2
@@ -24,7 +24,7 @@ const bigSum = () => byteSum(patternBytes(BIG_BYTES));
 ensureBinary();
 ensureNginx();
 const topo = new Topology("e2epp", true);
-const socket = `/tmp/tslb-e2e-pp-${process.pid}/tslb.sock`;
+const socket = e2eSocket("pp");
 const dir = mkdtempSync(join(tmpdir(), "tslb-nginx-"));
 const servers: NginxServer[] = [];
 const lb = () => topo.ns.lb;

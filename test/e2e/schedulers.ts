@@ -5,11 +5,11 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { CL, CL2, RS, Topology, VIP } from "../../scripts/topology.ts";
-import { BUN, ROOT, ensureBinary, keepAliveClient, startServer, tslb } from "../helpers/tslb.ts";
+import { BUN, ROOT, e2eSocket, ensureBinary, keepAliveClient, startServer, tslb } from "../helpers/tslb.ts";
 
 ensureBinary();
 const topo = new Topology("e2esch");
-const socket = `/tmp/tslb-e2e-sch-${process.pid}/tslb.sock`;
+const socket = e2eSocket("sch");
 const servers: ReturnType<typeof Bun.spawn>[] = [];
 const cli = (args: string[], stdin?: string) => {
   const r = tslb(topo.ns.lb, socket, args, { stdin, env: { TSLB_VIP_DEV: topo.vipDev } });

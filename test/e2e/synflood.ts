@@ -5,12 +5,12 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { CL, RS, Topology, VIP } from "../../scripts/topology.ts";
-import { BUN, ROOT, ensureBinary, keepAliveClient, startServer, tslb } from "../helpers/tslb.ts";
+import { BUN, ROOT, e2eSocket, ensureBinary, keepAliveClient, startServer, tslb } from "../helpers/tslb.ts";
 import { request } from "../../src/control/client.ts";
 
 ensureBinary();
 const topo = new Topology("e2eflood");
-const socket = `/tmp/tslb-e2e-flood-${process.pid}/tslb.sock`;
+const socket = e2eSocket("flood");
 const procs: ReturnType<typeof Bun.spawn>[] = [];
 const cli = (args: string[], stdin?: string) => tslb(topo.ns.lb, socket, args, { stdin, env: { TSLB_CONN_MAX: "8192" } });
 

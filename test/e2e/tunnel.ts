@@ -6,12 +6,12 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { CL, CL6, RS, RS6, Topology, VIP, VIP6 } from "../../scripts/topology.ts";
-import { BIN, BUN, ROOT, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
+import { BIN, BUN, ROOT, e2eSocket, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 import { request } from "../../src/control/client.ts";
 
 ensureBinary();
 const topo = new Topology("e2etun");
-const socket = `/tmp/tslb-e2e-tun-${process.pid}/tslb.sock`;
+const socket = e2eSocket("tun");
 const procs: ReturnType<typeof Bun.spawn>[] = [];
 const cli = (args: string[], stdin?: string) => tslb(topo.ns.lb, socket, args, { stdin });
 const client = (...args: string[]) => topo.exec(topo.ns.cl, [BUN, join(ROOT, "scripts/client.ts"), ...args], true, 30).out.trim().split("\n");

@@ -7,7 +7,7 @@ import { suite } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { deleteNamespaces, sh } from "../../scripts/topology.ts";
-import { BIN, BUN, ROOT, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
+import { BIN, BUN, ROOT, e2eSocket, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 import { request } from "../../src/control/client.ts";
 
 ensureBinary();
@@ -17,7 +17,7 @@ const VIP6 = "2001:2:0:ff::100";
 const RS6 = "2001:2:0:6::11";
 const p = `tslb-e2epmtu-${process.pid}`;
 const ns = { cl: `${p}-cl`, lb: `${p}-lb`, rt: `${p}-rt`, rs: `${p}-rs` };
-const socket = `/tmp/tslb-e2e-pmtu-${process.pid}/tslb.sock`;
+const socket = e2eSocket("pmtu");
 const procs: ReturnType<typeof Bun.spawn>[] = [];
 const ip = (n: string, ...a: string[]) => sh(["ip", "-n", n, ...a]).out;
 const sysctl = (n: string, kv: string) => sh(["ip", "netns", "exec", n, "sysctl", "-qw", kv]);

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CL, CL6, LB_RS, RS, RS6, Topology, VIP, VIP6, sh } from "../../scripts/topology.ts";
 import { BIG_BYTES, type NginxServer, byteSum, ensureNginx, patternBytes, startNginx, storedUpload } from "../helpers/nginx.ts";
-import { BUN, ROOT, daemonCounters, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
+import { BUN, ROOT, daemonCounters, e2eSocket, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 
 /** The hand-off's transmit checksum offload (AF_XDP TX metadata), off with TSLB_OFFLOAD=off. */
 const TX = process.env.TSLB_OFFLOAD === "off" ? "" : ", tx csum";
@@ -33,7 +33,7 @@ const XDP_DEVS = ["lbc", "lbr1", "lbr2"];
 ensureBinary();
 ensureNginx();
 const topo = new Topology("e2exdp");
-const socket = `/tmp/tslb-e2e-xdp-${process.pid}/tslb.sock`;
+const socket = e2eSocket("xdp");
 const dir = mkdtempSync(join(tmpdir(), "tslb-nginx-xdp-"));
 const servers: NginxServer[] = [];
 const udp: ReturnType<typeof Bun.spawn>[] = [];

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DR_CL, DR_CL6, DR_RS, DR_RS6, DR_VIP, DR_VIP6, DrTopology, sh } from "../../scripts/topology.ts";
 import { BIG_BYTES, type NginxServer, byteSum, ensureNginx, patternBytes, startNginx, storedUpload } from "../helpers/nginx.ts";
-import { BUN, ROOT, daemonCounters, drRules, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
+import { BUN, ROOT, daemonCounters, drRules, e2eSocket, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 
 /** The hand-off's transmit checksum offload (AF_XDP TX metadata), off with TSLB_OFFLOAD=off. */
 const TX = process.env.TSLB_OFFLOAD === "off" ? "" : ", tx csum";
@@ -21,7 +21,7 @@ const RULES = drRules(DR_VIP, DR_VIP6, DR_RS, DR_RS6);
 ensureBinary();
 ensureNginx();
 const topo = new DrTopology("e2exdpdr");
-const socket = `/tmp/tslb-e2e-xdpdr-${process.pid}/tslb.sock`;
+const socket = e2eSocket("xdpdr");
 const dir = mkdtempSync(join(tmpdir(), "tslb-nginx-xdpdr-"));
 const servers: NginxServer[] = [];
 const udp: ReturnType<typeof Bun.spawn>[] = [];

@@ -15,7 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CL, CL6, RS, RS6, Topology, sh, vipOnLo } from "../../scripts/topology.ts";
 import { BIG_BYTES, type NginxServer, byteSum, ensureNginx, patternBytes, startNginx, storedUpload } from "../helpers/nginx.ts";
-import { BUN, ROOT, daemonCounters, drRules, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
+import { BUN, ROOT, daemonCounters, drRules, e2eSocket, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 
 /** The hand-off's transmit checksum offload (AF_XDP TX metadata), off with TSLB_OFFLOAD=off. */
 const TX = process.env.TSLB_OFFLOAD === "off" ? "" : ", tx csum";
@@ -26,7 +26,7 @@ const RULES = drRules(DVIP, DVIP6, RS, RS6);
 ensureBinary();
 ensureNginx();
 const topo = new Topology("e2exdpdrr");
-const socket = `/tmp/tslb-e2e-xdpdrr-${process.pid}/tslb.sock`;
+const socket = e2eSocket("xdpdrr");
 const dir = mkdtempSync(join(tmpdir(), "tslb-nginx-xdpdrr-"));
 const servers: NginxServer[] = [];
 const udp: ReturnType<typeof Bun.spawn>[] = [];

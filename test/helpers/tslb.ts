@@ -1,7 +1,7 @@
 // Running the built binary in tests: build/tslb, run from an empty directory with an
 // environment that has no bun or node on PATH, so every test also proves the binary is
 // self-contained (worker entry included).
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sh } from "../../scripts/topology.ts";
@@ -31,12 +31,25 @@ export async function daemonCounters(socket: string): Promise<Record<string, num
  * Data-plane settings a test run may set for every daemon it starts (scripts/test.ts runs
  * the forwarding e2e files again with offloads off and several workers).
  */
-const DATAPLANE_ENV = ["TSLB_XDP", "TSLB_XDP_MODE", "TSLB_OFFLOAD", "TSLB_WORKERS", "TSLB_COALESCE"] as const;
+const DATAPLANE_ENV = ["TSLB_XDP", "TSLB_XDP_MODE", "TSLB_XDP_JOIN", "TSLB_OFFLOAD", "TSLB_WORKERS", "TSLB_COALESCE"] as const;
 
 function dataplaneEnv(): Record<string, string> {
   const out: Record<string, string> = {};
   for (const k of DATAPLANE_ENV) if (process.env[k]) out[k] = process.env[k]!;
   return out;
+}
+
+/**
+ * The daemon socket of a test file, in a directory of its own under /tmp (the daemon puts
+ * its log there too), removed when the test process exits after passing: a failed run
+ * leaves the log to read.
+ */
+export function e2eSocket(name: string): string {
+  const dir = `/tmp/tslb-e2e-${name}-${process.pid}`;
+  process.on("exit", (code) => {
+    if (code === 0 && !process.exitCode) rmSync(dir, { recursive: true, force: true });
+  });
+  return `${dir}/tslb.sock`;
 }
 
 /** Runs `tslb args` inside namespace ns, cwd an empty directory, minimal environment. */

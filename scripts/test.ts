@@ -17,12 +17,10 @@ const VARIANT_ENV = { TSLB_OFFLOAD: "off", TSLB_WORKERS: "2" };
 /**
  * The forwarding modes once more with the XDP hand-off on the topology's client side and
  * real-server ports (scripts/topology.ts names them alike in the NAT and DR topologies):
- * whatever it takes must come out as the TUN path would send it. With --xdp-join on, so the
- * hand-off's joining (off by default) is tested by the same files as the TUN path's; the
- * xdp*.ts files test the default.
+ * whatever it takes must come out as the TUN path would send it.
  */
 const XDP_FILES = ["nat", "nat_v6", "fullnat", "dr", "tunnel", "fwmark", "offload", "proxy_protocol", "schedulers"];
-const XDP_ENV = { TSLB_XDP: "lbc,lbr1,lbr2", TSLB_XDP_JOIN: "on" };
+const XDP_ENV = { TSLB_XDP: "lbc,lbr1,lbr2" };
 const E2E_TIMEOUT_MS = 300_000;
 
 function collect(dir: string, out: string[]): string[] {

@@ -59,8 +59,8 @@ export interface GlobalOptions {
   bulkOffload: boolean;
   /**
    * --xdp-join on|off: with --xdp and --coalesce, the hand-off joins a flow's back-to-back
-   * small TCP segments too. Off by default: on this path it buys requests per second at
-   * high concurrency with a longer tail at low (bench/RESULTS.md, 20:00).
+   * small TCP segments too (default on): more requests per second, a somewhat longer tail
+   * at low concurrency (bench/RESULTS.md, 19:46–20:21).
    */
   xdpJoin: boolean;
   /** Role chosen by the first argument: cli (ipvsadm), daemon, shutdown, simulate. */
@@ -203,7 +203,7 @@ export function splitGlobalOptions(argv: string[], env: Record<string, string | 
     xdpMode: "generic",
     xdpForward: true,
     bulkOffload: true,
-    xdpJoin: false,
+    xdpJoin: true,
     role: "cli",
   };
   for (const [name, spec] of Object.entries(VALUED)) {

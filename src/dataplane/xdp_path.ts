@@ -33,12 +33,12 @@
 // or the NIC completes it), and is completed here before it leaves one otherwise; an
 // offloading TUN gets it as partial.
 //
-// With --xdp-join on (and --coalesce) a flow's back-to-back small TCP segments are joined
-// before they leave a socket, by the TUN path's joiner (dataplane/join_tcp.ts) over a
-// staging area at the end of the packet area: nginx's two-segment responses reach the
-// client as one, and its ACK rides on its next request. Off by default: with the
-// hand-off this cheap it buys requests per second only at high concurrency, and costs
-// tail latency at low (bench/RESULTS.md, 19:50).
+// With --xdp-join (on by default, with --coalesce) a flow's back-to-back small TCP
+// segments are joined before they leave a socket, by the TUN path's joiner
+// (dataplane/join_tcp.ts) over a staging area at the end of the packet area: nginx's
+// two-segment responses reach the client as one, and its ACK rides on its next request
+// (12–19 % more requests per second; a somewhat longer tail at 50 connections:
+// bench/RESULTS.md, 19:46–20:21).
 import type { Device } from "../io/device.ts";
 import { XskSocket } from "../io/xsk.ts";
 import { DROP_BASE, MISC_BASE, M_RX, M_TX, M_XDP_DR, M_XDP_RX, M_XDP_TUN } from "../stats/counters.ts";

@@ -172,7 +172,7 @@ function run(count: number, dry: boolean): void {
 const WARM = SHORT ? 5_000 : 50_000;
 run(WARM, false);
 run(WARM, true);
-const before = { sent, tun: counters[MISC_BASE + M_XDP_TUN] };
+const tunBefore = counters[MISC_BASE + M_XDP_TUN];
 const per = Math.floor(N / ROUNDS);
 let dryNs = Infinity;
 for (let r = 0; r < 3; r++) {
@@ -198,7 +198,7 @@ console.log(`XDP hand-off, user space per received frame: NAT IPv4 keep-alive ro
 console.log("| path | ns/frame (median) | ns/frame (best round) | frames sent | heap objects |");
 console.log("|---|---:|---:|---:|---:|");
 console.log(`| xdp_path NAT IPv4 | ${rounds[ROUNDS >> 1].toFixed(0)} | ${rounds[0].toFixed(0)} | ${sent} | ${heap} |`);
-if (sent !== want) throw new Error(`sent ${sent} frames, want ${want} (to the TUN: ${counters[MISC_BASE + M_XDP_TUN] - before.tun})`);
+if (sent !== want) throw new Error(`sent ${sent} frames, want ${want} (to the TUN: ${counters[MISC_BASE + M_XDP_TUN] - tunBefore})`);
 if (heap > HEAP_SLACK) {
   console.error(`FAIL: the XDP path allocated: ${heap} heap objects over ${per * ROUNDS} round trips`);
   process.exit(1);

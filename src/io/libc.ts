@@ -256,9 +256,11 @@ export function ioctlInt(fd: number, req: number, arg: number, op = "ioctl", det
 }
 
 /** bpf(2) (x86-64 syscall 321, arm64 280): `cmd` with the attribute block `attr`; throws SysError. */
+/** bpf(2)'s system call number (no libc wrapper). */
+const SYS_BPF = process.arch === "arm64" ? 280 : 321;
+
 export function bpf(cmd: number, attr: Uint8Array, op: string): number {
-  const nr = process.arch === "arm64" ? 280 : 321;
-  return check(C.syscall(nr, cmd, attr, attr.length), op);
+  return check(C.syscall(SYS_BPF, cmd, attr, attr.length), op);
 }
 
 export function fcntl(fd: number, cmd: number, arg = 0): number {
@@ -315,7 +317,6 @@ export function getsockopt(fd: number, level: number, name: number, op = "getsoc
 
 /** bpf(2) for the per-flow map calls (dataplane/flow_offload.ts): the result or -errno, no throw. */
 export function bpfNoThrow(cmd: number, attr: Uint8Array): number {
-  const nr = process.arch === "arm64" ? 280 : 321;
-  const r = C.syscall(nr, cmd, attr, attr.length);
+  const r = C.syscall(SYS_BPF, cmd, attr, attr.length);
   return r >= 0 ? r : -errno();
 }

@@ -11,10 +11,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CL, CL6, LB_RS, RS, RS6, Topology, VIP, VIP6, sh } from "../../scripts/topology.ts";
 import { BIG_BYTES, type NginxServer, byteSum, ensureNginx, patternBytes, startNginx, storedUpload } from "../helpers/nginx.ts";
-import { BUN, ROOT, daemonCounters, e2eSocket, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
+import { BUN, ROOT, XDP_TX_CSUM, daemonCounters, e2eSocket, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 
-/** The hand-off's transmit checksum offload (AF_XDP TX metadata), off with TSLB_OFFLOAD=off. */
-const TX = process.env.TSLB_OFFLOAD === "off" ? "" : ", tx csum";
 const RULES = `-A -t ${VIP}:80 -s rr
 -a -t ${VIP}:80 -r ${RS[0]}:8080 -m
 -a -t ${VIP}:80 -r ${RS[1]}:8080 -m
@@ -155,7 +153,7 @@ e2e("tslb doctor names the hand-off's interfaces and keys", () => {
   assert.is(r.code, 0, r.out + r.err);
   // Two services and three real-server keys (80/8080 twice, 53/5353 once) in each family,
   // and the full NAT service (its server's key is one of those).
-  assert.match(r.out, new RegExp(`\\[ ok \\] xdp hand-off on lbc \\(generic${TX}\\), lbr1 \\(generic${TX}\\), lbr2 \\(generic${TX}\\): 11 steal keys`));
+  assert.match(r.out, new RegExp(`\\[ ok \\] xdp hand-off on lbc \\(generic${XDP_TX_CSUM}\\), lbr1 \\(generic${XDP_TX_CSUM}\\), lbr2 \\(generic${XDP_TX_CSUM}\\): 11 steal keys`));
 });
 
 e2e("tslb --shutdown takes the programs off", () => {

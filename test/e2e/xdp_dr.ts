@@ -12,10 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DR_CL, DR_CL6, DR_RS, DR_RS6, DR_VIP, DR_VIP6, DrTopology, sh } from "../../scripts/topology.ts";
 import { BIG_BYTES, type NginxServer, byteSum, ensureNginx, patternBytes, startNginx, storedUpload } from "../helpers/nginx.ts";
-import { BUN, ROOT, daemonCounters, drRules, e2eSocket, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
+import { BUN, ROOT, XDP_TX_CSUM, daemonCounters, drRules, e2eSocket, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 
-/** The hand-off's transmit checksum offload (AF_XDP TX metadata), off with TSLB_OFFLOAD=off. */
-const TX = process.env.TSLB_OFFLOAD === "off" ? "" : ", tx csum";
 const RULES = drRules(DR_VIP, DR_VIP6, DR_RS, DR_RS6);
 
 ensureBinary();
@@ -96,7 +94,7 @@ e2e("tslb doctor counts the DR services' keys", () => {
   assert.is(r.code, 0, r.out + r.err);
   // Two keys per service: to the VIP, and from it (replies, which on this segment go
   // straight to the client, addressed to its MAC: none is taken).
-  assert.match(r.out, new RegExp(`\\[ ok \\] xdp hand-off on lbc \\(generic${TX}\\): 6 steal keys`));
+  assert.match(r.out, new RegExp(`\\[ ok \\] xdp hand-off on lbc \\(generic${XDP_TX_CSUM}\\): 6 steal keys`));
 });
 
 e2e("tslb --shutdown takes the program off", () => {

@@ -47,10 +47,16 @@ function dataplaneEnv(): Record<string, string> {
 export function e2eSocket(name: string): string {
   const dir = `/tmp/tslb-e2e-${name}-${process.pid}`;
   process.on("exit", (code) => {
-    if (code === 0 && !process.exitCode) rmSync(dir, { recursive: true, force: true });
+    if (code === 0) rmSync(dir, { recursive: true, force: true });
   });
   return `${dir}/tslb.sock`;
 }
+
+/**
+ * What `tslb doctor` adds after an --xdp interface's mode when its socket leaves partial
+ * checksums to the kernel (AF_XDP TX metadata): none with TSLB_OFFLOAD=off.
+ */
+export const XDP_TX_CSUM = process.env.TSLB_OFFLOAD === "off" ? "" : ", tx csum";
 
 /** Runs `tslb args` inside namespace ns, cwd an empty directory, minimal environment. */
 export function tslb(ns: string, socket: string, args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}): Run {

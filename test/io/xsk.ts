@@ -91,7 +91,7 @@ s("a completed frame comes back as its chunk's send frame, whatever offset the k
   tx.u32[tx.cons] = XSK_RING;
   const again = new Set<number>();
   for (let i = 0; i < XSK_RING; i++) again.add(sock.txFrame());
-  assert.equal([...again].sort(), [...frames].sort());
+  assert.equal([...again].sort((a, b) => a - b), [...frames].sort((a, b) => a - b));
 });
 
 s.run();

@@ -321,7 +321,18 @@ async function startCXdp(c: Config, ctx: Ctx): Promise<Running> {
   };
   try {
     const macs = [macOf(topo, "cl", "veth-cl"), macOf(topo, "rs1", RS_DEV[0]), macOf(topo, "rs2", RS_DEV[1]), macOf(topo, "lb", BRIDGE)];
-    p = await startForwarder(c, ctx, [ctx.xdpnat, "veth-lbc", "veth-lb1", "veth-lb2", VIP, RS[0], RS[1], "80", ...macs], "forwarding");
+    const argv = [ctx.xdpnat, "veth-lbc", "veth-lb1", "veth-lb2", VIP, RS[0], RS[1], "80", ...macs];
+    // Started right after its own previous run (the second pass walks the configurations
+    // backwards), its bind can find the last run's sockets still being released (EBUSY).
+    for (let attempt = 1; ; attempt++) {
+      try {
+        p = await startForwarder(c, ctx, argv, "forwarding");
+        break;
+      } catch (e) {
+        if (attempt === 5 || !String(e).includes("resource busy")) throw e;
+        await Bun.sleep(500);
+      }
+    }
   } catch (e) {
     await down();
     throw e;

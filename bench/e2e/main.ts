@@ -187,7 +187,7 @@ async function httpRun(c: Config, t: Test, pass: number, ctx: Ctx): Promise<RunR
 
 function describe(rec: RunRecord): string {
   const w = rec.wrk!;
-  return `${fmt(w.rps)} req/s, ${fmt(w.mbps, 1)} MB/s, p50 ${fmt(w.p50ms, 2)} ms, p99 ${fmt(w.p99ms, 2)} ms` +
+  return `${fmt(w.rps)} req/s, ${fmt(w.mbps, 1)} MB/s, p50 ${fmt(w.p50ms, 2)} ms, p99 ${fmt(w.p99ms, 2)} ms, p99.9 ${fmt(w.p999ms, 2)} ms` +
     (rec.lbUsPerReq !== null ? `, LB ${fmt(rec.lbUsPerReq, 1)} µs/req (${fmt(rec.lbCpuPct ?? NaN)} % CPU)` : "") +
     (rec.helperUsPerReq !== null ? `, decap ${fmt(rec.helperUsPerReq, 1)} µs/req` : "") +
     (rec.boxUsPerReq !== null ? `, machine ${fmt(rec.boxUsPerReq, 1)} µs/req (${fmt(rec.boxSysPct ?? NaN)} % sys)` : "") +

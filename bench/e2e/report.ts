@@ -66,6 +66,7 @@ interface Agg {
   mbps: number[];
   p50: number;
   p99: number;
+  p999: number;
   us: number;
   cpu: number;
   helperUs: number;
@@ -84,6 +85,7 @@ function aggregate(runs: RunRecord[]): Agg {
     mbps: vals((r) => r.wrk!.mbps),
     p50: median(vals((r) => r.wrk!.p50ms)),
     p99: median(vals((r) => r.wrk!.p99ms)),
+    p999: median(vals((r) => r.wrk!.p999ms)),
     us: median(vals((r) => r.lbUsPerReq)),
     cpu: median(vals((r) => r.lbCpuPct)),
     helperUs: median(vals((r) => r.helperUsPerReq)),
@@ -98,7 +100,7 @@ function aggregate(runs: RunRecord[]): Agg {
 export type CRef = (c: Config) => string;
 
 export function httpTable(tests: Test[], configs: Config[], runs: RunRecord[], cRef: CRef): string {
-  const head = "| config | conns | kind | n | req/s (median) | req/s min–max | MB/s | p50 ms | p99 ms | LB CPU % | LB µs/req | machine µs/req | machine sys % | tput ×haproxy1 | tput ×C | tput ×direct | µs/req ÷haproxy1 | µs/req ÷C | machine µs/req ÷haproxy1 | errors |";
+  const head = "| config | conns | kind | n | req/s (median) | req/s min–max | MB/s | p50 ms | p99 ms | p99.9 ms | LB CPU % | LB µs/req | machine µs/req | machine sys % | tput ×haproxy1 | tput ×C | tput ×direct | µs/req ÷haproxy1 | µs/req ÷C | machine µs/req ÷haproxy1 | errors |";
   const lines = [head, `|${head.split("|").slice(1, -1).map(() => "---").join("|")}|`];
   for (const t of tests) {
     const agg = new Map<string, Agg>();
@@ -116,7 +118,7 @@ export function httpTable(tests: Test[], configs: Config[], runs: RunRecord[], c
       const notes = [a.errors ? String(a.errors) : "", a.failed ? `${a.failed} run(s) failed` : "",
         Number.isFinite(a.helperUs) ? `+ decap ${a.helperUs.toFixed(1)} µs/req on the rs` : ""].filter(Boolean).join("; ");
       lines.push(`| ${c.name} | ${t.conns} | ${t.kind} | ${a.n} | ${int(median(a.rps))} | ${int(Math.min(...a.rps))}–${int(Math.max(...a.rps))} | ` +
-        `${fix(median(a.mbps), 1)} | ${fix(a.p50, 2)} | ${fix(a.p99, 2)} | ${fix(a.cpu, 0)} | ${fix(us, 1)} | ` +
+        `${fix(median(a.mbps), 1)} | ${fix(a.p50, 2)} | ${fix(a.p99, 2)} | ${fix(a.p999, 2)} | ${fix(a.cpu, 0)} | ${fix(us, 1)} | ` +
         `${fix(a.boxUs, 1)} | ${fix(a.boxSys, 0)} | ` +
         `${tslb ? ratio(tput(c.name), tput("haproxy1")) : ""} | ${tslb ? ratio(tput(c.name), tput(ref)) : ""} | ` +
         `${tslb ? ratio(tput(c.name), tput("direct")) : ""} | ${tslb ? ratio(us, agg.get("haproxy1")?.us ?? NaN) : ""} | ` +

@@ -1,7 +1,10 @@
 // One wrk measurement from the client namespace, and the parse of its --latency output.
 // wrk always runs under timeout(1) and for a fixed duration.
 import { appendFileSync } from "node:fs";
+import { join } from "node:path";
 import { run } from "./proc.ts";
+
+const TAIL_LUA = join(import.meta.dir, "tail.lua");
 
 export interface WrkResult {
   requests: number;
@@ -11,6 +14,8 @@ export interface WrkResult {
   mbps: number;
   p50ms: number;
   p99ms: number;
+  /** 99.9th percentile, from bench/e2e/tail.lua (NaN without it). */
+  p999ms: number;
   /** Socket errors (connect, read, write, timeout) plus non-2xx/3xx answers. */
   errors: number;
 }
@@ -24,7 +29,7 @@ export interface WrkJob {
 }
 
 function argv(j: WrkJob, seconds: number, latency: boolean): string[] {
-  return ["ip", "netns", "exec", j.ns, "wrk", "-t1", `-c${j.conns}`, `-d${seconds}s`, ...(latency ? ["--latency"] : []),
+  return ["ip", "netns", "exec", j.ns, "wrk", "-t1", `-c${j.conns}`, `-d${seconds}s`, ...(latency ? ["--latency", "-s", TAIL_LUA] : []),
     ...(j.close ? ["-H", "Connection: close"] : []), j.url];
 }
 
@@ -39,7 +44,7 @@ export async function warmUp(j: WrkJob): Promise<boolean> {
 /** The measured run; its raw output is appended to `log`. */
 export async function measure(j: WrkJob, log: string): Promise<WrkResult> {
   const r = await run(argv(j, j.seconds, true), j.seconds + 30);
-  appendFileSync(log, `$ wrk -t1 -c${j.conns} -d${j.seconds}s --latency${j.close ? ' -H "Connection: close"' : ""} ${j.url}\n${r.out}${r.err}\n`);
+  appendFileSync(log, `$ wrk -t1 -c${j.conns} -d${j.seconds}s --latency -s tail.lua${j.close ? ' -H "Connection: close"' : ""} ${j.url}\n${r.out}${r.err}\n`);
   // wrk checks its deadline only when a response completes: if the path stalls (every
   // connection stuck in SYN retransmission) it never stops, and timeout ends it.
   if (r.code === 124) throw new Error(`wrk did not stop 30 s after its duration: no response completed (the path stalled)`);
@@ -75,6 +80,7 @@ export function parseWrk(out: string): WrkResult {
     mbps: mib(/Transfer\/sec:\s+(\S+)/.exec(out)?.[1] ?? ""),
     p50ms: ms(/^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? ""),
     p99ms: ms(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? ""),
+    p999ms: ms(/^p99\.9 latency: (\S+)/m.exec(out)?.[1] ?? ""),
     errors: (sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0) + non2xx,
   };
 }

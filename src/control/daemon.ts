@@ -15,7 +15,7 @@ import { StealKeys } from "./xdp_keys.ts";
 import { XDP_STAGING_BYTES } from "../dataplane/xdp_path.ts";
 import { RtNetlink } from "../io/rtnetlink.ts";
 import { sysctlRead, sysctlWrite } from "../io/sysctl.ts";
-import { attachTcOffload, createOffloadMaps } from "../io/tc_offload.ts";
+import { type OffloadMaps, attachTcOffload, createOffloadMaps } from "../io/tc_offload.ts";
 import { OFFLOAD_HINT_SLOTS } from "../dataplane/flow_offload.ts";
 import { openTap, openTun, openTunQueue, type TunDevice } from "../io/tun.ts";
 import { steerQueues } from "../io/steering.ts";
@@ -102,6 +102,9 @@ export class Daemon {
   private xdpTimer: ReturnType<typeof setInterval> | null = null;
   /** The bulk offload's state for doctor: "on (ifaces)", "off", or "off: why". */
   private bulkOffload = "off";
+  /** Its maps while it is on, and its tc links on the ports of a bridge named in --xdp, by port name. */
+  private offloadMaps: OffloadMaps | null = null;
+  private readonly portTc = new Map<string, { ifindex: number; bridge: string; link: number }>();
   /** "lbc (generic)" per interface of the hand-off, for doctor. */
   private xdpModes: string[] = [];
   private nl: RtNetlink | null = null;
@@ -269,7 +272,10 @@ export class Daemon {
     this.steal = new StealKeys(maps.steal);
     this.xdpMaps = maps;
     this.xdpModes = modes;
-    this.xdpTimer = setInterval(() => this.followBridgeMacs(), XDP_MAC_WATCH_MS);
+    this.xdpTimer = setInterval(() => {
+      this.followBridgeMacs();
+      this.followBridgePorts();
+    }, XDP_MAC_WATCH_MS);
     this.log(`xdp hand-off on ${modes.join(", ")}`);
     return { areaAddr: area.addr, areaBytes: names.length * XSK_UMEM_BYTES + XDP_STAGING_BYTES, ports, drSegment, join: this.opts.coalesce && this.opts.xdpJoin };
   }
@@ -299,23 +305,29 @@ export class Daemon {
     try {
       const maps = createOffloadMaps();
       made.push(maps.v4, maps.v6);
+      for (const p of ports) made.push(attachTcOffload(p.ifindex, p.name, maps));
+      const held = made.length;
       // On a bridge's ports too: there a transfer's frames are rewritten and sent on before
       // the bridge (and its XDP program, which would copy each super-packet) sees them.
-      const on = [...names];
+      // Ports that join later get it within XDP_MAC_WATCH_MS (followBridgePorts).
       for (const p of ports) {
-        made.push(attachTcOffload(p.ifindex, p.name, maps));
         for (const port of bridgePorts(p.name)) {
           if (names.includes(port)) continue;
-          made.push(attachTcOffload(this.nl!.link(port).index, port, maps));
-          on.push(`${port} (port of ${p.name})`);
+          const ifindex = this.nl!.link(port).index;
+          const link = attachTcOffload(ifindex, port, maps);
+          made.push(link);
+          this.portTc.set(port, { ifindex, bridge: p.name, link });
         }
       }
-      this.xdpFds.push(...made);
-      this.bulkOffload = `on (${on.join(", ")})`;
-      this.log(`bulk offload on ${on.join(", ")}`);
+      // The maps and the hand-off's own links live as long as the daemon; the ports' in portTc.
+      this.xdpFds.push(...made.slice(0, held));
+      this.offloadMaps = maps;
+      this.bulkOffload = `on (${this.bulkOffloadPlaces()})`;
+      this.log(`bulk offload on ${this.bulkOffloadPlaces()}`);
       return { maps, hint: new SharedArrayBuffer(4 * OFFLOAD_HINT_SLOTS) };
     } catch (e) {
       for (const fd of made) close(fd);
+      this.portTc.clear();
       this.bulkOffload = `off: ${(e as Error).message}`;
       this.log(`bulk offload ${this.bulkOffload}; bulk frames go through the TUN`);
       return null;
@@ -352,6 +364,52 @@ export class Daemon {
         this.log(`xdp hand-off on ${p.name}: cannot follow its MACs (${(e as Error).message})`);
       }
     }
+  }
+
+  /** Where the bulk offload's program is, for doctor and the log: "lbc, br0, lbr1 (port of br0)". */
+  private bulkOffloadPlaces(): string {
+    const ports = [...this.portTc.keys()].sort().map((port) => `${port} (port of ${this.portTc.get(port)!.bridge})`);
+    return [...this.xdpPrograms.map((p) => p.name), ...ports].join(", ");
+  }
+
+  /**
+   * The bulk offload on a bridge's ports follows its membership (checked every
+   * XDP_MAC_WATCH_MS): a port that joins a bridge named in --xdp gets the tc program, one
+   * that leaves (or is deleted) loses it, and one re-created under the same name gets a new
+   * one. Until a new port has it, a transfer's frames from there take the bridge's path.
+   */
+  private followBridgePorts(): void {
+    const maps = this.offloadMaps;
+    if (maps === null) return;
+    const names = this.xdpPrograms.map((p) => p.name);
+    const seen = new Set<string>();
+    let changed = false;
+    for (const bridge of names) {
+      for (const port of bridgePorts(bridge)) {
+        if (names.includes(port)) continue;
+        seen.add(port);
+        try {
+          const ifindex = this.nl!.link(port).index;
+          const had = this.portTc.get(port);
+          if (had !== undefined && had.ifindex === ifindex && had.bridge === bridge) continue;
+          if (had !== undefined) close(had.link);
+          this.portTc.delete(port);
+          changed = true;
+          this.portTc.set(port, { ifindex, bridge, link: attachTcOffload(ifindex, port, maps) });
+          this.log(`bulk offload on ${port} (joined ${bridge})`);
+        } catch (e) {
+          this.log(`bulk offload on ${port} (port of ${bridge}): ${(e as Error).message}; its transfers take the bridge's path`);
+        }
+      }
+    }
+    for (const [port, t] of this.portTc) {
+      if (seen.has(port)) continue;
+      close(t.link);
+      this.portTc.delete(port);
+      changed = true;
+      this.log(`bulk offload off ${port} (left ${t.bridge})`);
+    }
+    if (changed) this.bulkOffload = `on (${this.bulkOffloadPlaces()})`;
   }
 
   /** The steal map follows the rules; a failure only leaves frames to the TUN path, so it is logged, not fatal. */
@@ -867,6 +925,7 @@ export class Daemon {
       for (const s of this.icmp) s.close();
       // Closing the links takes the XDP programs off the interfaces.
       for (const fd of this.xdpFds) close(fd);
+      for (const t of this.portTc.values()) close(t.link);
       this.log.event("stop", `stopped (exit ${code}); devices, routes and rules removed`, { code });
     }
     process.exit(code);

@@ -9,11 +9,10 @@
 // in software and the receivers verify every segment: a wrong sum stalls the transfer.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CL6, LB_RS, RS, RS6, Topology, VIP, VIP6, sh } from "../../scripts/topology.ts";
-import { BIG_BYTES, type NginxServer, byteSum, ensureNginx, patternBytes, startNginx, takeUpload } from "../helpers/nginx.ts";
+import { BIG_BYTES, NginxFixture, byteSum, ensureNginx, patternBytes, takeUpload } from "../helpers/nginx.ts";
 import { BUN, ROOT, daemonCounters, e2eSocket, ensureBinary, tslb } from "../helpers/tslb.ts";
 
 const RULES = `-A -t ${VIP}:80 -s rr
@@ -32,8 +31,8 @@ if (sh(["which", "ethtool"], true).code !== 0) {
 }
 const topo = new Topology("e2ebulk");
 const socket = e2eSocket("bulk");
-const dir = mkdtempSync(join(tmpdir(), "tslb-nginx-bulk-"));
-const servers: NginxServer[] = [];
+const fx = new NginxFixture("bulk");
+const { dir } = fx;
 const lb = () => topo.ns.lb;
 let bulkOffload = "on";
 const cli = (args: string[], stdin?: string) =>
@@ -64,15 +63,10 @@ const e2e = suite("e2e bulk offload");
 
 e2e.before(async () => {
   topo.up();
-  servers.push(await startNginx(topo.ns.rs1, "rs1", [RS[0], RS6[0]], dir, false), await startNginx(topo.ns.rs2, "rs2", [RS[1], RS6[1]], dir, false));
+  await fx.startServers(topo.ns, [RS[0], RS6[0]], [RS[1], RS6[1]], false);
 });
 
-e2e.after(() => {
-  tslb(lb(), socket, ["--shutdown"]);
-  for (const s of servers) s.stop();
-  topo.destroy();
-  rmSync(dir, { recursive: true, force: true });
-});
+e2e.after(() => fx.teardown(topo, socket));
 
 e2e("-R with --xdp: tslb doctor reports the bulk offload on the hand-off's interfaces", () => {
   const r = cli(["-R"], RULES);
@@ -207,11 +201,32 @@ e2e("a real server removed (-d) during an offloaded transfer: its frames stop wi
 /** Bytes br0 has received so far (as the host's interface: what the bridge passed up). */
 const bridgeRx = () => Number(topo.exec(lb(), ["cat", "/sys/class/net/br0/statistics/rx_bytes"], true).out.trim());
 
-e2e("--xdp on the bridge: its ports get the tc program too, and a download's frames leave from the port, past the bridge", async () => {
+/** Polls doctor until its bulk offload line matches `re` (the daemon follows a bridge's ports every second). */
+async function doctorShows(re: RegExp): Promise<void> {
+  let out = "";
+  for (let i = 0; i < 40 && !re.test(out); i++) {
+    if (i > 0) await Bun.sleep(100);
+    out = cli(["doctor"]).out;
+  }
+  assert.match(out, re);
+}
+
+e2e("--xdp on the bridge: its ports get the tc program too, also a port that joins later, and a download's frames leave from the port, past the bridge", async () => {
   assert.is(tslb(lb(), socket, ["--shutdown"]).code, 0);
   xdpDevs = "lbc,br0";
-  assert.is(cli(["-R"], RULES).code, 0);
-  assert.match(cli(["doctor"]).out, /\[ ok \] bulk offload on \(lbc, br0, lbr1 \(port of br0\), lbr2 \(port of br0\)\)/);
+  // lbr2 (toward rs2) joins the bridge after the start. br0's MAC is pinned first: a
+  // bridge without one takes its lowest port's, and rs2's neighbour entry must stay right.
+  const brMac = /link\/ether ([0-9a-f:]{17})/.exec(topo.exec(lb(), ["ip", "link", "show", "br0"], false).out)![1];
+  topo.exec(lb(), ["ip", "link", "set", "br0", "address", brMac], false);
+  topo.exec(lb(), ["ip", "link", "set", "lbr2", "nomaster"], false);
+  try {
+    assert.is(cli(["-R"], RULES).code, 0);
+    assert.match(cli(["doctor"]).out, /\[ ok \] bulk offload on \(lbc, br0, lbr1 \(port of br0\)\)/);
+  } finally {
+    topo.exec(lb(), ["ip", "link", "set", "lbr2", "master", "br0"], false);
+  }
+  await doctorShows(/\[ ok \] bulk offload on \(lbc, br0, lbr1 \(port of br0\), lbr2 \(port of br0\)\)/);
+  // VIP:81 and [VIP6]:80 reach rs2 through lbr2: their transfers pass br0 only if it has the program.
   for (const [vip, port] of [[VIP, "80"], [VIP, "81"], [VIP6, "80"]]) {
     const rx = bridgeRx();
     const { offloaded, viaTun } = await measure(() => assert.equal(client("download", vip, port, "/big"), [`200 ${BIG_BYTES} ${bigSum()}`], `${vip}:${port}`));
@@ -224,6 +239,14 @@ e2e("--xdp on the bridge: its ports get the tc program too, and a download's fra
   }
   assert.equal(client("put", VIP, "80", String(BIG_BYTES)), ["201"]);
   assert.is(byteSum(takeUpload(dir)), bigSum());
+  // A port that leaves the bridge loses the program.
+  topo.exec(lb(), ["ip", "link", "set", "lbr2", "nomaster"], false);
+  try {
+    await doctorShows(/\[ ok \] bulk offload on \(lbc, br0, lbr1 \(port of br0\)\):/);
+  } finally {
+    topo.exec(lb(), ["ip", "link", "set", "lbr2", "master", "br0"], false);
+  }
+  await doctorShows(/lbr2 \(port of br0\)/);
 });
 
 e2e("--bulk-offload off: nothing offloaded, the transfer goes through the TUN and arrives whole", async () => {

@@ -6,11 +6,9 @@
 // The same transfers with --offload off see no super-packet at all.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RS, RS6, Topology, VIP, VIP6 } from "../../scripts/topology.ts";
-import { BIG_BYTES, type NginxServer, SMALL_BYTES, byteSum, ensureNginx, patternBytes, startNginx, takeUpload } from "../helpers/nginx.ts";
+import { BIG_BYTES, NginxFixture, SMALL_BYTES, byteSum, ensureNginx, patternBytes, takeUpload } from "../helpers/nginx.ts";
 import { BUN, ROOT, daemonCounters, e2eSocket, ensureBinary, tslb } from "../helpers/tslb.ts";
 
 const RULES = `-A -t ${VIP}:80 -s rr
@@ -27,8 +25,8 @@ ensureBinary();
 ensureNginx();
 const topo = new Topology("e2eoff");
 const socket = e2eSocket("off");
-const dir = mkdtempSync(join(tmpdir(), "tslb-nginx-off-"));
-const servers: NginxServer[] = [];
+const fx = new NginxFixture("off");
+const { dir } = fx;
 const lb = () => topo.ns.lb;
 let offload = "on";
 const cli = (args: string[], stdin?: string) => tslb(lb(), socket, args, { stdin, env: { TSLB_OFFLOAD: offload } });
@@ -45,16 +43,11 @@ const e2e = suite("e2e TUN offloads");
 
 e2e.before(async () => {
   topo.up();
-  servers.push(await startNginx(topo.ns.rs1, "rs1", [RS[0], RS6[0]], dir, false), await startNginx(topo.ns.rs2, "rs2", [RS[1], RS6[1]], dir, false));
+  await fx.startServers(topo.ns, [RS[0], RS6[0]], [RS[1], RS6[1]], false);
   boot();
 });
 
-e2e.after(() => {
-  tslb(lb(), socket, ["--shutdown"]);
-  for (const s of servers) s.stop();
-  topo.destroy();
-  rmSync(dir, { recursive: true, force: true });
-});
+e2e.after(() => fx.teardown(topo, socket));
 
 for (const [name, vip, port] of [["NAT", VIP, "80"], ["NAT IPv6", VIP6, "80"], ["full NAT", VIP, "81"]] as const) {
   e2e(`${name}: 5 MiB down and up arrive whole, as super-packets`, async () => {

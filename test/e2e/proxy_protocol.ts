@@ -5,12 +5,10 @@
 // thousands of sequence-number adjustments; v1 and v2, IPv4 and IPv6.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CL, CL6, RS, RS6, Topology, VIP, VIP6 } from "../../scripts/topology.ts";
 import { BUN, ROOT, e2eSocket, ensureBinary, tslb } from "../helpers/tslb.ts";
-import { BIG_BYTES, type NginxServer, byteSum, ensureNginx, patternBytes, startNginx, storedUpload } from "../helpers/nginx.ts";
+import { BIG_BYTES, NginxFixture, byteSum, ensureNginx, patternBytes, storedUpload } from "../helpers/nginx.ts";
 
 const RULES = `-A -t ${VIP}:80 -s rr --proxy-protocol v2
 -a -t ${VIP}:80 -r ${RS[0]}:8080 --fullnat
@@ -25,8 +23,8 @@ ensureBinary();
 ensureNginx();
 const topo = new Topology("e2epp", true);
 const socket = e2eSocket("pp");
-const dir = mkdtempSync(join(tmpdir(), "tslb-nginx-"));
-const servers: NginxServer[] = [];
+const fx = new NginxFixture("pp");
+const { dir, servers } = fx;
 const lb = () => topo.ns.lb;
 const cli = (args: string[], stdin?: string) => tslb(lb(), socket, args, { stdin });
 const client = (...args: string[]) => topo.exec(topo.ns.cl, [BUN, join(ROOT, "scripts/client.ts"), ...args], true, 60).out.trim().split("\n");
@@ -37,18 +35,13 @@ const e2e = suite("e2e --proxy-protocol (nginx behind full NAT)");
 
 e2e.before(async () => {
   topo.up();
-  servers.push(await startNginx(topo.ns.rs1, "rs1", [RS[0], RS6[0]], dir), await startNginx(topo.ns.rs2, "rs2", [RS[1], RS6[1]], dir));
+  await fx.startServers(topo.ns, [RS[0], RS6[0]], [RS[1], RS6[1]]);
   const r = cli(["-R"], RULES);
   assert.is(r.err, "");
   assert.is(r.code, 0);
 });
 
-e2e.after(() => {
-  tslb(lb(), socket, ["--shutdown"]);
-  for (const s of servers) s.stop();
-  topo.destroy();
-  rmSync(dir, { recursive: true, force: true });
-});
+e2e.after(() => fx.teardown(topo, socket));
 
 e2e("-S keeps --proxy-protocol; -L is ipvsadm's", () => {
   assert.match(cli(["-S", "-n"]).out, new RegExp(`-A -t ${VIP}:80 -s rr --proxy-protocol v2`));

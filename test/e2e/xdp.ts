@@ -6,11 +6,9 @@
 // checksum (veth senders leave theirs partial: tslb completes them).
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CL, CL6, LB_RS, RS, RS6, Topology, VIP, VIP6, sh } from "../../scripts/topology.ts";
-import { BIG_BYTES, type NginxServer, byteSum, ensureNginx, patternBytes, startNginx, storedUpload } from "../helpers/nginx.ts";
+import { BIG_BYTES, NginxFixture, byteSum, ensureNginx, patternBytes, storedUpload } from "../helpers/nginx.ts";
 import { BUN, ROOT, XDP_TX_CSUM, daemonCounters, e2eSocket, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 
 const RULES = `-A -t ${VIP}:80 -s rr
@@ -32,9 +30,8 @@ ensureBinary();
 ensureNginx();
 const topo = new Topology("e2exdp");
 const socket = e2eSocket("xdp");
-const dir = mkdtempSync(join(tmpdir(), "tslb-nginx-xdp-"));
-const servers: NginxServer[] = [];
-const udp: ReturnType<typeof Bun.spawn>[] = [];
+const fx = new NginxFixture("xdp");
+const { dir } = fx;
 const lb = () => topo.ns.lb;
 const cli = (args: string[], stdin?: string) => tslb(lb(), socket, args, { stdin, env: { TSLB_XDP: XDP_DEVS.join(",") } });
 const client = (...args: string[]) => topo.exec(topo.ns.cl, [BUN, join(ROOT, "scripts/client.ts"), ...args], true).out.trim().split("\n");
@@ -60,17 +57,11 @@ const e2e = suite("e2e XDP hand-off");
 
 e2e.before(async () => {
   topo.up();
-  servers.push(await startNginx(topo.ns.rs1, "rs1", [RS[0], RS6[0]], dir, false), await startNginx(topo.ns.rs2, "rs2", [RS[1], RS6[1]], dir, false));
-  udp.push(await startServer(topo.ns.rs1, "rs1", `${RS[0]},${RS6[0]}`, "8081", "5353"));
+  await fx.startServers(topo.ns, [RS[0], RS6[0]], [RS[1], RS6[1]], false);
+  fx.procs.push(await startServer(topo.ns.rs1, "rs1", `${RS[0]},${RS6[0]}`, "8081", "5353"));
 });
 
-e2e.after(() => {
-  tslb(lb(), socket, ["--shutdown"]);
-  for (const s of servers) s.stop();
-  for (const p of udp) p.kill();
-  topo.destroy();
-  rmSync(dir, { recursive: true, force: true });
-});
+e2e.after(() => fx.teardown(topo, socket));
 
 e2e("-R boots a daemon with --xdp from TSLB_XDP: a program on each interface", () => {
   const r = cli(["-R"], RULES);

@@ -7,11 +7,9 @@
 // ones through the TAP path), and the server's stack verifies every checksum.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DR_CL, DR_CL6, DR_RS, DR_RS6, DR_VIP, DR_VIP6, DrTopology, sh } from "../../scripts/topology.ts";
-import { BIG_BYTES, type NginxServer, byteSum, ensureNginx, patternBytes, startNginx, storedUpload } from "../helpers/nginx.ts";
+import { BIG_BYTES, NginxFixture, byteSum, ensureNginx, patternBytes, storedUpload } from "../helpers/nginx.ts";
 import { BUN, ROOT, XDP_TX_CSUM, daemonCounters, drRules, e2eSocket, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 
 const RULES = drRules(DR_VIP, DR_VIP6, DR_RS, DR_RS6);
@@ -20,9 +18,8 @@ ensureBinary();
 ensureNginx();
 const topo = new DrTopology("e2exdpdr");
 const socket = e2eSocket("xdpdr");
-const dir = mkdtempSync(join(tmpdir(), "tslb-nginx-xdpdr-"));
-const servers: NginxServer[] = [];
-const udp: ReturnType<typeof Bun.spawn>[] = [];
+const fx = new NginxFixture("xdpdr");
+const { dir } = fx;
 const lb = () => topo.ns.lb;
 const cli = (args: string[], stdin?: string) => tslb(lb(), socket, args, { stdin, env: { TSLB_XDP: "lbc", TSLB_BRIDGE: topo.bridge } });
 const client = (...args: string[]) => topo.exec(topo.ns.cl, [BUN, join(ROOT, "scripts/client.ts"), ...args], true).out.trim().split("\n");
@@ -32,17 +29,11 @@ const e2e = suite("e2e XDP hand-off, direct routing");
 
 e2e.before(async () => {
   topo.up();
-  servers.push(await startNginx(topo.ns.rs1, "rs1", [DR_VIP, DR_VIP6], dir, false), await startNginx(topo.ns.rs2, "rs2", [DR_VIP, DR_VIP6], dir, false));
-  udp.push(await startServer(topo.ns.rs1, "rs1", DR_VIP, "8081", "53"));
+  await fx.startServers(topo.ns, [DR_VIP, DR_VIP6], [DR_VIP, DR_VIP6], false);
+  fx.procs.push(await startServer(topo.ns.rs1, "rs1", DR_VIP, "8081", "53"));
 });
 
-e2e.after(() => {
-  tslb(lb(), socket, ["--shutdown"]);
-  for (const s of servers) s.stop();
-  for (const p of udp) p.kill();
-  topo.destroy();
-  rmSync(dir, { recursive: true, force: true });
-});
+e2e.after(() => fx.teardown(topo, socket));
 
 e2e("-R boots a daemon with --xdp on the client's bridge port", () => {
   const r = cli(["-R"], RULES);

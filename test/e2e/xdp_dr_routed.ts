@@ -10,11 +10,9 @@
 // nginx real servers; every byte of a 5 MiB upload and download is checked.
 import { suite } from "uvu";
 import * as assert from "uvu/assert";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CL, CL6, RS, RS6, Topology, sh, vipOnLo } from "../../scripts/topology.ts";
-import { BIG_BYTES, type NginxServer, byteSum, ensureNginx, patternBytes, startNginx, storedUpload } from "../helpers/nginx.ts";
+import { BIG_BYTES, NginxFixture, byteSum, ensureNginx, patternBytes, storedUpload } from "../helpers/nginx.ts";
 import { BUN, ROOT, XDP_TX_CSUM, daemonCounters, drRules, e2eSocket, ensureBinary, startServer, tslb } from "../helpers/tslb.ts";
 
 const DVIP = "198.18.5.100";
@@ -25,9 +23,8 @@ ensureBinary();
 ensureNginx();
 const topo = new Topology("e2exdpdrr");
 const socket = e2eSocket("xdpdrr");
-const dir = mkdtempSync(join(tmpdir(), "tslb-nginx-xdpdrr-"));
-const servers: NginxServer[] = [];
-const udp: ReturnType<typeof Bun.spawn>[] = [];
+const fx = new NginxFixture("xdpdrr");
+const { dir } = fx;
 const lb = () => topo.ns.lb;
 let env: Record<string, string> = { TSLB_XDP: "lbc,lbr1,lbr2", TSLB_BRIDGE: "br0" };
 const cli = (args: string[], stdin?: string) => tslb(lb(), socket, args, { stdin, env });
@@ -47,17 +44,11 @@ e2e.before(async () => {
   topo.ip(cl, "route", "add", `${DVIP}/32`, "via", "198.18.2.1");
   topo.ip(cl, "-6", "route", "add", `${DVIP6}/128`, "via", "2001:2:0:2::1");
   for (const n of [rs1, rs2]) vipOnLo(n, DVIP, DVIP6);
-  servers.push(await startNginx(rs1, "rs1", [DVIP, DVIP6], dir, false), await startNginx(rs2, "rs2", [DVIP, DVIP6], dir, false));
-  udp.push(await startServer(rs1, "rs1", DVIP, "8081", "53"));
+  await fx.startServers(topo.ns, [DVIP, DVIP6], [DVIP, DVIP6], false);
+  fx.procs.push(await startServer(rs1, "rs1", DVIP, "8081", "53"));
 });
 
-e2e.after(() => {
-  tslb(lb(), socket, ["--shutdown"]);
-  for (const s of servers) s.stop();
-  for (const p of udp) p.kill();
-  topo.destroy();
-  rmSync(dir, { recursive: true, force: true });
-});
+e2e.after(() => fx.teardown(topo, socket));
 
 e2e("-R boots a daemon with --xdp on the client's interface and the bridge ports", () => {
   const r = cli(["-R"], RULES);

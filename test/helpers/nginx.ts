@@ -1,7 +1,9 @@
 // nginx as a real server that speaks the PROXY protocol (`listen ... proxy_protocol`), for
 // the --proxy-protocol end-to-end test. Installed from Debian when missing (bounded).
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { tslb } from "./tslb.ts";
 
 const NGINX = "/usr/sbin/nginx";
 
@@ -110,4 +112,34 @@ http {
     log: () => (existsSync(join(root, "access.log")) ? readFileSync(join(root, "access.log"), "utf8").trim().split("\n").filter(Boolean) : []),
     stop: () => p.kill(),
   };
+}
+
+/**
+ * What an nginx e2e file sets up besides its topology: a scratch directory, the nginx
+ * servers (one per real-server namespace) and other processes it starts; teardown()
+ * stops the daemon on `socket`, then all of them, deletes the topology's namespaces and
+ * the directory. One per file, made at load time; teardown() goes in the suite's after().
+ */
+export class NginxFixture {
+  readonly dir: string;
+  readonly servers: NginxServer[] = [];
+  /** Other processes to kill at teardown (UDP echo servers and the like). */
+  readonly procs: { kill(): void }[] = [];
+
+  constructor(name: string) {
+    this.dir = mkdtempSync(join(tmpdir(), `tslb-nginx-${name}-`));
+  }
+
+  /** nginx in rs1 on `rs1Addrs` and in rs2 on `rs2Addrs` (see startNginx). */
+  async startServers(ns: { rs1: string; rs2: string }, rs1Addrs: string[], rs2Addrs: string[], proxyProtocol = true): Promise<void> {
+    this.servers.push(await startNginx(ns.rs1, "rs1", rs1Addrs, this.dir, proxyProtocol), await startNginx(ns.rs2, "rs2", rs2Addrs, this.dir, proxyProtocol));
+  }
+
+  teardown(topo: { ns: { lb: string }; destroy(): void }, socket: string): void {
+    tslb(topo.ns.lb, socket, ["--shutdown"]);
+    for (const s of this.servers) s.stop();
+    for (const p of this.procs) p.kill();
+    topo.destroy();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
 }

@@ -105,6 +105,8 @@ export class Daemon {
   /** Its maps while it is on, and its tc links on the ports of a bridge named in --xdp, by port name. */
   private offloadMaps: OffloadMaps | null = null;
   private readonly portTc = new Map<string, { ifindex: number; bridge: string; link: number }>();
+  /** Ports whose attach failed, with the ifindex it failed on: logged once, tried again only as a new interface. */
+  private readonly portTcFailed = new Map<string, number>();
   /** "lbc (generic)" per interface of the hand-off, for doctor. */
   private xdpModes: string[] = [];
   private nl: RtNetlink | null = null;
@@ -388,20 +390,26 @@ export class Daemon {
       for (const port of bridgePorts(bridge)) {
         if (names.includes(port)) continue;
         seen.add(port);
+        let ifindex = 0;
         try {
-          const ifindex = this.nl!.link(port).index;
+          ifindex = this.nl!.link(port).index;
           const had = this.portTc.get(port);
           if (had !== undefined && had.ifindex === ifindex && had.bridge === bridge) continue;
+          if (this.portTcFailed.get(port) === ifindex) continue;
           if (had !== undefined) close(had.link);
           this.portTc.delete(port);
           changed = true;
           this.portTc.set(port, { ifindex, bridge, link: attachTcOffload(ifindex, port, maps) });
+          this.portTcFailed.delete(port);
           this.log(`bulk offload on ${port} (joined ${bridge})`);
         } catch (e) {
+          // Gone between the listing and the lookup (ifindex 0): the next round sees.
+          if (ifindex !== 0) this.portTcFailed.set(port, ifindex);
           this.log(`bulk offload on ${port} (port of ${bridge}): ${(e as Error).message}; its transfers take the bridge's path`);
         }
       }
     }
+    for (const port of this.portTcFailed.keys()) if (!seen.has(port)) this.portTcFailed.delete(port);
     for (const [port, t] of this.portTc) {
       if (seen.has(port)) continue;
       close(t.link);

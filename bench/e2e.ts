@@ -18,7 +18,7 @@
 //   QUICK=1 bun bench/e2e.ts --run            # smoke run: 2 s runs, one pass, 4 configs, 3 tests
 // Settings (environment, or --name=value on the command line):
 //   DUR=10       seconds per wrk run          PASSES=2      interleaved passes (medians over them)
-//   ONLY=a,b     configurations to run        TESTS=ka50,…  of ka50 ka200 ka1000 close50 bulk
+//   ONLY=a,b     configurations to run        TESTS=ka50,…  of ka50 ka200 ka1000 paced50 close50 bulk
 //   PPS=1        the pps test (0: skip)       PPS_DUR=5     seconds per flood
 //   BUILD=1      rebuild build/tslb first     OUT=DIR       results directory (default /tmp/tslb-bench-e2e-<time>)
 // Results: the markdown tables are printed and written to OUT/results.md, every run to

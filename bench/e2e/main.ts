@@ -158,7 +158,7 @@ async function httpRun(c: Config, t: Test, pass: number, ctx: Ctx): Promise<RunR
   const rec: RunRecord = { config: c.name, test: t.id, pass, lbUsPerReq: null, lbCpuPct: null, helperUsPerReq: null, boxUsPerReq: null, boxSysPct: null };
   const r: Running = await start(c, ctx);
   try {
-    const job = { ns: topo.ns.cl, url: `http://${r.target}${t.path}`, conns: t.conns, seconds: DUR, close: t.kind === "close" };
+    const job = { ns: topo.ns.cl, url: `http://${r.target}${t.path}`, conns: t.conns, seconds: DUR, close: t.kind === "close", paceMs: t.paceMs ?? 0 };
     if (!(await warmUp(job))) console.log(`  (${c.name} ${t.id}: the 1 s warm-up did not end within 12 s: the path stalled)`);
     const lb = r.lb.map((p) => p.pid);
     const helpers = r.helpers.map((p) => p.pid);

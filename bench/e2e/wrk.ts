@@ -26,10 +26,12 @@ export interface WrkJob {
   conns: number;
   seconds: number;
   close: boolean;
+  /** Milliseconds each connection waits between requests (0: back to back); read by tail.lua. */
+  paceMs: number;
 }
 
 function argv(j: WrkJob, seconds: number, latency: boolean): string[] {
-  return ["ip", "netns", "exec", j.ns, "wrk", "-t1", `-c${j.conns}`, `-d${seconds}s`, ...(latency ? ["--latency", "-s", TAIL_LUA] : []),
+  return ["ip", "netns", "exec", j.ns, "env", `WRK_PACE_MS=${j.paceMs}`, "wrk", "-t1", `-c${j.conns}`, `-d${seconds}s`, ...(latency ? ["--latency", "-s", TAIL_LUA] : []),
     ...(j.close ? ["-H", "Connection: close"] : []), j.url];
 }
 
@@ -44,7 +46,7 @@ export async function warmUp(j: WrkJob): Promise<boolean> {
 /** The measured run; its raw output is appended to `log`. */
 export async function measure(j: WrkJob, log: string): Promise<WrkResult> {
   const r = await run(argv(j, j.seconds, true), j.seconds + 30);
-  appendFileSync(log, `$ wrk -t1 -c${j.conns} -d${j.seconds}s --latency -s tail.lua${j.close ? ' -H "Connection: close"' : ""} ${j.url}\n${r.out}${r.err}\n`);
+  appendFileSync(log, `$ wrk -t1 -c${j.conns} -d${j.seconds}s --latency -s tail.lua${j.paceMs ? ` (WRK_PACE_MS=${j.paceMs})` : ""}${j.close ? ' -H "Connection: close"' : ""} ${j.url}\n${r.out}${r.err}\n`);
   // wrk checks its deadline only when a response completes: if the path stalls (every
   // connection stuck in SYN retransmission) it never stops, and timeout ends it.
   if (r.code === 124) throw new Error(`wrk did not stop 30 s after its duration: no response completed (the path stalled)`);

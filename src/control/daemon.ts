@@ -286,13 +286,13 @@ export class Daemon {
    * The bulk offload (--bulk-offload, on by default with --xdp): its maps, and its tc
    * program on each interface of the hand-off. The rewritten frames are routed with a
    * VIP as source from the real servers' side, which a strict reverse-path filter drops:
-   * then it stays off. A failure to load or attach is logged and leaves it off (the TUN
-   * carries the bulk frames as before).
+   * then it stays off. A failure to load or attach on those interfaces is logged and leaves
+   * it off (the TUN carries the bulk frames as before); one on a bridge's port leaves only
+   * that port's transfers to the bridge's path (followBridgePorts).
    */
   private openBulkOffload(): WorkerInit["bulkOffload"] {
     // After openXdp (the argument before it): its interfaces, with their bridges.
     const ports = this.xdpPrograms;
-    const names = ports.map((p) => p.name);
     this.bulkOffload = "off";
     if (ports.length === 0 || !this.opts.bulkOffload) return null;
     // The device whose IPv4 settings apply to what arrives on a port: its bridge, if any.
@@ -308,32 +308,21 @@ export class Daemon {
       const maps = createOffloadMaps();
       made.push(maps.v4, maps.v6);
       for (const p of ports) made.push(attachTcOffload(p.ifindex, p.name, maps));
-      const held = made.length;
-      // On a bridge's ports too: there a transfer's frames are rewritten and sent on before
-      // the bridge (and its XDP program, which would copy each super-packet) sees them.
-      // Ports that join later get it within XDP_MAC_WATCH_MS (followBridgePorts).
-      for (const p of ports) {
-        for (const port of bridgePorts(p.name)) {
-          if (names.includes(port)) continue;
-          const ifindex = this.nl!.link(port).index;
-          const link = attachTcOffload(ifindex, port, maps);
-          made.push(link);
-          this.portTc.set(port, { ifindex, bridge: p.name, link });
-        }
-      }
-      // The maps and the hand-off's own links live as long as the daemon; the ports' in portTc.
-      this.xdpFds.push(...made.slice(0, held));
+      this.xdpFds.push(...made);
       this.offloadMaps = maps;
-      this.bulkOffload = `on (${this.bulkOffloadPlaces()})`;
-      this.log(`bulk offload on ${this.bulkOffloadPlaces()}`);
-      return { maps, hint: new SharedArrayBuffer(4 * OFFLOAD_HINT_SLOTS) };
     } catch (e) {
       for (const fd of made) close(fd);
-      this.portTc.clear();
       this.bulkOffload = `off: ${(e as Error).message}`;
       this.log(`bulk offload ${this.bulkOffload}; bulk frames go through the TUN`);
       return null;
     }
+    // On a bridge's ports too: there a transfer's frames are rewritten and sent on before
+    // the bridge (and its XDP program, which would copy each super-packet) sees them. The
+    // ports it has now, and then every XDP_MAC_WATCH_MS those that join or leave.
+    this.followBridgePorts();
+    this.bulkOffload = `on (${this.bulkOffloadPlaces()})`;
+    this.log(`bulk offload on ${this.bulkOffloadPlaces()}`);
+    return { maps: this.offloadMaps, hint: new SharedArrayBuffer(4 * OFFLOAD_HINT_SLOTS) };
   }
 
   /**
@@ -401,7 +390,7 @@ export class Daemon {
           changed = true;
           this.portTc.set(port, { ifindex, bridge, link: attachTcOffload(ifindex, port, maps) });
           this.portTcFailed.delete(port);
-          this.log(`bulk offload on ${port} (joined ${bridge})`);
+          this.log(`bulk offload on ${port} (port of ${bridge})`);
         } catch (e) {
           // Gone between the listing and the lookup (ifindex 0): the next round sees.
           if (ifindex !== 0) this.portTcFailed.set(port, ifindex);

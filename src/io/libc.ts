@@ -255,10 +255,10 @@ export function ioctlInt(fd: number, req: number, arg: number, op = "ioctl", det
   return check(C.ioctl(fd, req, arg as Pointer), op, detail);
 }
 
-/** bpf(2) (x86-64 syscall 321, arm64 280): `cmd` with the attribute block `attr`; throws SysError. */
-/** bpf(2)'s system call number (no libc wrapper). */
+/** bpf(2)'s system call number (no libc wrapper): x86-64 321, arm64 280. */
 const SYS_BPF = process.arch === "arm64" ? 280 : 321;
 
+/** bpf(2): `cmd` with the attribute block `attr`; throws SysError. */
 export function bpf(cmd: number, attr: Uint8Array, op: string): number {
   return check(C.syscall(SYS_BPF, cmd, attr, attr.length), op);
 }
